@@ -1,0 +1,38 @@
+"""Build the optional native CommP core; the package works without it (pure-Python fallback)."""
+import os
+import sys
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+SRC = "src/tunasync/content/_commp.c"
+
+
+class OptionalBuildExt(build_ext):
+    """A failed compile must not fail the install: the pure-Python fallback gives identical results."""
+
+    def run(self):
+        try:
+            super().run()
+        except Exception as exc:  # noqa: BLE001
+            print(f"warning: native CommP core not built ({exc}); using the pure-Python fallback", file=sys.stderr)
+
+    def build_extension(self, ext):
+        try:
+            super().build_extension(ext)
+        except Exception as exc:  # noqa: BLE001
+            print(f"warning: {ext.name} not built ({exc}); using the pure-Python fallback", file=sys.stderr)
+
+
+ext_modules = []
+if os.path.exists(SRC) and not os.environ.get("TUNASYNC_NO_NATIVE"):
+    ext_modules.append(
+        Extension(
+            "tunasync.content._commp",
+            sources=[SRC],
+            extra_compile_args=["-O3", "-std=c11"],
+            libraries=["crypto"] if os.environ.get("TUNASYNC_COMMP_OPENSSL") else [],
+        )
+    )
+
+setup(ext_modules=ext_modules, cmdclass={"build_ext": OptionalBuildExt})

@@ -1,0 +1,1 @@
+"""Command-line entry points: `tunasync` (daemons and tools) and `tunasynctl` (manager client)."""

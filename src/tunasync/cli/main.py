@@ -1,0 +1,83 @@
+"""`tunasync`: one executable, one subcommand per service or tool.
+
+Each subcommand lives in its own module `tunasync.cli.<module>` exposing a click command named
+`command`; it is imported only when used, so `tunasync cid` never pays for aiohttp or the manager.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from .. import GO_COMPAT_VERSION, __version__
+
+# name -> (module, one-line help). Aliases as in Go: `m` = manager, `w` = worker.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "manager": ("manager", "Start the tunasync manager (HTTP API and status database)."),
+    "worker": ("worker", "Start a tunasync worker (runs the mirror jobs)."),
+    "serve": ("serve", "Serve mirror trees over HTTP, retrieving evicted files on demand."),
+    "devnet": ("devnet", "Run the local Filecoin devnet (chain RPC, IPNI, storage providers)."),
+    "archive": ("archive", "Inspect and drive the Filecoin archive tier of a worker's mirrors."),
+    "filecoin": ("filecoin", "Ask the Filecoin network about copies; fetch content by CID."),
+    "cid": ("cid", "Compute UnixFS CIDs (and piece CIDs) of files and directories."),
+    "car": ("car", "Verify CAR files and extract content from them."),
+}
+ALIASES = {"m": "manager", "w": "worker"}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(SUBCOMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        name = ALIASES.get(name, name)
+        if name not in SUBCOMMANDS:
+            return None
+        module, _ = SUBCOMMANDS[name]
+        try:
+            mod = importlib.import_module(f"tunasync.cli.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"tunasync.cli.{module}":
+                return _not_yet(name)
+            raise
+        return mod.command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_) for name, (_, help_) in SUBCOMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def _not_yet(name: str) -> click.Command:
+    @click.command(name=name, context_settings={"ignore_unknown_options": True})
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def cmd(args: tuple[str, ...]) -> None:
+        raise click.ClickException(f"`tunasync {name}` is not built yet (see README, 'Not yet done')")
+
+    return cmd
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    click.echo(f"Version: {__version__} (compatible with tunasync {GO_COMPAT_VERSION})")
+    click.echo("Git Hash: No githash provided")
+    click.echo("Build Date: No build date provided")
+    ctx.exit()
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--version", "-v", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Print the version and exit.")
+def cli() -> None:
+    """tunasync: mirror job manager (drop-in for Go tunasync 0.10) with a Filecoin archive tier."""
+
+
+def main() -> None:
+    cli(prog_name="tunasync")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

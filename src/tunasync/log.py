@@ -1,0 +1,53 @@
+"""Logging in Go tunasync's line format (spec §2.2): `[YY-MM-DD HH:MM:SS][LEVEL] message`.
+
+Levels DEBUG, INFO, NOTICE, WARN, ERROR; default threshold NOTICE, `--verbose` INFO, `--debug` DEBUG
+(adds `[file:line]`). `--with-systemd` drops the timestamp: journald adds its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+NOTICE = 25
+logging.addLevelName(NOTICE, "NOTICE")
+logging.addLevelName(logging.WARNING, "WARN")
+
+
+class GoFormatter(logging.Formatter):
+    def __init__(self, debug: bool = False, systemd: bool = False):
+        super().__init__()
+        self.debug = debug
+        self.systemd = systemd
+
+    def format(self, record: logging.LogRecord) -> str:
+        parts = []
+        if not self.systemd:
+            parts.append("[" + self.formatTime(record, "%y-%m-%d %H:%M:%S") + "]")
+        parts.append(f"[{record.levelname}]")
+        if self.debug:
+            parts.append(f"[{os.path.basename(record.pathname)}:{record.lineno}]")
+        msg = "".join(parts) + " " + record.getMessage()
+        if record.exc_info:
+            msg += "\n" + self.formatException(record.exc_info)
+        return msg
+
+
+def setup_logging(verbose: bool = False, debug: bool = False, systemd: bool = False) -> None:
+    """Configure the root logger for a daemon or CLI, writing to stdout as Go does."""
+    level = logging.DEBUG if debug else logging.INFO if verbose else NOTICE
+    if systemd is None:
+        systemd = False
+    # Under systemd journald stamps every line itself: never print a second timestamp there.
+    systemd = systemd or bool(os.environ.get("JOURNAL_STREAM"))
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(GoFormatter(debug=debug, systemd=systemd))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def notice(logger: logging.Logger, msg: str, *args: object) -> None:
+    logger.log(NOTICE, msg, *args)

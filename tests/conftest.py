@@ -1,0 +1,43 @@
+"""Fixtures every test area shares: free ports, the shared spec/vectors directory, the npm oracle."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("TUNASYNC_SHARED_DIR", REPO.parent / "shared"))
+ORACLE_DIR = Path(os.environ.get("TUNASYNC_ORACLE_DIR", REPO / ".cache" / "oracle"))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"shared directory {SHARED} not found (set TUNASYNC_SHARED_DIR)")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def oracle_dir() -> Path:
+    """Directory holding node_modules of the npm reference tools (installed by ./dev setup)."""
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed: the npm reference tools cannot run")
+    if not (ORACLE_DIR / "node_modules" / "ipfs-car").is_dir():
+        pytest.skip(f"npm reference tools not installed in {ORACLE_DIR} (run ./dev setup)")
+    return ORACLE_DIR
