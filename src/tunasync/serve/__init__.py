@@ -1,0 +1,1 @@
+"""tunasync serve."""

@@ -1,0 +1,1 @@
+"""The tunasync worker: config, scheduler, job state machine, providers, hooks, control server."""

@@ -1,0 +1,1 @@
+"""Job hooks (spec §7), one file each: loglimit, exec_post, cgroup, docker, zfs, btrfs, archive."""
