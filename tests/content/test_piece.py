@@ -1,0 +1,182 @@
+"""Piece CIDs against the shared vectors and spec §3.3, on every core (C SHA-NI, C portable, pure Python)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tunasync.content import commp_py, piece
+from tunasync.content.cid import CID, encode_varint
+from tunasync.content.fr32 import expand, sizes
+
+_PERIOD = bytes(i % 251 for i in range(251 * 4096))
+
+
+def pattern(n: int) -> bytes:
+    """`oracle/pattern.py`: byte i is i % 251."""
+    reps = -(-n // len(_PERIOD))
+    return (_PERIOD * reps)[:n]
+
+
+def _cores():
+    cores = [pytest.param(("python", None), id="python")]
+    try:
+        from tunasync.content import _commp
+    except ImportError:
+        _commp = None
+    impls = _commp.impls() if _commp else ["sha-ni", "portable"]
+    for impl in impls:
+        mark = pytest.mark.skipif(_commp is None, reason="native CommP core not built (python setup.py build_ext)")
+        cores.append(pytest.param(("native", impl), id=f"native-{impl}", marks=mark))
+    return cores
+
+
+@pytest.fixture(params=_cores())
+def core(request, monkeypatch):
+    """Run the test on one core: piece.py's functions then use only that core."""
+    kind, impl = request.param
+    if kind == "python":
+        monkeypatch.setattr(piece, "_core", commp_py)
+        monkeypatch.setattr(piece, "NATIVE", False)
+        yield kind
+        return
+    from tunasync.content import _commp
+
+    previous = _commp.use(impl)
+    monkeypatch.setattr(piece, "_core", _commp)
+    monkeypatch.setattr(piece, "NATIVE", True)
+    yield f"{kind}-{impl}"
+    _commp.use(previous)
+
+
+def _rows(shared_dir):
+    with open(shared_dir / "vectors" / "piece.tsv", newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def test_every_shared_vector_row(core, shared_dir):
+    rows = _rows(shared_dir)
+    assert len(rows) >= 12
+    for row in rows:
+        data = b"hello world\n" if row["input"] == "hello" else pattern(int(row["size"]))
+        info = piece.piece_of_bytes(data)
+        got = (str(info.v1), str(info.v2), info.padded_size)
+        want = (row["piece_cid_v1"], row["piece_cid_v2"], int(row["padded_piece_size"]))
+        assert got == want, f"{core}: {row['input']} {row['size']} bytes"
+
+
+# spec filecoin.md §3.3: FRC-0069's own vectors and go-fil-commp-hashhash's Lotus ClientCalcCommP rows
+QUADS = bytes(127) + b"\x01" * 127 + b"\x02" * 127 + b"\x03" * 127
+SPEC = [
+    (b"", "bafkzcibcp4bdomn3tgwgrh3g532zopskstnbrd2n3sxfqbze7rxt7vqn7veigmy"),
+    (bytes(127), "bafkzcibcaabdomn3tgwgrh3g532zopskstnbrd2n3sxfqbze7rxt7vqn7veigmy"),
+    (bytes(128), "bafkzcibcpybwiktap34inmaex4wbs6cghlq5i2j2yd2bb2zndn5ep7ralzphkdy"),
+    (QUADS, "bafkzcibcaaces3nobte6ezpp4wqan2age2s5yxcatzotcvobhgcmv5wi2xh5mbi"),
+    (QUADS + bytes(508), "bafkzcibcaac542av3szurbbscwuu3zjssvfwbpsvbjf6y3tukvlgl2nf5rha6pa"),
+    (QUADS + bytes(4), "bafkzcibd7abqlxticxolgseegik2stpfgkkuwyf6kufex3doorkvmzpjuxwe4dz4"),
+    (QUADS + bytes(5), "bafkzcibd64bqlxticxolgseegik2stpfgkkuwyf6kufex3doorkvmzpjuxwe4dz4"),
+]
+SPEC_V1 = [
+    (QUADS, "baga6ea4seaqes3nobte6ezpp4wqan2age2s5yxcatzotcvobhgcmv5wi2xh5mbi"),
+    (bytes(1016), "baga6ea4seaqb66wjlfkrbye6uqoemcyxmqylwmrm235uclwfpsyx3ge2imidoly"),
+    (bytes(1017), "baga6ea4seaqpy7usqklokfx2vxuynmupslkeutzexe2uqurdg5vhtebhxqmpqmy"),
+    (b"\xcc" * 1016, "baga6ea4seaqjxgfdkdu37aryhg7bqqiwizj5f6ugasftgeocabwnj4cxkgisaoq"),
+    (bytes(1 << 20), "baga6ea4seaqnbnjq3oylj4s4luxsukg752aiwu2bfibjghyyysm7lisubbvrgjq"),
+    (pattern(5 << 20), "baga6ea4seaqe4thqip3sbbp4pylnybjob3vg2wak6ee4doj7ziup4rwgysrl4aq"),
+]
+
+
+def test_spec_vectors(core):
+    for data, v2 in SPEC:
+        assert str(piece.piece_of_bytes(data).v2) == v2, f"{core}: {len(data)} bytes"
+    for data, v1 in SPEC_V1:
+        assert str(piece.piece_of_bytes(data).v1) == v1, f"{core}: {len(data)} bytes"
+
+
+def test_empty_payload_sizes():
+    info = piece.piece_of_bytes(b"")
+    assert (info.padded_size, info.height, info.padding, info.payload_size) == (128, 2, 127, 0)
+    assert str(info.v1).startswith("baga6ea4seaq") and str(info.v2).startswith("bafkzcib")
+
+
+@pytest.mark.parametrize("n", [0, 1, 126, 127, 128, 254, 255, 127 * 1024, 127 * 1024 + 1])
+def test_sizes_match_frc0069(n):
+    padded, height, padding = sizes(n)
+    assert padded == 32 << height and padded * 127 // 128 - padding == n
+    assert padded == 128 or padded * 127 // 256 < n  # the smallest power of two that holds it
+
+
+def test_fr32_expansion_matches_bitwise_definition():
+    data = bytes(os.urandom(127 * 3))
+    out = expand(data)
+    x = int.from_bytes(data, "little")
+    for q in range(3):
+        for k in range(4):
+            field = (x >> (1016 * q + 254 * k)) & ((1 << 254) - 1)
+            assert out[128 * q + 32 * k : 128 * q + 32 * k + 32] == field.to_bytes(32, "little")
+
+
+def test_incremental_updates_of_any_split_agree(core, tmp_path):
+    data = os.urandom(piece.CHUNK * 2 + 12345)
+    whole = piece.piece_of_bytes(data)
+    h = piece.CommP()
+    for cut in (1, 126, 127, 4096, piece.CHUNK - 1, piece.CHUNK + 7):
+        h.update(data[h.size : h.size + cut])
+    h.update(memoryview(data)[h.size :])
+    assert h.digest() == whole
+    assert h.digest() == whole  # digest() does not consume the state
+    path = tmp_path / "payload.bin"
+    path.write_bytes(data)
+    assert piece.piece_of_file(path, workers=2) == whole
+    assert piece.piece_of_file(path, workers=1) == whole
+
+
+def test_native_and_python_agree_on_random_sizes(core):
+    rng = __import__("random").Random(7)
+    for k in (0, 1, 3, 7, 10, 12, 15):
+        for n in (127 << k) - 1, 127 << k, (127 << k) + 1, rng.randrange(1, (127 << k) + 2):
+            data = rng.randbytes(n)
+            assert piece.piece_of_bytes(data) == _reference(data), f"{core}: {n} bytes"
+
+
+def _reference(data: bytes) -> piece.PieceInfo:
+    """Straight from spec §3.1: pad, fr32, hash layer by layer (no zero splicing, no chunks)."""
+    padded, height, padding = sizes(len(data))
+    nodes = expand(data + bytes(padding))
+    while len(nodes) > 32:
+        nodes = commp_py.hash_layer(nodes)
+    return piece.PieceInfo.from_root(bytes(nodes), len(data))
+
+
+def test_v1_v2_conversions():
+    info = piece.piece_of_bytes(pattern(1017))
+    assert piece.v1_to_v2(info.v1, 1017) == info.v2
+    assert piece.v1_to_v2(str(info.v1), 1017) == info.v2
+    assert piece.v2_info(info.v2) == (info.root, 1015, 6)
+    assert piece.v2_to_v1(str(info.v2)) == info.v1
+    assert piece.PieceInfo.from_v2(info.v2) == info
+
+
+def test_v2_info_rejects_other_cids_naming_them():
+    raw = CID.of_block(b"x", 0x55)
+    with pytest.raises(ValueError, match=str(raw)):
+        piece.v2_info(raw)
+    v1 = piece.piece_of_bytes(b"x").v1
+    with pytest.raises(ValueError, match="not a v2 piece CID"):
+        piece.v2_info(v1)
+    with pytest.raises(ValueError, match="not a v1 piece CID"):
+        piece.v1_to_v2(raw, 10)
+    bad = CID.v1(0x55, encode_varint(3000) + b"\x07" + bytes(32), 0x1011)  # 1064 B payload is height 6
+    with pytest.raises(ValueError, match="does not fit"):
+        piece.v2_info(bad)
+
+
+def test_no_native_env_forces_the_fallback():
+    code = "from tunasync.content import piece; print(piece.NATIVE, piece.piece_of_bytes(b'hello world\\n').v1)"
+    env = dict(os.environ, TUNASYNC_NO_NATIVE="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "baga6ea4seaqdnumj2qy2m33n4gq3aizapmnpfim5s5s7tufhjfaij7lolfogqdq"]
