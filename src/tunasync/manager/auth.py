@@ -1,0 +1,79 @@
+"""Token auth for the manager API (DESIGN "Auth"): off unless `[[auth.tokens]]` are configured.
+
+Requests carry `Authorization: Bearer <token>`. Tokens are compared in constant time, every
+configured token every time. 401: no or unknown token; 403: the token's role may not use the route.
+The policy (`allowed`) is a pure function of (role, method, route template).
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from .config import TokenConfig
+
+PUBLIC: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("GET", "/ping"),
+        ("GET", "/jobs"),
+        ("GET", "/"),
+        ("GET", "/metrics"),
+        ("GET", "/mirrorz.json"),
+        ("GET", "/archive"),  # read-only figures, as public as /jobs
+    }
+)
+
+WORKER_ROUTES: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("POST", "/workers"),
+        ("GET", "/workers/{id}/jobs"),
+        ("POST", "/workers/{id}/jobs/{job}"),
+        ("POST", "/workers/{id}/schedules"),
+        ("POST", "/workers/{id}/jobs/{job}/archive"),
+    }
+)
+
+
+def is_public(method: str, route: str) -> bool:
+    return (method, route) in PUBLIC
+
+
+def allowed(role: str, method: str, route: str) -> bool:
+    """May a token of `role` call `method route` (route = aiohttp template, e.g. /workers/{id}/jobs)?"""
+    if is_public(method, route) or role == "admin":
+        return True
+    if role == "worker":
+        return (method, route) in WORKER_ROUTES
+    if role == "read":
+        return method == "GET"  # every read: workers (tokens redacted), job lists, history, logs
+    return False
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str
+    role: str
+
+
+class TokenTable:
+    def __init__(self, tokens: list[TokenConfig]):
+        self._entries = [(t.token.encode("utf-8"), Identity(t.name, t.role)) for t in tokens if t.token]
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._entries)
+
+    def identify(self, header: str | None) -> Identity | None:
+        """The identity behind an Authorization header, or None."""
+        if not header:
+            return None
+        scheme, _, token = header.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        given = token.strip().encode("utf-8")
+        found: Identity | None = None
+        for secret, ident in self._entries:
+            # No early exit: the time taken must not tell which token (or how much of one) matched.
+            if hmac.compare_digest(secret, given) and found is None:
+                found = ident
+        return found

@@ -1,0 +1,202 @@
+"""Manager configuration (spec §3.1 + DESIGN "Manager config" and "Auth").
+
+Precedence: built-in defaults, then the TOML file, then CLI flags (§2.1). Keys match exactly, then
+case-insensitively (BurntSushi); unknown keys are ignored at startup and reported by `--check`.
+`read_config` collects every problem; `load_config` raises the first error as a ConfigError.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..errors import ConfigError
+from .config_keys import match_keys
+
+DB_TYPES = ("sqlite", "redis", "bolt", "badger", "leveldb")
+ROLES = ("worker", "admin", "read")
+
+
+class _Section(BaseModel):
+    # Go's TOML decoder refuses a string where an int is expected: strict types, like Go.
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class ServerConfig(_Section):
+    addr: str = "127.0.0.1"
+    port: int = 14242
+    ssl_cert: str = ""
+    ssl_key: str = ""
+
+
+class FilesConfig(_Section):
+    status_file: str = "/var/lib/tunasync/tunasync.json"
+    db_type: str = "sqlite"
+    db_file: str = "/var/lib/tunasync/tunasync.db"
+    ca_cert: str = ""
+
+
+class TokenConfig(_Section):
+    name: str = ""
+    role: Literal["worker", "admin", "read"]
+    token: str = ""
+    token_file: str = ""
+
+
+class AuthConfig(_Section):
+    tokens: list[TokenConfig] = Field(default_factory=list)
+
+
+class HistoryConfig(_Section):
+    keep: int = 50
+
+
+class ManagerConfig(_Section):
+    debug: bool = False
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    files: FilesConfig = Field(default_factory=FilesConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    history: HistoryConfig = Field(default_factory=HistoryConfig)
+    # Site metadata for /mirrorz.json, kept as a free table for the helper that renders it.
+    mirrorz: dict[str, Any] = Field(default_factory=dict)
+    # The config file this came from (None: defaults only); not a TOML key.
+    source: str | None = Field(default=None, exclude=True)
+
+
+@dataclass(frozen=True)
+class Problem:
+    level: Literal["error", "warning"]
+    file: str | None
+    key: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = ": ".join(p for p in (self.file, self.key) if p)
+        return f"{self.level}: {where}: {self.reason}" if where else f"{self.level}: {self.reason}"
+
+
+@dataclass
+class CliOverrides:
+    """The manager flags of §2.1 that override the file."""
+
+    addr: str = ""
+    port: int = 0
+    cert: str = ""
+    key: str = ""
+    db_file: str = ""
+    db_type: str = ""
+
+
+def _loc_to_key(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def apply_overrides(cfg: ManagerConfig, o: CliOverrides) -> None:
+    if o.addr:
+        cfg.server.addr = o.addr
+    if o.port > 0:
+        cfg.server.port = o.port
+    if o.cert and o.key:  # Go applies them only as a pair
+        cfg.server.ssl_cert, cfg.server.ssl_key = o.cert, o.key
+    if o.db_file:
+        cfg.files.db_file = o.db_file
+    if o.db_type:
+        cfg.files.db_type = o.db_type
+
+
+def _semantic(cfg: ManagerConfig, file: str | None) -> list[Problem]:
+    """Checks pydantic cannot express; also resolves token_file into token."""
+    probs: list[Problem] = []
+
+    def err(key: str, reason: str) -> None:
+        probs.append(Problem("error", file, key, reason))
+
+    if cfg.files.db_type not in DB_TYPES:
+        err("files.db_type", f"unsupported db-type: {cfg.files.db_type}")
+    if not 0 <= cfg.server.port <= 65535:
+        err("server.port", f"port {cfg.server.port} out of range 0..65535")
+    if bool(cfg.server.ssl_cert) != bool(cfg.server.ssl_key):
+        missing = "server.ssl_key" if cfg.server.ssl_cert else "server.ssl_cert"
+        err(missing, "ssl_cert and ssl_key must be set together")
+    for key in ("ssl_cert", "ssl_key"):
+        path = getattr(cfg.server, key)
+        if path:
+            try:
+                with open(path, "rb"):
+                    pass
+            except OSError as exc:
+                err(f"server.{key}", f"cannot read {path}: {exc.strerror or exc}")
+    if cfg.files.ca_cert:
+        try:
+            with open(cfg.files.ca_cert, "rb"):
+                pass
+        except OSError as exc:
+            err("files.ca_cert", f"cannot read {cfg.files.ca_cert}: {exc.strerror or exc}")
+    if cfg.history.keep < 1:
+        err("history.keep", f"keep must be at least 1, not {cfg.history.keep}")
+    for i, tok in enumerate(cfg.auth.tokens):
+        key = f"auth.tokens[{i}]"
+        if tok.token and tok.token_file:
+            err(key, "set token or token_file, not both")
+        elif tok.token_file:
+            try:
+                with open(tok.token_file, encoding="utf-8") as fh:
+                    tok.token = fh.read().strip()
+            except OSError as exc:
+                err(f"{key}.token_file", f"cannot read {tok.token_file}: {exc.strerror or exc}")
+                continue
+            if not tok.token:
+                err(f"{key}.token_file", f"{tok.token_file} is empty")
+        elif not tok.token:
+            err(key, "a token needs `token` or `token_file`")
+    return probs
+
+
+def read_config(path: str | None, overrides: CliOverrides | None = None) -> tuple[ManagerConfig | None, list[Problem]]:
+    """Parse, override and validate; return the config (None on errors) and every problem found."""
+    probs: list[Problem] = []
+    if path is None:
+        cfg = ManagerConfig()
+    else:
+        try:
+            with open(path, "rb") as fh:
+                raw = tomllib.load(fh)
+        except OSError as exc:
+            return None, [Problem("error", path, None, f"cannot read: {exc.strerror or exc}")]
+        except tomllib.TOMLDecodeError as exc:
+            return None, [Problem("error", path, None, f"malformed TOML: {exc}")]
+        data, unknown = match_keys(raw, ManagerConfig)
+        if "source" in data:
+            unknown.append("source")
+            del data["source"]
+        probs += [Problem("warning", path, key, "unknown key (ignored)") for key in unknown]
+        try:
+            cfg = ManagerConfig.model_validate(data)
+        except ValidationError as exc:
+            for e in exc.errors():
+                probs.append(Problem("error", path, _loc_to_key(e["loc"]), e["msg"]))
+            return None, probs
+        cfg.source = path
+    if overrides:
+        apply_overrides(cfg, overrides)
+    probs += _semantic(cfg, path)
+    return (None if any(p.level == "error" for p in probs) else cfg), probs
+
+
+def load_config(path: str | None, overrides: CliOverrides | None = None) -> ManagerConfig:
+    """The config to run with; raises ConfigError(file, key, reason) for the first error."""
+    cfg, probs = read_config(path, overrides)
+    for p in probs:
+        if p.level == "error":
+            raise ConfigError(p.file, p.key, p.reason)
+    assert cfg is not None
+    return cfg

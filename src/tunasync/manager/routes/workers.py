@@ -1,0 +1,56 @@
+"""Worker registry routes: `GET /workers`, `POST /workers`, `DELETE /workers/:id` (spec §3.4 4–6)."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from ...log import notice
+from ...models import WorkerStatus, timefmt
+from ..http import error_reply, fail, json_reply, message_reply, read_model
+from .common import known_worker, state
+
+log = logging.getLogger("tunasync.manager")
+
+
+async def list_workers(request: web.Request) -> web.Response:
+    try:
+        workers = await state(request).db.list_workers()
+    except Exception as exc:
+        return error_reply(500, f"failed to list workers: {exc}")
+    if not workers:
+        return json_reply(None)  # quirk 2 kept: Go answers null, tunasynctl prints it
+    workers.sort(key=lambda w: w.id)
+    return json_reply([{**w.to_go(), "token": "REDACTED"} for w in workers])
+
+
+async def register_worker(request: web.Request) -> web.Response:
+    w = await read_model(request, WorkerStatus)
+    if not w.id:
+        raise fail(400, "worker ID should not be empty")
+    now = timefmt.now()
+    w = w.model_copy(update={"last_online": now, "last_register": now})
+    try:
+        await state(request).db.create_worker(w)
+    except Exception as exc:
+        return error_reply(500, f"failed to register worker: {exc}")
+    notice(log, "Worker %s registered", w.id)
+    return json_reply(w.to_go())
+
+
+async def delete_worker(request: web.Request) -> web.Response:
+    w = await known_worker(request)
+    try:
+        await state(request).db.delete_worker(w.id)
+    except Exception as exc:
+        return error_reply(500, f"failed to delete worker: {exc}")
+    # Quirk 10 kept: its status records stay (the documented procedure flushes them first).
+    notice(log, "Worker %s deleted", w.id)
+    return message_reply("deleted")
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/workers", list_workers, allow_head=False)
+    app.router.add_post("/workers", register_worker)
+    app.router.add_delete("/workers/{id}", delete_worker)
