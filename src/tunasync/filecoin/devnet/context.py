@@ -1,0 +1,61 @@
+"""What every devnet handler shares: the store, the chain, the faults and the providers' identities."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .chain import Chain
+from .faults import Faults
+from .market import MarketParams
+from .store import Store
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ProviderInfo:
+    actor: str  # f01000, f01001, ...
+    idx: int
+    peer_id: str
+    port: int
+    host: str
+
+    @property
+    def multiaddr(self) -> str:
+        return f"/ip4/{self.host}/tcp/{self.port}/http"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+@dataclass
+class Devnet:
+    data_dir: Path
+    store: Store
+    chain: Chain
+    faults: Faults
+    params: MarketParams
+    host: str
+    port: int
+    providers: list[ProviderInfo] = field(default_factory=list)
+    token: str | None = None
+    on_deal_proposed: Callable[[int], Awaitable[None]] | None = None  # set by the provider runtime
+
+    def provider(self, actor: str) -> ProviderInfo | None:
+        for p in self.providers:
+            if p.actor == actor:
+                return p
+        return None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a store call off the event loop."""
+        return await asyncio.to_thread(fn, *args, **kwargs)

@@ -1,0 +1,198 @@
+"""The four faces of the Filecoin network the archive tier talks to (spec filecoin.md §5, §8).
+
+    StorageBackend   makes copies (offer a piece to providers) and reports its own view of deals
+    ChainObserver    the independent truth: which distinct providers hold a live copy (§4.3)
+    ContentRouter    IPNI hints: who announces a CID
+    Retriever        verified fetch of a CID or a byte range of it (§6.3)
+
+Plain dataclasses in and out; every method is async. `FilecoinNetwork` bundles one of each, so the
+archive code never knows whether it talks to the devnet or to the real network.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..content.cid import CID
+
+# Deal states as Singularity names them (spec §5); the backend's view, never proof of a copy.
+DEAL_STATES = ("proposed", "published", "active", "expired", "proposal_expired", "rejected", "slashed", "error")
+
+
+@dataclass(frozen=True, slots=True)
+class PieceRef:
+    """One prepared piece: what a provider must fetch and what the chain will name."""
+
+    piece_cid: CID  # piece CID v1 (baga…)
+    padded_size: int  # P, a power of two >= 128
+    payload_size: int  # CAR bytes
+    root_cid: CID  # the CAR's root (deal label)
+    car_url: str  # where providers fetch the CAR, e.g. http://host/piece/{piece_cid}
+
+
+@dataclass(frozen=True, slots=True)
+class DealRef:
+    """A deal as the storage backend sees it. `deal_id` is the chain deal ID once published."""
+
+    deal_id: int | None
+    provider: str  # actor address, f0…
+    state: str  # one of DEAL_STATES
+    piece_cid: CID | None = None
+    claim_id: int | None = None  # DDO deals: the verified-registry claim
+    end_epoch: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRef:
+    provider: str  # f0…
+    claim_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class CopyDetail:
+    """Why one deal or claim was or was not counted."""
+
+    provider: str
+    kind: str  # "deal" | "claim"
+    ident: int  # deal ID or claim ID
+    counted: bool
+    reason: str  # "active", "published (not sealed)", "slashed at 123", ...
+
+
+@dataclass(frozen=True, slots=True)
+class CopyReport:
+    providers: list[str]  # distinct providers holding a live copy, sorted
+    epoch: int
+    details: list[CopyDetail] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.providers)
+
+
+@dataclass(frozen=True, slots=True)
+class MinerInfo:
+    actor: str
+    peer_id: str
+    multiaddrs: list[str]
+
+    def http_urls(self) -> list[str]:
+        """Base URLs of the HTTP retrieval endpoints among the multiaddrs."""
+        from .multiaddr import http_url
+
+        return [u for u in (http_url(a) for a in self.multiaddrs) if u]
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderRecord:
+    """One IPNI provider result for a CID."""
+
+    peer_id: str
+    addrs: list[str]
+    protocols: list[str]  # "bitswap", "graphsync", "http-gateway", "piece-http"
+    piece_cid: CID | None = None  # from graphsync metadata or a Curio ContextID
+    padded_size: int | None = None  # from a Curio ContextID
+    context_id: bytes = b""
+
+    def http_urls(self) -> list[str]:
+        from .multiaddr import http_url
+
+        return [u for u in (http_url(a) for a in self.addrs) if u]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """Somewhere to fetch from: a trustless gateway or a provider's HTTP endpoint."""
+
+    url: str  # base URL: http://host:port
+    piece_cid: CID | None = None  # enables the /piece/ fallback
+    name: str = ""  # provider actor / peer, for messages
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    cid: CID
+    path: Path
+    size: int  # bytes written
+    source: str  # the URL that served the verified bytes
+    failures: list[str] = field(default_factory=list)  # candidates skipped, with the reason
+
+
+class StorageBackend(abc.ABC):
+    """Makes copies. Its word is never proof: count copies only through ChainObserver."""
+
+    @abc.abstractmethod
+    async def offer(self, piece: PieceRef, providers_wanted: int) -> list[DealRef]:
+        """Ask up to `providers_wanted` providers (not already holding it) to store `piece`."""
+
+    @abc.abstractmethod
+    async def deals(self, piece_cid: CID) -> list[DealRef]:
+        """Every deal this backend made for the piece, in its own words."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+
+class ChainObserver(abc.ABC):
+    """Chain facts: head epoch and live copies of a piece (spec §4.3)."""
+
+    @abc.abstractmethod
+    async def head(self) -> int: ...
+
+    @abc.abstractmethod
+    async def verified_copies(self, piece_cid: CID, padded_size: int, deal_ids: Sequence[int] = (),
+                              claims: Sequence[ClaimRef] = (), providers: Sequence[str] = ()) -> CopyReport:
+        """Distinct providers with a live deal (from `deal_ids`) or claim (from `claims`, or any claim
+        of one of `providers`) for exactly (piece_cid v1, padded_size) at the head epoch."""
+
+    @abc.abstractmethod
+    async def miner_info(self, actor: str) -> MinerInfo: ...
+
+    async def discover_deals(self, piece_cid: CID) -> list[int]:
+        """Deal IDs for a piece via StateMarketDeals (devnet, private nodes); [] when unsupported."""
+        return []
+
+    async def close(self) -> None:  # noqa: B027
+        pass
+
+
+class ContentRouter(abc.ABC):
+    @abc.abstractmethod
+    async def providers(self, cid: CID) -> list[ProviderRecord]:
+        """Who announces `cid`; [] when nobody does (IPNI 404)."""
+
+    async def close(self) -> None:  # noqa: B027
+        pass
+
+
+class Retriever(abc.ABC):
+    @abc.abstractmethod
+    async def fetch(self, cid: CID, out_path: Path, byte_range: tuple[int, int] | None = None,
+                    candidates: Sequence[Candidate] | None = None) -> FetchResult:
+        """Write the verified file (or inclusive byte range) to `out_path`; never a partial file there."""
+
+    @abc.abstractmethod
+    def stream(self, cid: CID, byte_range: tuple[int, int] | None = None,
+               candidates: Sequence[Candidate] | None = None) -> AsyncIterator[bytes]:
+        """Yield verified bytes in order; raises before yielding anything unverified."""
+
+    async def close(self) -> None:  # noqa: B027
+        pass
+
+
+@dataclass
+class FilecoinNetwork:
+    """One of each face; what the archive tier and `tunasync serve` are given."""
+
+    storage: StorageBackend
+    chain: ChainObserver
+    router: ContentRouter
+    retriever: Retriever
+    name: str = "filecoin"
+
+    async def close(self) -> None:
+        for part in (self.retriever, self.router, self.chain, self.storage):
+            await part.close()
