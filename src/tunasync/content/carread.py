@@ -1,0 +1,286 @@
+"""Verified CAR reading (spec §2.1–§2.2): every block is checked against its CID as it streams past.
+
+    iter_car(stream_or_bytes) -> CarStream   (.roots, .version; iterate -> (CID, block bytes))
+    CarIndex.open(path)                      CID -> (offset, length) of each block, for random access
+
+Rejected with CarError (malformed) or VerifyError (hash mismatch): bad or non-minimal varints,
+truncated sections, blocks over 2 MiB, unknown codecs or multihash codes, headers that are not a
+CAR v1 header (a CARv2 container is unwrapped to its v1 payload).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ..errors import CarError, VerifyError
+from .cid import CID, DAG_CBOR, DAG_PB, IDENTITY, RAW, SHA2_256, decode_varint
+
+MAX_BLOCK = 2 << 20  # trustless gateways and our reader accept blocks up to 2 MiB
+MAX_HEADER = 1 << 20
+KNOWN_CODECS = {RAW, DAG_PB, DAG_CBOR}
+_V2_PRAGMA = bytes.fromhex("0aa16776657273696f6e02")
+
+
+def check_block(cid: CID, block: bytes | memoryview, offset: int | None = None) -> None:
+    """Raise CarError for an unusable CID/size, VerifyError when the bytes do not hash to the CID."""
+    where = f" (section at byte {offset})" if offset is not None else ""
+    if cid.codec not in KNOWN_CODECS:
+        raise CarError(f"block {cid} has unsupported codec 0x{cid.codec:x}", offset)
+    if len(block) > MAX_BLOCK:
+        raise CarError(f"block {cid} is {len(block)} bytes, over the 2 MiB limit", offset)
+    if cid.mh_code == SHA2_256:
+        if len(cid.digest) != 32:
+            raise CarError(f"block {cid}: sha2-256 digest of {len(cid.digest)} bytes", offset)
+        if hashlib.sha256(block).digest() != cid.digest:
+            raise VerifyError(cid, f"block bytes do not match the CID{where}")
+    elif cid.mh_code == IDENTITY:
+        if bytes(block) != cid.digest:
+            raise VerifyError(cid, f"identity block differs from the data in its CID{where}")
+    else:
+        raise CarError(f"block {cid} uses unsupported multihash 0x{cid.mh_code:x}", offset)
+
+
+# -- a tiny DAG-CBOR reader: the header is all CAR needs --------------------------------------------
+def _cbor(buf: bytes, pos: int, depth: int = 0) -> tuple[object, int]:
+    if depth > 8:
+        raise ValueError("nested too deeply")
+    if pos >= len(buf):
+        raise ValueError("truncated")
+    ib = buf[pos]
+    major, info = ib >> 5, ib & 31
+    pos += 1
+    if info < 24:
+        arg = info
+    elif info in (24, 25, 26, 27):
+        n = 1 << (info - 24)
+        if pos + n > len(buf):
+            raise ValueError("truncated")
+        arg = int.from_bytes(buf[pos : pos + n], "big")
+        pos += n
+    else:
+        raise ValueError(f"unsupported CBOR item 0x{ib:02x}")
+    if major == 0:
+        return arg, pos
+    if major in (2, 3):
+        if pos + arg > len(buf):
+            raise ValueError("truncated string")
+        raw = buf[pos : pos + arg]
+        return (raw if major == 2 else raw.decode("utf-8")), pos + arg
+    if major == 4:
+        items = []
+        for _ in range(arg):
+            item, pos = _cbor(buf, pos, depth + 1)
+            items.append(item)
+        return items, pos
+    if major == 5:
+        out = {}
+        for _ in range(arg):
+            key, pos = _cbor(buf, pos, depth + 1)
+            val, pos = _cbor(buf, pos, depth + 1)
+            if not isinstance(key, str):
+                raise ValueError("map key is not a string")
+            out[key] = val
+        return out, pos
+    if major == 6 and arg == 42:
+        raw, pos = _cbor(buf, pos, depth + 1)
+        if not isinstance(raw, bytes) or not raw.startswith(b"\0"):
+            raise ValueError("tag 42 without a 0x00-prefixed byte string")
+        return CID.decode(raw[1:]), pos
+    if major == 7 and info in (20, 21, 22):
+        return {20: False, 21: True, 22: None}[info], pos
+    raise ValueError(f"unsupported CBOR major type {major}")
+
+
+def parse_header(raw: bytes) -> dict:
+    try:
+        value, end = _cbor(raw, 0)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CarError(f"header is not valid DAG-CBOR: {exc}", 0) from None
+    if end != len(raw) or not isinstance(value, dict):
+        raise CarError("header is not a single DAG-CBOR map", 0)
+    return value
+
+
+class _Reader:
+    """Byte source over a binary stream with absolute offsets."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.offset = 0
+
+    def read_exact(self, n: int, what: str) -> bytes:
+        data = self.stream.read(n)
+        while len(data) < n:
+            more = self.stream.read(n - len(data))
+            if not more:
+                raise CarError(f"truncated {what}: wanted {n} bytes, got {len(data)}", self.offset)
+            data += more
+        self.offset += n
+        return data
+
+    def read_varint(self, what: str, eof_ok: bool = False) -> int | None:
+        buf = bytearray()
+        start = self.offset
+        while True:
+            b = self.stream.read(1)
+            if not b:
+                if eof_ok and not buf:
+                    return None
+                raise CarError(f"truncated {what} varint", start)
+            buf += b
+            self.offset += 1
+            if not b[0] & 0x80:
+                break
+            if len(buf) >= 9:
+                raise CarError(f"{what} varint too long", start)
+        try:
+            return decode_varint(bytes(buf))[0]
+        except ValueError as exc:
+            raise CarError(f"bad {what} varint: {exc}", start) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    cid: CID
+    offset: int  # absolute offset of the block bytes in the CAR file
+    length: int
+    block: bytes
+
+
+class CarStream:
+    """A CAR read front to back: `.roots` after construction, then iterate verified (CID, block)."""
+
+    def __init__(self, src, verify: bool = True):
+        if isinstance(src, (bytes, bytearray, memoryview)):
+            src = io.BytesIO(bytes(src))
+        self._r = _Reader(src)
+        self.verify = verify
+        self._limit: int | None = None
+        self.version = 1
+        self.roots = self._read_header()
+
+    def _read_header(self) -> list[CID]:
+        r = self._r
+        n = r.read_varint("header length", eof_ok=True)
+        if n is None:
+            raise CarError("empty input: not a CAR", 0)
+        if n == 0 or n > MAX_HEADER:
+            raise CarError(f"header length {n} out of range", 0)
+        raw = r.read_exact(n, "header")
+        if raw == _V2_PRAGMA[1:]:
+            return self._read_v2()
+        header = parse_header(raw)
+        if header.get("version") != 1:
+            raise CarError(f"unsupported CAR version {header.get('version')!r}", 0)
+        roots = header.get("roots")
+        if not isinstance(roots, list) or not all(isinstance(c, CID) for c in roots):
+            raise CarError("header roots is not a list of CIDs", 0)
+        return roots
+
+    def _read_v2(self) -> list[CID]:
+        r = self._r
+        fixed = r.read_exact(40, "CARv2 header")
+        data_offset = int.from_bytes(fixed[16:24], "little")
+        data_size = int.from_bytes(fixed[24:32], "little")
+        if data_offset < r.offset:
+            raise CarError(f"CARv2 data offset {data_offset} inside the header", 11)
+        r.read_exact(data_offset - r.offset, "CARv2 padding")
+        self.version = 2
+        self._limit = data_offset + data_size
+        roots = self._read_header()
+        self.version = 2
+        return roots
+
+    def sections(self) -> Iterator[Section]:
+        """Every section, verified (unless verify=False), with the absolute offset of its block."""
+        r = self._r
+        while True:
+            if self._limit is not None and r.offset >= self._limit:
+                return
+            start = r.offset
+            n = r.read_varint("section length", eof_ok=True)
+            if n is None:
+                return
+            if n == 0:
+                raise CarError("empty section", start)
+            if n > MAX_BLOCK + 256:
+                raise CarError(f"section of {n} bytes is over the 2 MiB block limit", start)
+            body_at = r.offset
+            body = r.read_exact(n, "section")
+            try:
+                cid, end = CID.from_bytes(body)
+            except ValueError as exc:
+                raise CarError(f"bad CID in section: {exc}", body_at) from None
+            block = body[end:]
+            if self.verify:
+                check_block(cid, block, start)
+            yield Section(cid, body_at + end, len(block), block)
+
+    def __iter__(self) -> Iterator[tuple[CID, bytes]]:
+        for s in self.sections():
+            yield s.cid, s.block
+
+
+def iter_car(src, verify: bool = True) -> CarStream:
+    """Open a CAR (binary stream, or bytes): header read now, blocks verified while iterating."""
+    return CarStream(src, verify)
+
+
+class CarIndex:
+    """Random access to a CAR file's blocks (any block order): CID -> (offset, length)."""
+
+    def __init__(self, path: str, roots: list[CID], offsets: dict[CID, tuple[int, int]], sections: int):
+        self.path = path
+        self.roots = roots
+        self.offsets = offsets
+        self.sections = sections
+        self._f = open(path, "rb")  # noqa: SIM115
+
+    @classmethod
+    def open(cls, path: str, verify: bool = True) -> CarIndex:
+        """Scan the CAR once (verifying every block unless verify=False) and index it."""
+        offsets: dict[CID, tuple[int, int]] = {}
+        count = 0
+        with open(path, "rb", buffering=1 << 20) as f:
+            car = CarStream(f, verify)
+            for s in car.sections():
+                offsets.setdefault(s.cid, (s.offset, s.length))
+                count += 1
+        return cls(path, car.roots, offsets, count)
+
+    def __contains__(self, cid: CID) -> bool:
+        return self._key(cid) in self.offsets
+
+    def _key(self, cid: CID) -> CID:
+        if cid in self.offsets:
+            return cid
+        # the same block may be referenced as v0 and as v1
+        alt = cid.to_v1() if cid.version == 0 else CID.v0(cid.digest) if cid.codec == DAG_PB else cid
+        return alt if alt in self.offsets else cid
+
+    def get(self, cid: CID) -> bytes:
+        """The block's bytes, verified again (the file may have changed since it was indexed)."""
+        if cid.mh_code == IDENTITY:
+            return cid.digest
+        key = self._key(cid)
+        if key not in self.offsets:
+            raise KeyError(cid)
+        offset, length = self.offsets[key]
+        self._f.seek(offset)
+        block = self._f.read(length)
+        if len(block) != length:
+            raise CarError(f"{self.path}: block {cid} truncated", offset)
+        check_block(cid, block, offset)
+        return block
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> CarIndex:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,92 @@
+"""UnixFS directories: plain dag-pb directories, sharded when the profile says so (spec §1.8).
+
+Pure core: `dir_node(entries, profile)` for one directory and `build_tree(files, profile)` for a set
+of files at relative paths (a mirror snapshot, a bundle). Only files make directories, as with
+`ipfs-car pack`: a directory with no file below it does not appear.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .cid import CID, DAG_PB
+from .dagpb import PBLink, encode_node
+from .hamt import build_hamt
+from .unixfs import Profile, get_profile
+
+DIRECTORY_DATA = b"\x08\x01"  # UnixFS Data{Type: Directory}
+SHARD_ENTRIES = 1000  # ipfs-car shards a directory with more than this many entries
+SHARD_LINK_BYTES = 262144  # kubo: Σ(len(name) + len(cid bytes)) above this shards (kubo ≥ 0.40 uses `>`)
+
+
+def should_shard(entries: list[tuple[str, CID, int]], profile: Profile) -> bool:
+    if profile.shard_rule == "entries":
+        return len(entries) > SHARD_ENTRIES
+    return sum(len(n.encode("utf-8")) + len(c.bytes) for n, c, _ in entries) > SHARD_LINK_BYTES
+
+
+def _name_key(name: str) -> bytes:
+    return name.encode("utf-8")
+
+
+def dir_node(entries: list[tuple[str, CID, int]], profile: str | Profile = "ipfs-car") -> tuple[CID, int, dict[CID, bytes]]:
+    """One directory from (name, cid, tsize) entries: (cid, Tsize of the whole sub-DAG, its blocks)."""
+    prof = get_profile(profile)
+    names = [n for n, _, _ in entries]
+    if len(set(names)) != len(names):
+        raise ValueError("duplicate names in a directory")
+    for n in names:
+        if not n or "/" in n:
+            raise ValueError(f"invalid directory entry name {n!r}")
+    if should_shard(entries, prof):
+        return build_hamt(entries, prof)
+    ordered = sorted(entries, key=lambda e: _name_key(e[0]))
+    block = encode_node([PBLink(c, n, t) for n, c, t in ordered], DIRECTORY_DATA)
+    cid = CID.of_block(block, DAG_PB, prof.cid_version)
+    return cid, len(block) + sum(t for _, _, t in entries), {cid: block}
+
+
+@dataclass(slots=True)
+class DirTree:
+    """A directory DAG: root, total size, the directory (and shard) blocks, and each directory's CID."""
+
+    root: CID
+    dag_size: int
+    blocks: dict[CID, bytes] = field(default_factory=dict)
+    dirs: dict[str, CID] = field(default_factory=dict)  # "" is the root; "a/b" a subdirectory
+
+
+def build_tree(files: dict[str, tuple[CID, int]], profile: str | Profile = "ipfs-car") -> DirTree:
+    """Directory DAG holding `files` {relative/path: (cid, tsize)} at their paths."""
+    prof = get_profile(profile)
+    root: dict[str, object] = {}
+    for rel, value in files.items():
+        parts = rel.split("/")
+        if any(p in ("", ".", "..") for p in parts):
+            raise ValueError(f"invalid relative path {rel!r}")
+        node = root
+        for p in parts[:-1]:
+            child = node.setdefault(p, {})
+            if not isinstance(child, dict):
+                raise ValueError(f"{rel!r}: {p!r} is both a file and a directory")
+            node = child
+        if parts[-1] in node:
+            raise ValueError(f"{rel!r}: duplicate path or both a file and a directory")
+        node[parts[-1]] = value
+    tree = DirTree(root=CID.v1(DAG_PB, b""), dag_size=0)
+
+    def build(node: dict[str, object], path: str) -> tuple[CID, int]:
+        entries: list[tuple[str, CID, int]] = []
+        for name, child in node.items():
+            if isinstance(child, dict):
+                cid, tsize = build(child, f"{path}/{name}" if path else name)
+            else:
+                cid, tsize = child  # type: ignore[misc]
+            entries.append((name, cid, tsize))
+        cid, tsize, blocks = dir_node(entries, prof)
+        tree.blocks.update(blocks)
+        tree.dirs[path] = cid
+        return cid, tsize
+
+    tree.root, tree.dag_size = build(root, "")
+    return tree
