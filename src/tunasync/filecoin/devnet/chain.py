@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import threading
 from typing import Any
 
 from ...content.cid import b58encode
@@ -42,6 +43,7 @@ class Chain:
         if store.get_meta("epoch") is None:
             store.set_meta("epoch", self.epoch)
         self._task: asyncio.Task[None] | None = None
+        self._lock = threading.RLock()  # the loop's tick and /admin/tick may overlap
         self.ticked = asyncio.Event()
 
     def start(self) -> None:
@@ -70,16 +72,21 @@ class Chain:
 
     def tick(self) -> int:
         """Advance one epoch and run the market; returns the new head."""
-        epoch = self.epoch + 1
-        self.store.set_meta("epoch", epoch)
-        self.epoch = epoch
-        for deal in self.store.deals(f"state IN ({', '.join('?' * len(LIVE))})", sorted(LIVE)):
-            self.apply(deal, step(deal, epoch, self.params, self.faults.kinds(deal["provider"])), epoch)
-        return epoch
+        with self._lock:
+            epoch = self.epoch + 1
+            self.store.set_meta("epoch", epoch)
+            self.epoch = epoch
+            for deal in self.store.deals(f"state IN ({', '.join('?' * len(LIVE))})", sorted(LIVE)):
+                self.apply(deal, step(deal, epoch, self.params, self.faults.kinds(deal["provider"])), epoch)
+            return epoch
 
     def apply(self, deal: dict[str, Any], changes: dict[str, Any], epoch: int) -> None:
         if not changes:
             return
+        with self._lock:
+            self._apply(deal, dict(changes), epoch)
+
+    def _apply(self, deal: dict[str, Any], changes: dict[str, Any], epoch: int) -> None:
         if changes.pop("publish", False) and deal["deal_type"] != "ddo":
             changes["deal_id"] = self.store.next_counter("next_deal_id", FIRST_DEAL_ID)
         if changes.pop("seal", False):
