@@ -86,7 +86,7 @@ async def seed(request: web.Request) -> web.Response:
     runtime = request.app["providers"]
     body = await _json(request)
     car = Path(str(body.get("car_path", "")))
-    if not car.is_file():
+    if not await asyncio.to_thread(car.is_file):
         return _err(400, f"car_path {str(car)!r} is not a file")
     actors = body.get("providers") or [p.actor for p in net.providers[: int(body.get("count", 1))]]
     for a in actors:

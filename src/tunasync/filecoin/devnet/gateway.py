@@ -89,7 +89,8 @@ class ProviderGateway:
         resp.content_length = size
         await resp.prepare(request)
         limit = size // 2 if truncate else size
-        with open(path, "rb") as f:
+        f = await asyncio.to_thread(open, path, "rb")
+        with f:
             sent = 0
             while sent < limit:
                 chunk = bytearray(await asyncio.to_thread(f.read, min(SEND_CHUNK, limit - sent)))

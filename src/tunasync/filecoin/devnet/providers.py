@@ -89,7 +89,8 @@ class ProviderRuntime:
             async with self._session.get(deal["car_url"]) as resp:
                 if resp.status != 200:
                     raise ContentError(f"GET {deal['car_url']}: HTTP {resp.status}")
-                with open(tmp, "wb") as f:
+                f = await asyncio.to_thread(open, tmp, "wb")
+                with f:
                     buf = bytearray()
                     async for chunk in resp.content.iter_chunked(1 << 20):
                         buf += chunk
