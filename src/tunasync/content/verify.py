@@ -130,6 +130,17 @@ class DfsVerifier:
         self._offset += pos
         return out
 
+    def feed_block(self, cid: CID, block: bytes) -> list[tuple[int, bytes]]:
+        """Consume one block already split out of its CAR (a block store, an index): same checks."""
+        if self._buf:
+            raise CarError("feed_block() mixed with a partial CAR stream", self._offset)
+        self._header = True
+        out: list[tuple[int, bytes]] = []
+        self._replay(out)
+        self._section(cid.bytes + block, -1, out)
+        self._replay(out)
+        return out
+
     def finish(self) -> None:
         """End of stream: raise CarError/VerifyError unless the whole file (or range) was verified."""
         if self._buf:
