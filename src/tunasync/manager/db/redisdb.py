@@ -46,12 +46,14 @@ class RedisDatabase(Database):
 
     @classmethod
     async def open(cls, url: str) -> RedisDatabase:
-        client = aioredis.from_url(url, decode_responses=False)
+        # Blocking pool: under a burst of posts, requests wait for a connection instead of failing.
+        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=64, timeout=10)
+        client = aioredis.Redis(connection_pool=pool)
         await client.ping()  # fail at startup, as Go's open does, not at the first request
         return cls(client)
 
     async def close(self) -> None:
-        await self.r.aclose()
+        await self.r.aclose(close_connection_pool=True)
 
     async def get_worker(self, worker_id: str) -> WorkerStatus:
         raw = await self.r.hget(WORKERS, worker_id)
