@@ -135,6 +135,31 @@ def test_incremental_updates_of_any_split_agree(core, tmp_path):
     assert piece.piece_of_file(path, workers=1) == whole
 
 
+def test_parallel_hasher_agrees_for_every_input_type(core):
+    data = os.urandom(piece.CHUNK * 5 + 999)
+    whole = piece.piece_of_bytes(data)
+    for kind in (bytes, bytearray, memoryview):
+        h = piece.CommP(workers=2)
+        buf = bytearray(data)
+        for off in range(0, len(data), 3 << 20):
+            part = kind(buf[off : off + (3 << 20)])
+            h.update(part)
+            if kind is not bytes:
+                part[:] = bytes(len(part))  # the caller may reuse its buffer at once
+        assert h.digest() == whole, f"{core}: {kind.__name__} updates"
+    assert piece.piece_of_bytes(data, workers=None) == whole
+
+
+def test_core_root_contract(core):
+    impl = piece._core
+    assert impl.root(b"", 2) == commp_py.ZERO[2]
+    assert impl.root(b"", 40) == commp_py.ZERO[40]
+    assert impl.root(bytes(127 << 3), 5) == commp_py.ZERO[5]
+    for data, level in ((bytes(128), 2), (bytes(10), 1), (b"", 59)):
+        with pytest.raises(ValueError, match="do not fit"):
+            impl.root(data, level)
+
+
 def test_native_and_python_agree_on_random_sizes(core):
     rng = __import__("random").Random(7)
     for k in (0, 1, 3, 7, 10, 12, 15):

@@ -138,7 +138,7 @@ class CommP:
         self._fill = 0
         self._size = 0
         self._stack = RootStack()
-        self._pending: deque[tuple[Future[bytes], bytearray]] = deque()
+        self._pending: deque[tuple[Future[bytes], bytearray | None]] = deque()
         self._free: list[bytearray] = []
 
     @property
@@ -149,10 +149,12 @@ class CommP:
     def update(self, data: bytes | bytearray | memoryview) -> None:
         mv = memoryview(data).cast("B")
         self._size += len(mv)
-        if self._workers == 1 and not self._fill:
+        if not self._fill and (self._workers == 1 or isinstance(data, bytes)):
+            # hash whole chunks straight from the caller's buffer: it cannot change under us
+            # (immutable bytes, or hashed before update() returns)
             whole = len(mv) - len(mv) % CHUNK
-            for off in range(0, whole, CHUNK):  # hash straight from the caller's buffer
-                self._stack.push(CHUNK_LEVEL, _core.root(mv[off : off + CHUNK], CHUNK_LEVEL))
+            for off in range(0, whole, CHUNK):
+                self._submit(mv[off : off + CHUNK], None)
             mv = mv[whole:]
         while mv:
             n = min(len(mv), CHUNK - self._fill)
@@ -177,25 +179,29 @@ class CommP:
 
     def _flush(self) -> None:
         buf, self._fill = self._buf, 0
-        if self._workers == 1:
-            self._stack.push(CHUNK_LEVEL, _core.root(buf, CHUNK_LEVEL))
-            return
-        self._pending.append((_shared_pool().submit(_core.root, buf, CHUNK_LEVEL), buf))
-        if self._free:
-            self._buf = self._free.pop()
-        elif len(self._pending) < self._workers:
-            self._buf = bytearray(CHUNK)
-        else:
-            self._buf = self._collect()
+        self._submit(buf, buf)
+        if self._workers > 1:
+            self._buf = self._free.pop() if self._free else bytearray(CHUNK)
 
-    def _collect(self) -> bytearray:
+    def _submit(self, chunk: bytearray | memoryview, buf: bytearray | None) -> None:
+        """Hash one whole chunk; with workers, keep at most workers + 1 in flight (no core idles
+        while the caller reads the next one). `buf` is recycled once its chunk is hashed."""
+        if self._workers == 1:
+            self._stack.push(CHUNK_LEVEL, _core.root(chunk, CHUNK_LEVEL))
+            return
+        self._pending.append((_shared_pool().submit(_core.root, chunk, CHUNK_LEVEL), buf))
+        while len(self._pending) > self._workers + 1:
+            self._collect()
+
+    def _collect(self) -> None:
         fut, buf = self._pending.popleft()
         self._stack.push(CHUNK_LEVEL, fut.result())
-        return buf
+        if buf is not None:
+            self._free.append(buf)
 
     def digest(self) -> PieceInfo:
         while self._pending:
-            self._free.append(self._collect())
+            self._collect()
         height = level_for(self._size)
         tail = None
         if self._fill:
