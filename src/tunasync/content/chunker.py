@@ -15,9 +15,8 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from ..errors import ContentError
 from .filedag import FileBuilder, FileDag, make_leaf
-from .unixfs import FileChangedError, Profile, get_profile
+from .unixfs import FileChangedError, PathError, Profile, get_profile
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -51,12 +50,12 @@ def open_regular(path: str, follow_symlinks: bool = True):
     """Open a regular file for reading; ContentError for directories, devices, FIFOs, sockets."""
     st = os.stat(path, follow_symlinks=follow_symlinks)
     if not stat.S_ISREG(st.st_mode):
-        raise ContentError(f"{path}: not a regular file")
+        raise PathError(path, "not a regular file")
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) * (not follow_symlinks) | getattr(os, "O_NONBLOCK", 0)
     fd = os.open(path, flags)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped for something else since the stat
-            raise ContentError(f"{path}: not a regular file")
+            raise PathError(path, "not a regular file")
         return os.fdopen(fd, "rb", buffering=0)
     except BaseException:
         os.close(fd)

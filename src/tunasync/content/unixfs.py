@@ -50,13 +50,17 @@ class UnixFSError(ContentError):
     """A UnixFS Data message is malformed or not what the walker expected."""
 
 
-class FileChangedError(ContentError):
-    """A file changed (size or mtime) while it was being read: no CID is recorded for it."""
+class PathError(ContentError):
+    """A file cannot be addressed (not a regular file, ...): names the path."""
 
     def __init__(self, path: str, reason: str):
         self.path = path
         self.reason = reason
         super().__init__(f"{path}: {reason}")
+
+
+class FileChangedError(PathError):
+    """A file changed (size or mtime) while it was being read: no CID is recorded for it."""
 
 
 @dataclass(slots=True)
