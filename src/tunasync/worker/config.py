@@ -1,0 +1,152 @@
+"""Load and check a worker config (spec §4.1–§4.4): the public entry points.
+
+    load_worker_config(path) -> WorkerConfig       raises ConfigError(file, key, reason)
+    check_worker_config(path) -> list[Problem]     every problem; unknown keys are warnings
+    diff_mirrors(old, new) -> list[MirrorChange]   reload reconciliation (§4.13)
+
+Go's rules: keys match exactly, then case-insensitively; unknown keys are ignored (we warn); a type
+mismatch is an error. `include_mirrors` is a glob resolved against the current directory, not the
+config's (quirk 32: kept, existing deployments rely on their cwd), matched files are read in sorted
+order and only their top-level `[[mirrors]]` count. Nested mirrors flatten into leaves (config_merge).
+Env `TUNASYNC_TOKEN`, when set, overrides `[manager] token`.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import tomllib
+from typing import Any
+
+from ..errors import ConfigError
+from .config_diff import MirrorChange, diff_mirrors
+from .config_keys import Problem, Problems, join_key, match_keys, validate
+from .config_merge import Entry, flatten
+from .config_models import SECTIONS, MirrorConfig, WorkerConfig
+from .config_resolve import ResolvedMirror, check_mirror, resolve_mirror
+
+__all__ = [
+    "ConfigError", "MirrorChange", "MirrorConfig", "Problem", "ResolvedMirror", "WorkerConfig",
+    "check_worker_config", "diff_mirrors", "load_worker_config", "resolve_mirror",
+]
+
+log = logging.getLogger(__name__)
+
+_MIRROR_KEYS = [*MirrorConfig.model_fields, "mirrors"]
+
+
+def load_worker_config(path: str | os.PathLike[str]) -> WorkerConfig:
+    """The worker config at `path`; ConfigError naming file and key on the first error."""
+    cfg, problems = _load(os.fspath(path))
+    if problems.errors or cfg is None:
+        raise problems.errors[0].as_error()
+    for p in problems:
+        log.warning("%s", p)
+    return cfg
+
+
+def check_worker_config(path: str | os.PathLike[str]) -> list[Problem]:
+    """Every problem of the config at `path`, errors and warnings, in file order."""
+    return list(_load(os.fspath(path))[1])
+
+
+def _read_toml(path: str, problems: Problems) -> dict[str, Any] | None:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except OSError as exc:
+        problems.error(path, "", f"cannot read: {exc.strerror or exc}")
+    except tomllib.TOMLDecodeError as exc:
+        problems.error(path, "", f"invalid TOML: {exc}")
+    return None
+
+
+def _load(path: str) -> tuple[WorkerConfig | None, Problems]:
+    problems = Problems()
+    raw = _read_toml(path, problems)
+    if raw is None:
+        return None, problems
+    top = match_keys(raw, [*SECTIONS, "mirrors"], path, "", problems)
+    sections: dict[str, Any] = {}
+    for name, model in SECTIONS.items():
+        value = top.get(name, {})
+        if not isinstance(value, dict):
+            problems.error(path, name, f"expected a table [{name}], got {value!r}")
+            continue
+        section = validate(model, match_keys(value, model.model_fields, path, name, problems), path, name, problems)
+        if section is not None:
+            sections[name] = section
+    entries = _entries(top.get("mirrors", []), path, "mirrors", problems)
+
+    include = sections.get("include")
+    if include is not None and include.include_mirrors:
+        entries += _included(include.include_mirrors, problems)
+
+    # Keep going past errors (a bad section falls back to defaults) so a check reports everything.
+    cfg = WorkerConfig.model_validate({**sections, "path": path})
+    token = os.environ.get("TUNASYNC_TOKEN")
+    if token:
+        cfg.manager.token = token
+    cfg.mirrors = flatten(entries)
+    _check_global(cfg, problems)
+    seen: dict[str, MirrorConfig] = {}
+    for m in cfg.mirrors:
+        if m.name in seen and m.name:
+            problems.error(m.file, join_key(m.key, "name"),
+                           f"duplicate mirror name {m.name!r} (also {seen[m.name].file}: {seen[m.name].key})")
+        seen.setdefault(m.name, m)
+        check_mirror(m, cfg, problems)
+    return (None if problems.errors else cfg), problems
+
+
+def _entries(value: Any, file: str, prefix: str, problems: Problems) -> list[Entry]:
+    """The `[[mirrors]]` array at `prefix`, validated entry by entry (children recursively)."""
+    if not isinstance(value, list):
+        problems.error(file, prefix, f"expected an array of tables [[{prefix}]], got {value!r}")
+        return []
+    entries: list[Entry] = []
+    for i, item in enumerate(value):
+        key = join_key(prefix, i)
+        if not isinstance(item, dict):
+            problems.error(file, key, f"expected a table, got {item!r}")
+            continue
+        fields = match_keys(item, _MIRROR_KEYS, file, key, problems)
+        children = fields.pop("mirrors", None)
+        model = validate(MirrorConfig, fields, file, key, problems)
+        kids = None if children is None else _entries(children, file, join_key(key, "mirrors"), problems)
+        if model is not None:
+            entries.append(Entry(model.located(file, key), kids))
+    return entries
+
+
+def _included(pattern: str, problems: Problems) -> list[Entry]:
+    """Mirrors of the include files, file by file in sorted glob order (relative to the cwd, as Go)."""
+    entries: list[Entry] = []
+    for file in sorted(glob.glob(pattern)):
+        raw = _read_toml(file, problems)
+        if raw is None:
+            continue
+        for key in raw:
+            if key != "mirrors":
+                problems.warning(file, key, "ignored: an include file contributes only [[mirrors]]")
+        entries += _entries(raw.get("mirrors", []), file, "mirrors", problems)
+    return entries
+
+
+def _check_global(cfg: WorkerConfig, problems: Problems) -> None:
+    """Settings Go accepts but that leave a worker useless: warnings, the worker still loads."""
+    g, path = cfg.global_, cfg.path
+    if not g.name:
+        problems.warning(path, "global.name", "empty: the worker registers with an empty id")
+    if g.concurrent <= 0:
+        problems.warning(path, "global.concurrent", "0: no job runs unless force-started (Go default)")
+    if not g.log_dir:
+        problems.warning(path, "global.log_dir", "empty: mirrors without log_dir log into the current directory")
+    if not cfg.manager.api_base and not cfg.manager.api_base_list:
+        problems.warning(path, "manager.api_base", "no manager URL: statuses go nowhere")
+    if g.retry < 0 or g.interval < 0 or g.timeout < 0:
+        problems.error(path, "global", "interval, retry and timeout must not be negative")
+    a = cfg.archive
+    if a.network == "filecoin" and not a.lotus_url:
+        problems.warning(path, "archive.lotus_url", "network = filecoin needs a chain RPC URL")

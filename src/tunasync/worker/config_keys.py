@@ -1,0 +1,86 @@
+"""TOML keys matched to model fields as BurntSushi/toml does, and problems collected per file and key.
+
+A key matches a field exactly first, then case-insensitively (spec §3.1). Go ignores unknown keys in
+silence; we keep loading but report each one as a warning, so a typo such as `intervall` is seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a config: `error` stops loading, `warning` does not."""
+
+    level: Literal["error", "warning"]
+    file: str
+    key: str
+    reason: str
+
+    def __str__(self) -> str:
+        where = ": ".join(p for p in (self.file, self.key) if p)
+        return f"{self.level}: {where}: {self.reason}" if where else f"{self.level}: {self.reason}"
+
+    def as_error(self) -> ConfigError:
+        return ConfigError(self.file or None, self.key or None, self.reason)
+
+
+class Problems(list[Problem]):
+    def error(self, file: str, key: str, reason: str) -> None:
+        self.append(Problem("error", file, key, reason))
+
+    def warning(self, file: str, key: str, reason: str) -> None:
+        self.append(Problem("warning", file, key, reason))
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self if p.level == "error"]
+
+
+def join_key(prefix: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{prefix}[{key}]"
+    return f"{prefix}.{key}" if prefix else key
+
+
+def match_keys(
+    raw: Mapping[str, Any], known: Iterable[str], file: str, prefix: str, problems: Problems
+) -> dict[str, Any]:
+    """`raw` with its keys renamed to the known names; unknown keys dropped with a warning."""
+    known = list(known)
+    folded = {k.lower(): k for k in known}
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = key if key in known else folded.get(key.lower())
+        if name is None:
+            problems.warning(file, join_key(prefix, key), "unknown key, ignored (as Go does)")
+        elif name in out and key != name:
+            problems.warning(file, join_key(prefix, key), f"duplicates {name!r} (case-insensitive), ignored")
+        else:
+            out[name] = value
+    return out
+
+
+def validate(
+    model: type[BaseModel], data: Mapping[str, Any], file: str, prefix: str, problems: Problems
+) -> BaseModel | None:
+    """`model` built from `data`, or None after recording every validation problem."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            key = prefix
+            for part in err["loc"]:
+                key = join_key(key, part)
+            reason = err["msg"].removeprefix("Value error, ")
+            if err["type"] not in ("value_error", "missing"):
+                reason = f"{reason}, got {err['input']!r}"
+            problems.error(file, key, reason)
+        return None

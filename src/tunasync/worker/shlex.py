@@ -1,0 +1,57 @@
+"""Command-line splitting as anmitsu/go-shlex in POSIX mode (spec §4.5).
+
+Whitespace separates words; single quotes are literal; inside double quotes a backslash escapes only
+`"` and `\\` (other backslashes stay); outside quotes a backslash escapes the next character. No
+variable expansion, globbing or comments. Unlike Python's `shlex.split`, empty words (`''`) are
+dropped, as go-shlex does. An unclosed quote or a trailing backslash is a ValueError.
+"""
+
+from __future__ import annotations
+
+_SPACE = " \t\r\n"
+
+
+def split(text: str) -> list[str]:
+    """Split `text` into argv words, Go tunasync style."""
+    words: list[str] = []
+    word: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c in _SPACE:
+            if word:
+                words.append("".join(word))
+                word = []
+            i += 1
+        elif c == "\\":
+            if i + 1 >= n:
+                raise ValueError("EOF found after escape character")
+            word.append(text[i + 1])
+            i += 2
+        elif c == "'":
+            end = text.find("'", i + 1)
+            if end < 0:
+                raise ValueError("EOF found when expecting closing quote")
+            word.append(text[i + 1 : end])
+            i = end + 1
+        elif c == '"':
+            i += 1
+            while True:
+                if i >= n:
+                    raise ValueError("EOF found when expecting closing quote")
+                c = text[i]
+                if c == '"':
+                    i += 1
+                    break
+                if c == "\\" and i + 1 < n and text[i + 1] in '"\\':
+                    word.append(text[i + 1])
+                    i += 2
+                    continue
+                word.append(c)
+                i += 1
+        else:
+            word.append(c)
+            i += 1
+    if word:
+        words.append("".join(word))
+    return words
