@@ -136,7 +136,7 @@ def test_incremental_updates_of_any_split_agree(core, tmp_path):
 
 
 def test_parallel_hasher_agrees_for_every_input_type(core):
-    data = os.urandom(piece.CHUNK * 5 + 999)
+    data = os.urandom(piece.CHUNK * 3 + 999)
     whole = piece.piece_of_bytes(data)
     for kind in (bytes, bytearray, memoryview):
         h = piece.CommP(workers=2)
@@ -205,3 +205,30 @@ def test_no_native_env_forces_the_fallback():
     env = dict(os.environ, TUNASYNC_NO_NATIVE="1")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "baga6ea4seaqdnumj2qy2m33n4gq3aizapmnpfim5s5s7tufhjfaij7lolfogqdq"]
+
+
+def test_piece_of_a_car_file(core, tmp_path):
+    """What a deal carries: the CAR's bytes (spec §3.3, `hello.txt.car` by ipfs-car --no-wrap)."""
+    data = b"hello world\n"
+    cid = CID.of_block(data, 0x55).bytes
+    header = b"\xa2\x65roots\x81\xd8\x2a\x58\x25\x00" + cid + b"\x67version\x01"
+    car = tmp_path / "hello.txt.car"
+    car.write_bytes(bytes([len(header)]) + header + bytes([len(cid) + len(data)]) + cid + data)
+    info = piece.piece_of_file(car)
+    assert (info.payload_size, info.padded_size) == (108, 128)
+    assert str(info.v1) == "baga6ea4seaqbyafx5e5lzyqq2upjo5j4ziulp6phikah6p7ujgv2cmqrkxcqepq"
+    assert str(info.v2) == "bafkzcibccmbbyafx5e5lzyqq2upjo5j4ziulp6phikah6p7ujgv2cmqrkxcqepq"
+
+
+def test_300_mib_pattern_streamed(core):
+    """The spec's largest verified row that three implementations agree on (native cores only)."""
+    if core in ("python", "native-portable"):
+        pytest.skip("300 MiB takes this core seconds; the rows above check the same code on it")
+    n = 300 << 20
+    h = piece.CommP(workers=2)
+    while h.size < n:
+        h.update(_PERIOD[: n - h.size])  # whole periods, so byte i stays i % 251
+    info = h.digest()
+    assert str(info.v1) == "baga6ea4seaqoqf2si5fuqpibdjhfaufy7vtxaznnqvjz5fcn43ct4nnarxrbmby"
+    assert str(info.v2) == "bafkzcibfqcaia2ay5alver2lja6qcgsokbilr7lhobs23bktt2ke3zwfhy22bdpccydq"
+    assert (info.padded_size, info.height, info.padding) == (512 << 20, 24, 218103808)
