@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 from datetime import timedelta
 
 from tunasync.worker.hooks.base import HookError, JobHook
@@ -116,3 +117,64 @@ class Sink:
 
     def statuses(self) -> list[str]:
         return [m.status.value for m in self.messages]
+
+
+# -- worker-level helpers ------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return str(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_worker_conf(path, *, name="dut", port=6000, api_base="http://127.0.0.1:14242", tmp=None,
+                      mirrors=(), concurrent=3, interval=60, token="", extra="") -> str:
+    """A worker TOML config; mirrors are dicts of [[mirrors]] keys."""
+    tmp = tmp or os.path.dirname(str(path))
+    lines = [
+        "[global]", f'name = "{name}"', f'log_dir = "{tmp}/log/{{{{.Name}}}}"', f'mirror_dir = "{tmp}/data"',
+        f"concurrent = {concurrent}", f"interval = {interval}", "",
+        "[manager]", f'api_base = "{api_base}"', *([f'token = "{token}"'] if token else []), "",
+        "[server]", 'hostname = "127.0.0.1"', 'listen_addr = "127.0.0.1"', f"listen_port = {port}", "",
+    ]
+    for m in mirrors:
+        lines.append("[[mirrors]]")
+        lines += [f"{k} = {toml_value(v)}" for k, v in m.items()]
+        lines.append("")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + extra)
+    return str(path)
+
+
+def sh_build(mirror, cfg) -> ShProvider:
+    """Stand-in for build_provider until it is used: a `command` mirror as an ShProvider."""
+    d = os.path.join(cfg.global_.mirror_dir, mirror.name)
+    os.makedirs(d, exist_ok=True)
+    p = ShProvider(mirror.name, mirror.command, d, retry=mirror.retry or cfg.global_.retry or 2,
+                   timeout=mirror.timeout or cfg.global_.timeout,
+                   interval=60 * (mirror.interval or cfg.global_.interval))
+    p.upstream = mirror.upstream
+    p.config = mirror
+    return p
+
+
+async def start_manager(tmp, port, **cfg):
+    """The real manager (SQLite) in this process on 127.0.0.1:port; returns (runner, db, base_url)."""
+    from tunasync.manager.config import ManagerConfig
+    from tunasync.manager.db import open_database
+    from tunasync.manager.server import create_app, start
+
+    config = ManagerConfig.model_validate({"server": {"addr": "127.0.0.1", "port": port}, **cfg})
+    db = await open_database("sqlite", os.path.join(str(tmp), "manager.sqlite"))
+    runner = await start(create_app(config, db), config)
+    return runner, db, f"http://127.0.0.1:{port}"

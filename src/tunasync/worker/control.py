@@ -1,0 +1,142 @@
+"""The worker's control HTTP server (spec §4.11) plus `GET /logs/<job>` for `tunasynctl logs`.
+
+`POST /` takes a WorkerCmd: 400 `{"msg":"Invalid request"}` for a body that is not JSON, 406
+`{"msg":"Invalid Command"}`, 404 with Go's backtick text for an unknown mirror, 200 `{"msg":"OK"}`.
+When `[manager] token` (or env TUNASYNC_TOKEN) is set, every request must carry
+`Authorization: Bearer <token>`: 401 without one, 403 with a different one.
+
+`GET /logs/<job>` sends the job's current log file (the `latest` link's target); `?follow=1` keeps
+the response open and streams new bytes until the job's run ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import os
+import ssl
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from ..models import WorkerCmd, gojson
+
+if TYPE_CHECKING:
+    from .worker import Worker
+
+log = logging.getLogger(__name__)
+
+JSON_TYPE = "application/json; charset=utf-8"
+FOLLOW_POLL = 0.2  # seconds between looks at a followed log file
+CHUNK = 64 * 1024
+
+
+def _msg(status: int, text: str) -> web.Response:
+    return web.Response(status=status, body=(gojson.dumps({"msg": text}) + "\n").encode(),
+                        headers={"Content-Type": JSON_TYPE})
+
+
+def _check_token(request: web.Request, token: str) -> web.Response | None:
+    if not token:
+        return None
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        return _msg(401, "missing bearer token (Authorization: Bearer <token>)")
+    if not hmac.compare_digest(given.strip().encode(), token.encode()):
+        return _msg(403, "token does not match this worker's token")
+    return None
+
+
+def create_control_app(worker: Worker) -> web.Application:
+    token = worker.cfg.manager.token
+
+    @web.middleware
+    async def auth(request: web.Request, handler):  # type: ignore[no-untyped-def]
+        denied = _check_token(request, token)
+        return denied if denied is not None else await handler(request)
+
+    async def post_cmd(request: web.Request) -> web.Response:
+        try:
+            raw = json.loads(await request.read())
+            if not isinstance(raw, dict):
+                raise ValueError("not an object")
+            cmd = WorkerCmd.model_validate(raw)
+        except ValueError:
+            return _msg(400, "Invalid request")
+        log.info("received command: %s %s", cmd.cmd.value, cmd.mirror_id)
+        status, text = await worker.command(cmd)
+        return _msg(status, text)
+
+    async def get_log(request: web.Request) -> web.StreamResponse:
+        name = request.match_info["job"]
+        job = worker.jobs.get(name)
+        if job is None:
+            return _msg(404, f"Mirror ``{name}'' not found")
+        path = current_log(job.provider.log_dir, job.provider.log_file)
+        if path is None:
+            return _msg(404, f"no log file for {name} yet")
+        follow = request.query.get("follow", "") not in ("", "0", "false")
+        return await stream_log(request, path, job if follow else None)
+
+    app = web.Application(middlewares=[auth] if token else [])
+    app.router.add_post("/", post_cmd)
+    app.router.add_get("/logs/{job}", get_log)
+    return app
+
+
+def current_log(log_dir: str, fallback: str) -> str | None:
+    """The target of `<log_dir>/latest` (the log limiter keeps it current), else the base log file."""
+    latest = os.path.join(log_dir, "latest")
+    for candidate in (latest, fallback):
+        if candidate and os.path.isfile(candidate):
+            return os.path.realpath(candidate)
+    return None
+
+
+async def stream_log(request: web.Request, path: str, follow_job) -> web.StreamResponse:  # type: ignore[no-untyped-def]
+    try:
+        f = await asyncio.to_thread(open, path, "rb")
+    except OSError as exc:
+        return _msg(404, f"cannot open log {path}: {exc.strerror}")
+    resp = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    try:
+        while True:
+            data = await asyncio.to_thread(f.read, CHUNK)
+            if data:
+                await resp.write(data)
+                continue
+            if follow_job is None or not follow_job.running:
+                break
+            try:
+                await asyncio.wait_for(follow_job.run_idle.wait(), FOLLOW_POLL)
+            except TimeoutError:
+                pass
+    finally:
+        f.close()
+    await resp.write_eof()
+    return resp
+
+
+def _server_ssl(cfg) -> ssl.SSLContext | None:  # type: ignore[no-untyped-def]
+    s = cfg.server
+    if not (s.ssl_cert or s.ssl_key):
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(s.ssl_cert, s.ssl_key)
+    return ctx
+
+
+async def start_control(worker: Worker) -> web.AppRunner:
+    """Serve the control app on listen_addr:listen_port (TLS when ssl_cert/ssl_key are set)."""
+    runner = web.AppRunner(create_control_app(worker), access_log=None, handle_signals=False)
+    await runner.setup()
+    s = worker.cfg.server
+    site = web.TCPSite(runner, s.listen_addr or None, s.listen_port, ssl_context=_server_ssl(worker.cfg))
+    await site.start()
+    log.info("control server listening on %s:%s", s.listen_addr, s.listen_port)
+    return runner
