@@ -146,3 +146,25 @@ def build(cfg: MirrorzConfig, statuses: Iterable[MirrorStatus]) -> dict[str, Any
         }
         mirrors.append(entry)
     return {"version": VERSION, "site": dict(cfg.site), "info": list(cfg.info), "mirrors": mirrors}
+
+
+def setup(app) -> None:
+    """Add `GET /mirrorz.json` (404 with a hint while `[mirrorz]` is not configured)."""
+    from aiohttp import web
+
+    from ..models import gojson
+    from .state import STATE
+
+    st = app[STATE]
+    cfg = parse_config(st.config.mirrorz, st.config.source)
+
+    async def handler(_request: web.Request) -> web.Response:
+        # mirrorz.org's dynamic frontend fetches this from the browser: allow any origin.
+        cors = {"Access-Control-Allow-Origin": "*"}
+        if cfg is None:
+            return web.Response(status=404, headers=cors, content_type="application/json", charset="utf-8",
+                                text='{"error":"mirrorz is not configured: add a [mirrorz] section with abbr and url"}')
+        doc = build(cfg, await st.db.list_all_mirror_status())
+        return web.Response(text=gojson.dumps(doc), headers=cors, content_type="application/json", charset="utf-8")
+
+    app.router.add_get("/mirrorz.json", handler, allow_head=False)

@@ -15,13 +15,16 @@ import os
 import tempfile
 from collections.abc import Awaitable, Callable
 
-log = logging.getLogger(__name__)
+from aiohttp import web
+
+from .state import STATE
+
+log = logging.getLogger("tunasync.manager")
 
 
 def write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
     """Replace `path` with `data` so readers see either the old or the new content."""
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -56,7 +59,10 @@ class StatusFileWriter:
 
     async def start(self) -> None:
         """Write the current state once, then follow changes."""
-        await self.flush()
+        try:
+            await self.flush()
+        except OSError as exc:
+            log.error("cannot write status file %s: %s", self.path, exc)
         self._task = asyncio.create_task(self._loop(), name="tunasync-status-file")
 
     def changed(self) -> None:
@@ -86,8 +92,36 @@ class StatusFileWriter:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._dirty.is_set():
+        if self._task is not None and self._dirty.is_set():
             try:
                 await self.flush()
             except Exception as exc:
                 log.error("cannot write status file %s: %s", self.path, exc)
+
+
+WRITER_KEY = web.AppKey("tunasync_status_file", StatusFileWriter)
+
+
+def setup(app: web.Application) -> None:
+    """Keep `[files] status_file` in step with `GET /jobs` (nothing when the key is empty)."""
+    st = app[STATE]
+    path = st.config.files.status_file
+    if not path:
+        return
+    writer = StatusFileWriter(path, st.jobs.body)
+    directory = os.path.dirname(os.path.abspath(path))
+    st.on_status_change.append(lambda _change: writer.changed())
+
+    async def start(_app: web.Application) -> None:
+        if not await asyncio.to_thread(os.path.isdir, directory):
+            # Go never wrote this file, so its default directory may not exist: say so, keep running.
+            log.warning("not writing the status file %s: directory %s does not exist", path, directory)
+            return
+        await writer.start()
+
+    async def stop(_app: web.Application) -> None:
+        await writer.close()
+
+    app[WRITER_KEY] = writer
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from tunasync.manager.db.sqlite import SqliteDatabase
 from tunasync.manager.config import ManagerConfig
+from tunasync.manager.db.sqlite import SqliteDatabase
 from tunasync.models import timefmt
 
 from ..mgrkit import Manager, post_status, register, start_manager, stop_manager

@@ -1,0 +1,78 @@
+"""`tunasync manager` / `m`: --check output and exit codes, config errors, the lazy `migrate` slot."""
+
+from __future__ import annotations
+
+import importlib.util
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from tunasync.cli.main import cli
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_check_clean_config(tmp_path: Path) -> None:
+    conf = tmp_path / "m.conf"
+    conf.write_text(f'[files]\ndb_file = "{tmp_path / "t.db"}"\n')
+    r = run("manager", "--check", "-c", str(conf))
+    assert r.exit_code == 0, r.output
+    assert r.output.strip() == f"{conf}: 0 error(s), 0 warning(s)"
+
+
+def test_check_lists_every_problem(tmp_path: Path) -> None:
+    conf = tmp_path / "m.conf"
+    conf.write_text('[server]\nprot = 1\nport = "x"\n[files]\ndb_type = "bolt"\n[[auth.tokens]]\nrole = "god"\ntoken = "t"\n')
+    r = run("m", "--check", "-c", str(conf))
+    assert r.exit_code == 1
+    lines = r.output.splitlines()
+    assert f"warning: {conf}: server.prot: unknown key (ignored)" in lines
+    assert any(line.startswith(f"error: {conf}: server.port: ") for line in lines)
+    assert any(line.startswith(f"error: {conf}: auth.tokens[0].role: ") for line in lines)
+    assert lines[-1] == f"{conf}: 2 error(s), 1 warning(s)"
+
+
+def test_check_reports_go_database(tmp_path: Path) -> None:
+    bolt = tmp_path / "tunasync.db"
+    page = bytearray(4096)
+    struct.pack_into("<I", page, 16, 0xED0CDAED)
+    bolt.write_bytes(bytes(page) * 2)
+    conf = tmp_path / "m.conf"
+    conf.write_text(f'[files]\ndb_type = "bolt"\ndb_file = "{bolt}"\n')
+    r = run("manager", "--check", "-c", str(conf))
+    assert r.exit_code == 1
+    assert f"error: {conf}: files.db_file: {bolt} holds a Go tunasync bolt database; run `tunasync manager migrate --from-bolt {bolt}` to import it" in r.output
+
+
+def test_config_error_exits_1(tmp_path: Path) -> None:
+    conf = tmp_path / "m.conf"
+    conf.write_text("[server\n")
+    p = subprocess.run([sys.executable, "-m", "tunasync.cli.main", "manager", "-c", str(conf)],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1
+    assert p.stderr.startswith(f"Error loading config: {conf}: malformed TOML")
+
+
+def test_go_database_refused_at_startup(tmp_path: Path) -> None:
+    d = tmp_path / "level"
+    d.mkdir()
+    (d / "CURRENT").write_text("MANIFEST-000001\n")
+    (d / "MANIFEST-000001").write_bytes(b"x")
+    p = subprocess.run([sys.executable, "-m", "tunasync.cli.main", "manager", "--db-type", "leveldb",
+                        "--db-file", str(d), "--port", "1"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1
+    assert "holds a Go tunasync leveldb database; start fresh with db_type = sqlite" in p.stderr
+    assert sorted(x.name for x in d.iterdir()) == ["CURRENT", "MANIFEST-000001"]
+
+
+def test_migrate_subcommand_slot() -> None:
+    r = CliRunner().invoke(cli, ["manager", "--help"])
+    assert r.exit_code == 0 and "migrate" in r.output and "--check" in r.output
+    if importlib.util.find_spec("tunasync.cli.manager_migrate") is None:
+        r = CliRunner().invoke(cli, ["manager", "migrate", "--from-bolt", "x.db"])
+        assert r.exit_code == 1 and "not built yet" in r.output
