@@ -24,17 +24,27 @@ NODE_SCRIPT = """
 import { readFileSync } from 'node:fs'
 import { Piece } from '@web3-storage/data-segment'
 const bytes = readFileSync(process.argv[2])
-const t0 = performance.now()
-const piece = Piece.fromPayload(bytes)
-const dt = (performance.now() - t0) / 1000
-console.log(JSON.stringify({ seconds: dt, root: Buffer.from(piece.root).toString('hex') }))
+let piece, best = Infinity
+for (let i = 0; i < Number(process.argv[3]); i++) {  // best of N, as for ours: the JIT warms up
+  const t0 = performance.now()
+  piece = Piece.fromPayload(bytes)
+  best = Math.min(best, (performance.now() - t0) / 1000)
+}
+console.log(JSON.stringify({ seconds: best, root: Buffer.from(piece.root).toString('hex') }))
 """
 
 
+REPEAT = 3
+
+
 def timed(fn, *args):
-    t0 = time.perf_counter()
-    out = fn(*args)
-    return out, time.perf_counter() - t0
+    """Result and best wall time of REPEAT runs (this VM's neighbours make single runs noisy)."""
+    best = float("inf")
+    for _ in range(REPEAT):
+        t0 = time.perf_counter()
+        out = fn(*args)
+        best = min(best, time.perf_counter() - t0)
+    return out, best
 
 
 def mbps(nbytes: int, seconds: float) -> float:
@@ -47,7 +57,7 @@ def node_reference(oracle: Path, path: Path) -> tuple[float, str] | None:
     with tempfile.TemporaryDirectory() as d:
         (Path(d) / "node_modules").symlink_to(oracle / "node_modules")
         (Path(d) / "bench.mjs").write_text(NODE_SCRIPT)
-        out = subprocess.run(["node", str(Path(d) / "bench.mjs"), str(path)], capture_output=True, text=True, check=True)
+        out = subprocess.run(["node", str(Path(d) / "bench.mjs"), str(path), str(REPEAT)], capture_output=True, text=True, check=True)
     res = json.loads(out.stdout)
     return res["seconds"], res["root"]
 
@@ -57,7 +67,10 @@ def main() -> int:
     ap.add_argument("--mib", type=int, default=256, help="random payload for the C core (MiB)")
     ap.add_argument("--slice-mib", type=int, default=16, help="slice for the fallback and the npm reference (MiB)")
     ap.add_argument("--oracle", type=Path, default=REPO / ".cache" / "oracle")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best is reported")
     args = ap.parse_args()
+    global REPEAT
+    REPEAT = max(1, args.repeat)
 
     data = os.urandom(args.mib << 20)
     part = data[: args.slice_mib << 20]
@@ -113,6 +126,9 @@ def main() -> int:
     for name, rate in rows:
         ratio = f"{rate / npm:8.1f}" if npm else "       -"
         print(f"{name:44} {rate:8.1f} {ratio}")
+    if piece.NATIVE:
+        one, two = rows[0][1], rows[1][1]
+        print(f"2 threads / 1 thread: {two / one:.2f}; 1 thread / one-node-at-a-time ceiling: {one / ceiling:.2f}")
     return 0
 
 
