@@ -20,9 +20,21 @@ SHARD_LINK_BYTES = 262144  # kubo: Σ(len(name) + len(cid bytes)) above this sha
 
 
 def should_shard(entries: list[tuple[str, CID, int]], profile: Profile) -> bool:
+    """The profile's rule: "entries" (ipfs-car), "links-bytes" (kubo), "block-bytes" (kubo unixfs-v1-2025)."""
     if profile.shard_rule == "entries":
         return len(entries) > SHARD_ENTRIES
-    return sum(len(n.encode("utf-8")) + len(c.bytes) for n, c, _ in entries) > SHARD_LINK_BYTES
+    if profile.shard_rule == "links-bytes":
+        return sum(len(n.encode("utf-8")) + len(c.bytes) for n, c, _ in entries) > SHARD_LINK_BYTES
+    if profile.shard_rule == "block-bytes":
+        return len(_plain_block(entries)) > SHARD_LINK_BYTES
+    if profile.shard_rule == "never":
+        return False
+    raise ValueError(f"unknown shard rule {profile.shard_rule!r}")
+
+
+def _plain_block(entries: list[tuple[str, CID, int]]) -> bytes:
+    ordered = sorted(entries, key=lambda e: _name_key(e[0]))
+    return encode_node([PBLink(c, n, t) for n, c, t in ordered], DIRECTORY_DATA)
 
 
 def _name_key(name: str) -> bytes:
@@ -40,8 +52,7 @@ def dir_node(entries: list[tuple[str, CID, int]], profile: str | Profile = "ipfs
             raise ValueError(f"invalid directory entry name {n!r}")
     if should_shard(entries, prof):
         return build_hamt(entries, prof)
-    ordered = sorted(entries, key=lambda e: _name_key(e[0]))
-    block = encode_node([PBLink(c, n, t) for n, c, t in ordered], DIRECTORY_DATA)
+    block = _plain_block(entries)
     cid = CID.of_block(block, DAG_PB, prof.cid_version)
     return cid, len(block) + sum(t for _, _, t in entries), {cid: block}
 

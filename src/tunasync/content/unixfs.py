@@ -26,7 +26,9 @@ class Profile:
     width: int
     raw_leaves: bool
     # "entries": shard a directory with more than 1000 entries (ipfs-car / Storacha);
-    # "links-bytes": shard when Σ(len(name) + len(cid)) > 256 KiB (kubo unixfs-v0-2015 rule).
+    # "links-bytes": shard when Σ(len(name) + len(cid)) > 256 KiB (kubo unixfs-v0-2015 rule);
+    # "block-bytes": shard when the plain directory block would exceed 256 KiB (kubo unixfs-v1-2025);
+    # "never": always a plain directory.
     shard_rule: str
 
 
