@@ -19,9 +19,8 @@ def split(text: str) -> list[str]:
     while i < n:
         c = text[i]
         if c in _SPACE:
-            if word:
-                words.append("".join(word))
-                word = []
+            _flush(words, word)
+            word = []
             i += 1
         elif c == "\\":
             if i + 1 >= n:
@@ -52,6 +51,11 @@ def split(text: str) -> list[str]:
         else:
             word.append(c)
             i += 1
-    if word:
-        words.append("".join(word))
+    _flush(words, word)
     return words
+
+
+def _flush(words: list[str], word: list[str]) -> None:
+    text = "".join(word)
+    if text:  # go-shlex drops empty words ('' or "")
+        words.append(text)

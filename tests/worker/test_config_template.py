@@ -1,0 +1,29 @@
+"""The Go html/template subset of log_dir (spec §4.4, quirk 24)."""
+
+import pytest
+
+from tunasync.worker.config_template import render
+
+
+def test_fields_and_go_formatting():
+    fields = {"Name": "AOSP", "Interval": 120, "UseIPv6": True, "RsyncOptions": ["-a", "-b"], "Env": {"B": "2", "A": "1"}}
+    assert render("/l/{{.Name}}/{{ .Interval }}", fields).text == "/l/AOSP/120"
+    assert render("{{.UseIPv6}} {{.RsyncOptions}} {{.Env}}", fields).text == "true [-a -b] map[A:1 B:2]"
+    assert render("a {{- .Name -}} b{{/* comment */}}", fields).text == "aAOSPb"
+
+
+def test_html_escaping_of_values_not_of_text():
+    assert render("<{{.Name}}>", {"Name": "c++ & 'x' \"y\" <z>\0"}).text == (
+        "<c&#43;&#43; &amp; &#39;x&#39; &#34;y&#34; &lt;z&gt;\ufffd>"
+    )
+
+
+def test_unknown_field_truncates_like_go():
+    r = render("/l/{{.Name}}/{{.Nope}}/rest", {"Name": "n"})
+    assert r.text == "/l/n/" and r.unknown_field == "Nope"
+
+
+@pytest.mark.parametrize("bad", ["{{.Name", "{{}}", "{{if .Name}}x{{end}}", "{{.Name | printf}}"])
+def test_parse_errors(bad):
+    with pytest.raises(ValueError):
+        render(bad, {"Name": "n"})
