@@ -151,9 +151,14 @@ class ChainObserver(abc.ABC):
     @abc.abstractmethod
     async def miner_info(self, actor: str) -> MinerInfo: ...
 
-    async def discover_deals(self, piece_cid: CID) -> list[int]:
-        """Deal IDs for a piece via StateMarketDeals (devnet, private nodes); [] when unsupported."""
-        return []
+    async def discover_deals(self, piece_cid: CID) -> dict[int, int]:
+        """{deal ID: padded size} of deals naming the piece, via StateMarketDeals (devnet, private nodes);
+        {} when the node does not offer it."""
+        return {}
+
+    async def actor_for_peer(self, peer_id: str) -> str | None:
+        """The miner actor whose StateMinerInfo names this libp2p peer ID, when it can be found."""
+        return None
 
     async def close(self) -> None:  # noqa: B027
         pass

@@ -188,9 +188,11 @@ def parse_claim(claim_id: int, res: Any, url: str, method: str) -> Claim:
 class LotusChainObserver(ChainObserver):
     """Counts copies from chain state only (§4.3); the storage backend's word is never used."""
 
-    def __init__(self, client: LotusClient, concurrency: int = 8):
+    def __init__(self, client: LotusClient, concurrency: int = 8, max_miner_scan: int = 200):
         self.client = client
         self._sem = asyncio.Semaphore(concurrency)
+        self._peers: dict[str, str] = {}  # peer ID -> actor
+        self.max_miner_scan = max_miner_scan
 
     async def head(self) -> int:
         return await self.client.chain_head()
@@ -201,13 +203,28 @@ class LotusChainObserver(ChainObserver):
     async def miner_info(self, actor: str) -> MinerInfo:
         return await self.client.miner_info(actor)
 
-    async def discover_deals(self, piece_cid: CID) -> list[int]:
+    async def discover_deals(self, piece_cid: CID) -> dict[int, int]:
         try:
             deals = await self.client.market_deals()
         except RpcError:
-            return []  # disabled on public nodes: deal IDs must come from the backend
+            return {}  # disabled on public nodes: deal IDs must come from the backend
         want = piece_cid.to_v1()
-        return sorted(d.deal_id for d in deals.values() if d.piece_cid.to_v1() == want)
+        return {d.deal_id: d.piece_size for d in deals.values() if d.piece_cid.to_v1() == want}
+
+    async def actor_for_peer(self, peer_id: str) -> str | None:
+        if peer_id not in self._peers:
+            try:
+                miners = await self.client.list_miners()
+            except RpcError:
+                return None
+            if len(miners) > self.max_miner_scan:  # mainnet: far too many to ask one by one
+                return None
+            infos = await asyncio.gather(*(self.client.miner_info(m) for m in miners if actor_id(m) not in
+                                           self._peers.values()), return_exceptions=True)
+            for info in infos:
+                if isinstance(info, MinerInfo):
+                    self._peers[info.peer_id] = info.actor
+        return self._peers.get(peer_id)
 
     async def _deal_detail(self, deal_id: int, piece: CID, size: int, head: int) -> CopyDetail:
         async with self._sem:

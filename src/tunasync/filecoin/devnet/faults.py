@@ -7,6 +7,7 @@
     never_seal  accepts deals, never seals them                 (published forever: never a copy)
     slash       active deals get slashed                        (never a copy)
     slow=S      every response waits S seconds first
+    no_ipfs     /ipfs/ answers 404 (no CID index): only /piece/ works
     malformed   (targets `rpc` and `ipni`, not providers) answers are garbage
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-KINDS = ("offline", "hang", "corrupt", "truncate", "never_seal", "slash", "slow", "malformed")
+KINDS = ("offline", "hang", "corrupt", "truncate", "never_seal", "slash", "slow", "malformed", "no_ipfs")
 
 
 @dataclass

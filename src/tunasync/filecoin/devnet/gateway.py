@@ -126,6 +126,8 @@ class ProviderGateway:
             cid = CID.decode(request.match_info["cid"])
         except ValueError as exc:
             return web.Response(status=400, text=f"bad CID: {exc}\n")
+        if self.net.faults.has(self.info.actor, "no_ipfs"):
+            return web.Response(status=404, text="no CID index on this provider\n")
         accept = request.headers.get("Accept", "")
         fmt = q.get("format") or ("raw" if "vnd.ipld.raw" in accept else "car" if "vnd.ipld.car" in accept else "")
         if fmt == "raw":

@@ -1,0 +1,107 @@
+"""Build a `FilecoinNetwork` from a worker's `[archive]` section or from a devnet URL.
+
+    network = "devnet"    → everything at devnet_url (default http://127.0.0.1:14300): Lotus RPC /rpc/v1,
+                            IPNI /cid/, Singularity /api; providers = the devnet's miners
+    network = "filecoin"  → lotus_url (+ lotus_token), ipni_url, singularity_url, gateways, providers
+
+The archive code receives the bundle and never learns which one it got.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..content.cid import CID
+from ..errors import ArchiveError, ConfigError
+from .http import Http, HttpSettings
+from .interfaces import DealRef, FilecoinNetwork, PieceRef, StorageBackend
+from .ipni import IpniClient
+from .lotus import LotusChainObserver, LotusClient
+from .retriever import VerifiedRetriever
+from .singularity import SingularityBackend
+
+DEFAULT_DEVNET_URL = "http://127.0.0.1:14300"
+DEFAULT_IPNI_URL = "https://cid.contact"
+
+
+class NoStorage(StorageBackend):
+    """No storage backend configured: reading works, making copies does not."""
+
+    async def offer(self, piece: PieceRef, providers_wanted: int) -> list[DealRef]:
+        raise ArchiveError("no storage backend configured ([archive] singularity_url)")
+
+    async def deals(self, piece_cid: CID) -> list[DealRef]:
+        return []
+
+
+async def open_devnet(url: str = DEFAULT_DEVNET_URL, settings: HttpSettings | None = None,
+                      scratch_dir: Path | None = None) -> FilecoinNetwork:
+    url = url.rstrip("/")
+    http = Http(settings)
+    lotus = LotusClient(f"{url}/rpc/v1", http=http)
+    providers = await lotus.list_miners()
+    router = IpniClient(url, http=http)
+    return FilecoinNetwork(
+        storage=SingularityBackend(f"{url}/api", providers, http=http, duration="12840h", start_delay="1h"),
+        chain=LotusChainObserver(lotus), router=router,
+        retriever=VerifiedRetriever(http=http, router=router, scratch_dir=scratch_dir), name=f"devnet {url}")
+
+
+def _str(cfg: Mapping[str, Any], key: str, file: str | None, default: str | None = None) -> str | None:
+    v = cfg.get(key, default)
+    if v is not None and not isinstance(v, str):
+        raise ConfigError(file, f"archive.{key}", f"must be a string, not {type(v).__name__}")
+    return v
+
+
+def _list(cfg: Mapping[str, Any], key: str, file: str | None) -> list[str]:
+    v = cfg.get(key, [])
+    if isinstance(v, str):
+        v = [v]
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise ConfigError(file, f"archive.{key}", "must be a list of strings")
+    return list(v)
+
+
+async def open_network(cfg: Mapping[str, Any], file: str | None = None, settings: HttpSettings | None = None,
+                       scratch_dir: Path | None = None) -> FilecoinNetwork:
+    """The network an `[archive]` section describes (see module docstring)."""
+    kind = cfg.get("network", "devnet")
+    if kind == "devnet":
+        return await open_devnet(_str(cfg, "devnet_url", file, DEFAULT_DEVNET_URL) or DEFAULT_DEVNET_URL,
+                                 settings, scratch_dir)
+    if kind != "filecoin":
+        raise ConfigError(file, "archive.network", f"must be devnet or filecoin, not {kind!r}")
+    lotus_url = _str(cfg, "lotus_url", file)
+    if not lotus_url:
+        raise ConfigError(file, "archive.lotus_url", "required when network = filecoin (e.g. https://api.node.glif.io/rpc/v1)")
+    token = _str(cfg, "lotus_token", file)
+    http = Http(settings)
+    router = IpniClient(_str(cfg, "ipni_url", file, DEFAULT_IPNI_URL) or DEFAULT_IPNI_URL, http=http)
+    sing = _str(cfg, "singularity_url", file)
+    storage: StorageBackend = (SingularityBackend(sing, _list(cfg, "providers", file), http=http) if sing
+                               else NoStorage())
+    return FilecoinNetwork(
+        storage=storage, chain=LotusChainObserver(LotusClient(lotus_url, token, http=http)), router=router,
+        retriever=VerifiedRetriever(http=http, router=router, gateways=_list(cfg, "gateways", file),
+                                    scratch_dir=scratch_dir),
+        name=f"filecoin {lotus_url}")
+
+
+def load_archive_section(path: str | Path) -> dict[str, Any]:
+    """The `[archive]` table of a worker config (only that table; the worker owns the rest)."""
+    p = Path(path)
+    try:
+        with open(p, "rb") as f:
+            doc = tomllib.load(f)
+    except OSError as exc:
+        raise ConfigError(str(p), None, f"cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(p), None, f"invalid TOML: {exc}") from None
+    section = doc.get("archive", {})
+    if not isinstance(section, dict):
+        raise ConfigError(str(p), "archive", "must be a table")
+    return section

@@ -1,0 +1,164 @@
+"""The Retriever: verified bytes of a CID (or a byte range) from whoever can serve them (spec §6, §8.6).
+
+Candidates: configured trustless gateways first, then providers the ContentRouter (IPNI) names with
+an HTTP address. Each candidate's `/ipfs/` CAR is verified block by block; when one fails (bad block,
+truncated CAR, timeout, refused) the next one continues from the first byte not yet delivered. When
+no gateway works, a candidate that knows the piece serves `/piece/{pieceCid}`: the whole piece is
+checked against its CommP, then the file is read out of it with every block re-hashed.
+
+`fetch` writes `.<name>.partial` in the target's directory, fsyncs and renames only after the last
+byte verified: nothing unverified ever appears under the final path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..content.carread import CarIndex
+from ..content.cid import CID
+from ..content.extract import read_file
+from ..errors import CarError, ContentError, NetworkError, VerifyError
+from .gateway import TrustlessGateway
+from .http import Http
+from .interfaces import Candidate, ContentRouter, FetchResult, Retriever
+from .piece_gateway import PieceGateway
+
+RETRYABLE = (NetworkError, VerifyError, CarError, ContentError)
+
+
+class VerifiedRetriever(Retriever):
+    def __init__(self, http: Http | None = None, router: ContentRouter | None = None,
+                 gateways: Sequence[str] = (), scratch_dir: Path | None = None, max_candidates: int = 8):
+        self.http = http or Http()
+        self.router = router
+        self.gateways = list(gateways)
+        self.scratch_dir = scratch_dir
+        self.max_candidates = max_candidates
+        self.gateway = TrustlessGateway(self.http)
+        self.pieces = PieceGateway(self.http)
+
+    async def candidates(self, cid: CID) -> list[Candidate]:
+        out = [Candidate(url=g.rstrip("/"), name=g) for g in self.gateways]
+        if self.router is not None:
+            for rec in await self.router.providers(cid):
+                if not ({"http-gateway", "piece-http"} & set(rec.protocols)):
+                    continue
+                for url in rec.http_urls():
+                    out.append(Candidate(url=url, piece_cid=rec.piece_cid, name=rec.peer_id))
+        seen, uniq = set(), []
+        for c in out:
+            if c.url not in seen:
+                seen.add(c.url)
+                uniq.append(c)
+        return uniq[: self.max_candidates]
+
+    def stream(self, cid: CID, byte_range: tuple[int, int] | None = None,
+               candidates: Sequence[Candidate] | None = None) -> AsyncIterator[bytes]:
+        return self._stream(cid, byte_range, candidates, {"failures": []})
+
+    async def _stream(self, cid: CID, byte_range: tuple[int, int] | None, candidates: Sequence[Candidate] | None,
+                      report: dict[str, Any]) -> AsyncIterator[bytes]:
+        cands = list(candidates) if candidates is not None else await self.candidates(cid)
+        failures: list[str] = report["failures"]
+        if not cands:
+            raise NetworkError(str(cid), "no retrieval candidates (no gateway configured, nobody announces it)")
+        first = byte_range[0] if byte_range else 0
+        last = byte_range[1] if byte_range else None
+        next_off: int | None = None  # first byte not yet delivered (None: nothing delivered)
+        progress: dict[str, Any] = {}
+        for cand in cands:
+            rng = byte_range if next_off is None else (next_off, last)
+            try:
+                async for off, data in self.gateway.verified(cand.url, cid, rng, progress):
+                    start = off if next_off is None else max(off, next_off)
+                    if off + len(data) <= start:
+                        continue
+                    chunk = data[start - off:]
+                    yield chunk
+                    next_off = start + len(chunk)
+                report["source"] = cand.url
+                return
+            except RETRYABLE as exc:
+                failures.append(f"{cand.name or cand.url}: {exc}")
+            size = progress.get("size")
+            end = size if last is None or size is None else min(last + 1, size)
+            if next_off is not None and end is not None and next_off >= end:
+                report["source"] = cand.url
+                return
+        for cand in cands:  # the piece fallback: only candidates that told us the piece
+            if cand.piece_cid is None:
+                continue
+            try:
+                async for chunk in self._from_piece(cand, cid, (next_off if next_off is not None else first, last)
+                                                    if (byte_range or next_off is not None) else None):
+                    yield chunk
+                report["source"] = f"{cand.url}/piece/{cand.piece_cid}"
+                return
+            except RETRYABLE as exc:
+                failures.append(f"{cand.name or cand.url} /piece/: {exc}")
+        raise NetworkError(str(cid), "no candidate delivered verified bytes: " + "; ".join(failures))
+
+    async def _from_piece(self, cand: Candidate, cid: CID, rng: tuple[int, int | None] | None) -> AsyncIterator[bytes]:
+        assert cand.piece_cid is not None
+        scratch = self.scratch_dir or Path(tempfile.gettempdir())
+        path = scratch / f".piece-{cand.piece_cid}-{uuid.uuid4().hex[:8]}.car"
+        await self.pieces.fetch(cand.url, cand.piece_cid, path)
+        try:
+            index = await asyncio.to_thread(CarIndex.open, str(path), True)
+            try:
+                it = read_file(index.get, cid, rng)
+                while True:
+                    chunk = await asyncio.to_thread(next, it, None)
+                    if chunk is None:
+                        break
+                    yield chunk
+            except KeyError as exc:
+                raise VerifyError(cid, f"piece {cand.piece_cid} lacks block {exc}") from None
+            finally:
+                index.close()
+        finally:
+            await asyncio.to_thread(path.unlink, True)
+
+    async def fetch(self, cid: CID, out_path: Path, byte_range: tuple[int, int] | None = None,
+                    candidates: Sequence[Candidate] | None = None) -> FetchResult:
+        out_path = Path(out_path)
+        partial = out_path.with_name(f".{out_path.name}.{uuid.uuid4().hex[:8]}.partial")
+        report: dict[str, Any] = {"failures": []}
+        size = 0
+        fd = await asyncio.to_thread(os.open, partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        pending: asyncio.Future | None = None
+        try:
+            async for chunk in self._stream(cid, byte_range, candidates, report):
+                if pending is not None:
+                    await pending
+                pending = asyncio.ensure_future(asyncio.to_thread(_write_all, fd, chunk))
+                size += len(chunk)
+            if pending is not None:
+                await pending
+            await asyncio.to_thread(os.fsync, fd)
+        except BaseException:
+            if pending is not None and not pending.done():
+                await asyncio.wait([pending])
+            await asyncio.to_thread(os.close, fd)
+            await asyncio.to_thread(partial.unlink, True)
+            raise
+        await asyncio.to_thread(os.close, fd)
+        await asyncio.to_thread(os.replace, partial, out_path)
+        return FetchResult(cid=cid, path=out_path, size=size, source=report.get("source", ""),
+                           failures=list(report["failures"]))
+
+    async def close(self) -> None:
+        await self.http.close()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]

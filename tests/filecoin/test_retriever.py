@@ -1,0 +1,146 @@
+"""Verified retrieval from the devnet's providers: whole files, ranges, and every provider fault."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tunasync.errors import NetworkError
+from tunasync.filecoin.http import Http
+from tunasync.filecoin.interfaces import Candidate
+from tunasync.filecoin.ipni import IpniClient
+from tunasync.filecoin.retriever import VerifiedRetriever
+
+from .conftest import make_file
+
+
+def retriever(devnet, settings) -> VerifiedRetriever:
+    http = Http(settings)
+    return VerifiedRetriever(http=http, router=IpniClient(devnet.url, http=http))
+
+
+def _no_partials(d: Path) -> None:
+    assert not [p.name for p in d.iterdir() if p.name.endswith(".partial")]
+
+
+async def test_fetch_whole_file_and_range(devnet, tmp_path, fast_http):
+    f = make_file(tmp_path, "five.bin", 5 * 1048576 + 17)
+    devnet.seed(f.car, [devnet.actor(0), devnet.actor(1)])
+    r = retriever(devnet, fast_http)
+    try:
+        out = tmp_path / "out" / "five.bin"
+        out.parent.mkdir()
+        res = await r.fetch(f.root, out)
+        assert out.read_bytes() == f.data
+        assert res.size == len(f.data) and res.failures == []
+        part = tmp_path / "out" / "part.bin"
+        await r.fetch(f.root, part, (1048570, 2097160))
+        assert part.read_bytes() == f.data[1048570:2097161]
+        chunks = [c async for c in r.stream(f.root, (len(f.data) - 5, len(f.data) - 1))]
+        assert b"".join(chunks) == f.data[-5:]
+        _no_partials(out.parent)
+    finally:
+        await r.close()
+
+
+async def test_corrupt_provider_is_skipped(devnet, tmp_path, fast_http):
+    f = make_file(tmp_path, "c.bin", 3 * 1048576)
+    devnet.seed(f.car, [devnet.actor(0), devnet.actor(1)])
+    devnet.fault(devnet.actor(0), "corrupt")
+    r = retriever(devnet, fast_http)
+    try:
+        out = tmp_path / "c.out"
+        res = await r.fetch(f.root, out)
+        assert out.read_bytes() == f.data
+        assert res.source == devnet.providers[1]["url"]
+        assert any(devnet.providers[0]["peerId"] in x for x in res.failures)
+    finally:
+        await r.close()
+
+
+async def test_truncated_car_is_an_error_never_a_short_file(devnet, tmp_path, fast_http):
+    f = make_file(tmp_path, "t.bin", 4 * 1048576 + 3)
+    devnet.seed(f.car, [devnet.actor(2)])
+    devnet.fault(devnet.actor(2), "truncate")
+    r = retriever(devnet, fast_http)
+    out = tmp_path / "t.out"
+    try:
+        with pytest.raises(NetworkError) as exc:
+            await r.fetch(f.root, out)
+        assert "incomplete" in str(exc.value) or "short" in str(exc.value) or "ended" in str(exc.value)
+    finally:
+        await r.close()
+    assert not out.exists()
+    _no_partials(tmp_path)
+
+
+async def test_truncating_provider_then_good_one_resumes(devnet, tmp_path, fast_http):
+    f = make_file(tmp_path, "r.bin", 4 * 1048576 + 3)
+    devnet.seed(f.car, [devnet.actor(0), devnet.actor(1)])
+    devnet.fault(devnet.actor(0), "truncate")
+    r = retriever(devnet, fast_http)
+    try:
+        chunks = [c async for c in r.stream(f.root)]
+        assert b"".join(chunks) == f.data
+    finally:
+        await r.close()
+
+
+async def test_offline_and_hanging_providers_cost_a_timeout_not_a_hang(devnet, tmp_path, fast_http):
+    f = make_file(tmp_path, "o.bin", 2 * 1048576)
+    devnet.seed(f.car, [devnet.actor(0), devnet.actor(1), devnet.actor(2)])
+    devnet.fault(devnet.actor(0), "offline")
+    devnet.fault(devnet.actor(1), "hang")
+    r = retriever(devnet, fast_http)
+    try:
+        started = time.monotonic()
+        res = await r.fetch(f.root, tmp_path / "o.out")
+        elapsed = time.monotonic() - started
+        assert (tmp_path / "o.out").read_bytes() == f.data
+        assert res.source == devnet.providers[2]["url"]
+        assert len(res.failures) == 2
+        assert elapsed < 20  # read timeout 1.5 s, one per bad provider; generous under load
+    finally:
+        await r.close()
+
+
+async def test_piece_fallback_checks_commp(devnet, tmp_path, fast_http):
+    f = make_file(tmp_path, "p.bin", 3 * 1048576 + 5)
+    devnet.seed(f.car, [devnet.actor(0)])
+    devnet.fault(devnet.actor(0), "no_ipfs")
+    r = retriever(devnet, fast_http)
+    try:
+        res = await r.fetch(f.root, tmp_path / "p.out", (100, 2 * 1048576))
+        assert (tmp_path / "p.out").read_bytes() == f.data[100:2 * 1048576 + 1]
+        assert res.source.endswith(f"/piece/{f.piece}")
+        devnet.fault(devnet.actor(0), "corrupt")
+        with pytest.raises(NetworkError) as exc:
+            await r.fetch(f.root, tmp_path / "p2.out")
+        assert "CommP" in str(exc.value)
+        assert not (tmp_path / "p2.out").exists()
+    finally:
+        await r.close()
+
+
+async def test_explicit_gateway_candidate_first(devnet, tmp_path, fast_http):
+    f = make_file(tmp_path, "g.bin", 1000)
+    devnet.seed(f.car, [devnet.actor(1)])
+    r = retriever(devnet, fast_http)
+    try:
+        res = await r.fetch(f.root, tmp_path / "g.out", candidates=[Candidate(devnet.providers[1]["url"])])
+        assert (tmp_path / "g.out").read_bytes() == f.data
+        assert res.source == devnet.providers[1]["url"]
+    finally:
+        await r.close()
+
+
+async def test_nobody_has_it(devnet, tmp_path, fast_http):
+    f = make_file(tmp_path, "n.bin", 10)
+    r = retriever(devnet, fast_http)
+    try:
+        with pytest.raises(NetworkError, match="no retrieval candidates"):
+            await r.fetch(f.root, tmp_path / "n.out")
+    finally:
+        await r.close()
