@@ -5,18 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shlex
 
 import aiohttp
 import pytest
-from jobkit import free_port, sh_build, start_manager, write_worker_conf
+from jobkit import free_port, start_manager, write_worker_conf
 from test_job import wait_until
 
 from tunasync.worker.config import load_worker_config
-from tunasync.worker.worker import Worker
+from tunasync.worker.worker import Worker, default_build
 
 
 @contextlib.asynccontextmanager
-async def running_worker(tmp_path, mirrors, *, api_base, build=sh_build, **kw):
+async def running_worker(tmp_path, mirrors, *, api_base, build=default_build, **kw):
     port = free_port()
     conf = write_worker_conf(tmp_path / "worker.conf", port=port, api_base=api_base, tmp=str(tmp_path),
                              mirrors=mirrors, **kw)
@@ -84,6 +85,11 @@ async def test_registers_runs_and_reports(tmp_path):
                 await asyncio.sleep(0.05)
 
 
+def sh(script: str) -> str:
+    """A `command` mirror line running `script` in a shell (commands are split, not run by a shell)."""
+    return "sh -c " + shlex.quote(script)
+
+
 def _port(tmp_path) -> int:
     for line in (tmp_path / "worker.conf").read_text().splitlines():
         if line.startswith("listen_port"):
@@ -93,7 +99,7 @@ def _port(tmp_path) -> int:
 
 async def test_control_server_answers_and_commands(tmp_path):
     block = "echo syncing; while [ ! -e release ]; do sleep 0.02; done"
-    mirrors = [{"name": "slow", "provider": "command", "upstream": "x", "command": block}]
+    mirrors = [{"name": "slow", "provider": "command", "upstream": "x", "command": sh(block)}]
     async with manager(tmp_path) as base, running_worker(tmp_path, mirrors, api_base=base) as (w, url):
         job = w.jobs["slow"]
         await wait_status(base, "slow", "syncing")
@@ -116,7 +122,7 @@ async def test_control_server_answers_and_commands(tmp_path):
         assert not job.alive and "slow" not in w.scheduler.queue
         # start on a disabled job starts a new task
         assert await post(url, b'{"cmd":"start","mirror_id":"slow","options":{"force":true}}') == (200, '{"msg":"OK"}\n')
-        await wait_until(lambda: job.provider.runs == 3)
+        await wait_until(lambda: job.runs == 3)
         await wait_until(lambda: not job.running)
 
 
@@ -133,7 +139,7 @@ async def test_control_token(tmp_path):
 
 async def test_halt_kills_running_jobs_and_their_grandchildren(tmp_path):
     script = "sleep 300 & echo $! > grandchild; wait"
-    mirrors = [{"name": "hang", "provider": "command", "upstream": "x", "command": script}]
+    mirrors = [{"name": "hang", "provider": "command", "upstream": "x", "command": sh(script)}]
     async with manager(tmp_path) as base:
         async with running_worker(tmp_path, mirrors, api_base=base) as (w, _):
             pidfile = tmp_path / "data" / "hang" / "grandchild"
@@ -167,11 +173,11 @@ async def test_worker_started_before_the_manager_and_manager_restart(tmp_path):
     mirrors = [{"name": "a", "provider": "command", "upstream": "x", "command": "true"}]
     port = free_port()
     conf = write_worker_conf(tmp_path / "worker.conf", port=port, api_base=base, tmp=str(tmp_path), mirrors=mirrors)
-    w = Worker(load_worker_config(conf), build=sh_build, tick=0.05, restart_delay=0.01, register_wait=0.2)
+    w = Worker(load_worker_config(conf), tick=0.05, restart_delay=0.01, register_wait=0.2)
     w.client.backoff_start, w.client.backoff_max = 0.05, 0.3
     await w.start()  # no manager yet: start-up goes on, registration keeps trying
     try:
-        await wait_until(lambda: w.jobs["a"].provider.runs >= 1)
+        await wait_until(lambda: w.jobs["a"].runs >= 1)
         async with manager(tmp_path, mport):
             # registered late; the status that could not be delivered arrives afterwards
             await wait_status(base, "a", "success")
@@ -179,7 +185,7 @@ async def test_worker_started_before_the_manager_and_manager_restart(tmp_path):
             async with aiohttp.ClientSession() as s:
                 await s.delete(f"{base}/workers/dut")
             await post(f"http://127.0.0.1:{port}/", b'{"cmd":"start","mirror_id":"a"}')
-            await wait_until(lambda: w.jobs["a"].provider.runs >= 2)
+            await wait_until(lambda: w.jobs["a"].runs >= 2)
             _, workers = await get_json(f"{base}/workers")
             async with asyncio.timeout(20):
                 while not workers:
@@ -187,7 +193,7 @@ async def test_worker_started_before_the_manager_and_manager_restart(tmp_path):
                     _, workers = await get_json(f"{base}/workers")
         # manager down, a run happens, manager back (same database): re-registered, status delivered
         await post(f"http://127.0.0.1:{port}/", b'{"cmd":"start","mirror_id":"a"}')
-        await wait_until(lambda: w.jobs["a"].provider.runs >= 3 and not w.jobs["a"].running)
+        await wait_until(lambda: w.jobs["a"].runs >= 3 and not w.jobs["a"].running)
         async with manager(tmp_path, mport):
             async with asyncio.timeout(20):
                 while True:
@@ -201,11 +207,11 @@ async def test_worker_started_before_the_manager_and_manager_restart(tmp_path):
 
 async def test_logs_endpoint_and_follow(tmp_path):
     script = "echo first; while [ ! -e release ]; do sleep 0.02; done; echo second"
-    mirrors = [{"name": "talk", "provider": "command", "upstream": "x", "command": script},
+    mirrors = [{"name": "talk", "provider": "command", "upstream": "x", "command": sh(script)},
                {"name": "quiet", "provider": "command", "upstream": "x", "command": "true"}]
     async with manager(tmp_path) as base, running_worker(tmp_path, mirrors, api_base=base) as (w, url):
         job = w.jobs["talk"]
-        logfile = job.provider.log_file
+        logfile = os.path.join(job.provider.log_dir, "latest")  # the log limiter points it at this run's log
         await wait_until(lambda: os.path.exists(logfile) and open(logfile).read() == "first\n")  # noqa: ASYNC230
         async with aiohttp.ClientSession() as s:
             async with s.get(f"{url}logs/talk") as r:

@@ -68,6 +68,7 @@ class Job:
         self.restart_delay = restart_delay  # Go sleeps 1 s between the killed run and the restarted one
         self.state = JobState.NONE
         self.size = ""  # from the last successful run in this process; "" = unknown
+        self.runs = 0  # runs that got past the slot wait (status, tests, benchmark)
         self._ctrl: asyncio.Queue[Ctrl] = asyncio.Queue(maxsize=1)
         self._task: asyncio.Task[None] | None = None
         self._exited = asyncio.Event()

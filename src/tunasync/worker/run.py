@@ -55,6 +55,7 @@ async def run_once(job: Job, kill: asyncio.Event) -> None:
         job.slot_wait_ended()
     if got is Acquired.KILLED:
         return  # stopped while waiting for a slot: no message at all
+    job.runs += 1
     if got is Acquired.BYPASS:
         log.info("concurrent limit ignored by %s", job.name)
     try:

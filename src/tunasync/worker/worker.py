@@ -203,8 +203,10 @@ class Worker:
             await asyncio.gather(*(j.control(Ctrl.HALT) for j in live))
             await asyncio.gather(*(j.wait_exit() for j in live))
             await self.scheduler.stop()
+        me = asyncio.current_task()
         for t in list(self._background):
-            t.cancel()
+            if t is not me:
+                t.cancel()
         if self.control_runner is not None:
             await self.control_runner.cleanup()
         await self.client.close()
