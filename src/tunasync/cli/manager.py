@@ -78,9 +78,10 @@ def command(ctx: click.Context, config_file: str | None, addr: str, port: int, c
         click.echo(f"Error loading config: {exc}", err=True)
         sys.exit(1)
     from ..manager.server import run_manager
+    from ..manager.web import install  # status page, /metrics, /mirrorz.json, status file
 
     try:
-        asyncio.run(run_manager(config))
+        asyncio.run(run_manager(config, extra_setup=[install]))
     except ConfigError as exc:
         click.echo(f"Error loading config: {exc}", err=True)
         sys.exit(1)
@@ -98,6 +99,13 @@ def run_check(config_file: str | None, overrides: object) -> int:
     if cfg is not None and cfg.files.db_type != "redis":
         try:
             resolve_storage(cfg.files.db_type, cfg.files.db_file, config_file, create=False)
+        except ConfigError as exc:
+            problems.append(Problem("error", exc.file, exc.key, exc.reason))
+    if cfg is not None:
+        from ..manager.mirrorz import parse_config as parse_mirrorz
+
+        try:
+            parse_mirrorz(cfg.mirrorz, config_file)
         except ConfigError as exc:
             problems.append(Problem("error", exc.file, exc.key, exc.reason))
     for p in problems:

@@ -84,6 +84,12 @@ def create_control_app(worker: Worker) -> web.Application:
     app = web.Application(middlewares=[auth] if token else [])
     app.router.add_post("/", post_cmd)
     app.router.add_get("/logs/{job}", get_log)
+    from ..metrics import add_metrics_route
+    from .metrics import WorkerMetrics
+
+    metrics = WorkerMetrics(worker)
+    worker.scheduler.observers.append(metrics.observe)
+    add_metrics_route(app, metrics.registry)
     return app
 
 

@@ -51,6 +51,7 @@ class Scheduler:
         self._starts: set[asyncio.Task[bool]] = set()
         self._task: asyncio.Task[None] | None = None
         self.now: Callable[[], object] = timefmt.now
+        self.observers: list[Callable[[Job, JobMessage], None]] = []  # see every accepted message (metrics)
 
     async def send(self, msg: JobMessage) -> None:
         """The jobs' `send`: waits while the queue is full, as Go's buffered channel."""
@@ -138,6 +139,8 @@ class Scheduler:
                          job.state.value if job else "deleted")
                 continue
             log.info("job %s: %s %s", msg.name, msg.status.value, msg.msg)
+            for observe in self.observers:
+                observe(job, msg)
             per_mirror.setdefault(msg.name, []).append(self.status_of(job, msg))
             if msg.schedule:
                 self.queue.add(msg.name, next_run(now, self.run_spec(job)))  # type: ignore[arg-type]
