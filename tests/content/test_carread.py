@@ -1,0 +1,129 @@
+"""Reading CARs: every block verified, malformed input rejected with a clear error, CARv2 unwrapped."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+import pytest
+
+from tunasync.content.car import encode_header, write_file_car
+from tunasync.content.carread import MAX_BLOCK, CarIndex, iter_car
+from tunasync.content.cid import CID, DAG_CBOR, RAW, encode_varint
+from tunasync.errors import CarError, VerifyError
+
+BLOCK = b"hello world\n"
+CID_OK = CID.of_block(BLOCK, RAW)
+
+
+def section(cid: CID, block: bytes) -> bytes:
+    return encode_varint(len(cid.bytes) + len(block)) + cid.bytes + block
+
+
+def car(*sections: bytes, roots=(CID_OK,)) -> bytes:
+    return encode_header(list(roots)) + b"".join(sections)
+
+
+def read_all(data: bytes):
+    c = iter_car(data)
+    return c.roots, list(c)
+
+
+def test_reads_roots_and_verified_blocks_from_bytes_and_streams():
+    data = car(section(CID_OK, BLOCK))
+    assert read_all(data) == ([CID_OK], [(CID_OK, BLOCK)])
+    c = iter_car(io.BufferedReader(io.BytesIO(data)))
+    assert list(c) == [(CID_OK, BLOCK)]
+
+
+def _v2(v1: bytes) -> bytes:
+    pragma = bytes.fromhex("0aa16776657273696f6e02")
+    header = bytes(16) + (51).to_bytes(8, "little") + len(v1).to_bytes(8, "little") + bytes(8)
+    return pragma + header + v1 + b"index-bytes-ignored"
+
+
+def test_carv2_is_unwrapped_to_its_payload():
+    c = iter_car(_v2(car(section(CID_OK, BLOCK))))
+    assert c.version == 2 and c.roots == [CID_OK] and list(c) == [(CID_OK, BLOCK)]
+
+
+@pytest.mark.parametrize("data, match", [
+    (b"", "empty input"),
+    (b"\x04\xa1\x61a\x01", "unsupported CAR version"),
+    (b"\x02\xa1\x61", "not valid DAG-CBOR"),
+    (b"\x80", "truncated header length varint"),
+    (b"\x80\x00", "not minimally encoded"),
+    (b"\xff" * 12, "varint too long"),
+    (b"\x09\xa2\x65roots\x80\x67", "header is not valid DAG-CBOR"),
+])
+def test_bad_headers(data, match):
+    with pytest.raises(CarError, match=match):
+        read_all(data)
+
+
+def test_truncated_section_names_its_offset():
+    data = car(section(CID_OK, BLOCK))[:-3]
+    with pytest.raises(CarError, match="truncated section") as info:
+        read_all(data)
+    assert info.value.offset is not None
+
+
+def test_hash_mismatch_is_a_verify_error_naming_the_cid():
+    bad = car(section(CID_OK, b"hello world!"))
+    with pytest.raises(VerifyError) as info:
+        read_all(bad)
+    assert info.value.cid == CID_OK and "do not match" in str(info.value)
+
+
+def test_oversize_blocks_are_refused_before_reading_them():
+    big = b"\0" * (MAX_BLOCK + 1)
+    cid = CID.v1(RAW, hashlib.sha256(big).digest())
+    with pytest.raises(CarError, match="over the 2 MiB"):
+        read_all(car(section(cid, big)))
+    head = car()[:] + encode_varint(MAX_BLOCK + 10_000)  # only the length: never allocated
+    with pytest.raises(CarError, match="over the 2 MiB"):
+        read_all(head)
+
+
+def test_unknown_codec_and_hash_are_refused():
+    odd = CID.v1(0x0129, hashlib.sha256(BLOCK).digest())  # dag-json
+    with pytest.raises(CarError, match="unsupported codec 0x129"):
+        read_all(car(section(odd, BLOCK)))
+    blake = CID(1, RAW, 0xB220, bytes(32))
+    with pytest.raises(CarError, match="unsupported multihash 0xb220"):
+        read_all(car(section(blake, BLOCK)))
+
+
+def test_identity_and_dag_cbor_blocks_are_checked():
+    ident = CID(1, RAW, 0x00, b"inline")
+    assert read_all(car(section(ident, b"inline")))[1] == [(ident, b"inline")]
+    with pytest.raises(VerifyError):
+        read_all(car(section(ident, b"other")))
+    cbor = CID.of_block(b"\xa0", DAG_CBOR)
+    assert read_all(car(section(cbor, b"\xa0")))[1] == [(cbor, b"\xa0")]
+
+
+def test_bad_cid_inside_a_section():
+    with pytest.raises(CarError, match="bad CID"):
+        read_all(car(encode_varint(3) + b"\x02\x55\x12"))
+
+
+def test_index_gives_random_access_and_rechecks(tmp_path, pattern_file):
+    path = tmp_path / "f.car"
+    info = write_file_car(str(pattern_file(3 << 20)), str(path))
+    with CarIndex.open(str(path)) as ix:
+        assert ix.roots == [info.root] and ix.sections == 4 and info.root in ix
+        leaf = CID.of_block(bytes(range(251)) * 10, RAW)
+        assert leaf not in ix
+        with pytest.raises(KeyError):
+            ix.get(leaf)
+        offset, length = ix.offsets[info.root]
+        assert ix.get(info.root) == path.read_bytes()[offset : offset + length]
+    # a byte flipped after indexing is caught when the block is read
+    with CarIndex.open(str(path)) as ix:
+        offset, _ = ix.offsets[info.root]
+        raw = bytearray(path.read_bytes())
+        raw[offset + 5] ^= 1
+        path.write_bytes(raw)
+        with pytest.raises(VerifyError):
+            ix.get(info.root)
