@@ -76,6 +76,10 @@ async def worker_process(conf: Path, log_to: Path):
         out.close()
 
 
+def _tail(log: Path | None) -> str:
+    return log.read_text()[-3000:] if log else ""
+
+
 async def wait_status(session: aiohttp.ClientSession, base: str, name: str, status: str, within: float = 60,
                       proc=None, log: Path | None = None) -> dict:
     """Poll GET /jobs until mirror `name` has `status`."""
@@ -86,7 +90,7 @@ async def wait_status(session: aiohttp.ClientSession, base: str, name: str, stat
                 if j["name"] == name and j["status"] == status:
                     return j
         if proc is not None and proc.returncode is not None:
-            raise AssertionError(f"worker exited {proc.returncode}: {log.read_text() if log else ''}")
+            raise AssertionError(f"worker exited {proc.returncode}: {_tail(log)}")
         if time.monotonic() > deadline:
-            raise AssertionError(f"{name} never reached {status}: {log.read_text()[-3000:] if log else ''}")
+            raise AssertionError(f"{name} never reached {status}: {_tail(log)}")
         await asyncio.sleep(0.1)
