@@ -60,7 +60,7 @@ class ManagerClient:
         self._headers = {"Content-Type": JSON_TYPE}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
-        self._schedules: list[tuple[str, Any]] = []
+        self._schedules: list[tuple[str, Any]] | None = None  # None until the worker posted any
         self._closed = False
 
     # -- lifecycle ----------------------------------------------------------------------------------
@@ -138,7 +138,7 @@ class ManagerClient:
             name, st = next(iter(m.pending.items()))
             if not await self._status_to(m, st):
                 return
-        if m.registered.is_set():
+        if m.registered.is_set() and self._schedules is not None:
             await self._schedules_to(m, self._schedules)
 
     def _failed(self, m: _Manager, what: str, exc: BaseException | str) -> None:
