@@ -45,6 +45,14 @@ class Devnet:
     providers: list[ProviderInfo] = field(default_factory=list)
     token: str | None = None
     on_deal_proposed: Callable[[int], Awaitable[None]] | None = None  # set by the provider runtime
+    closing: asyncio.Event = field(default_factory=asyncio.Event)  # set at shutdown: ends hangs and waits
+
+    async def pause(self, seconds: float) -> None:
+        """Sleep for a fault, but not past shutdown."""
+        try:
+            await asyncio.wait_for(self.closing.wait(), seconds)
+        except TimeoutError:
+            pass
 
     def provider(self, actor: str) -> ProviderInfo | None:
         for p in self.providers:

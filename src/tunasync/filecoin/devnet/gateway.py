@@ -60,10 +60,11 @@ class ProviderGateway:
     async def _faults_first(self) -> None:
         actor = self.info.actor
         if self.net.faults.has(actor, "hang"):
-            await asyncio.sleep(3600)
+            await self.net.pause(3600)
+            raise web.HTTPServiceUnavailable(text="shutting down\n")
         slow = self.net.faults.value(actor, "slow")
         if slow:
-            await asyncio.sleep(slow)
+            await self.net.pause(slow)
 
     async def about(self, request: web.Request) -> web.Response:
         return web.json_response({"Version": "devnet", "actor": self.info.actor, "peerId": self.info.peer_id})

@@ -126,6 +126,7 @@ class DevnetServer:
 
     async def stop(self) -> None:
         if self.net is not None:
+            self.net.closing.set()
             await self.net.chain.stop()
             await self.runtime.stop()
         for prunner, _, _ in self._provider_sites.values():
