@@ -1,0 +1,224 @@
+"""`./dev demo`: a manager, a worker and one rsync mirror from a local `rsync --daemon`, on SQLite.
+
+    python -m tunasync.demo [--dir DIR] [--once] [--timeout 120]
+
+Generates a small upstream tree, serves it with `rsync --daemon` on a free port, starts
+`tunasync manager` (SQLite) and `tunasync worker` as subprocesses with generated configs, prints the
+URLs and the `tunasynctl list --all` view whenever it changes, and runs until Ctrl-C. With `--once`
+it exits 0 after the first successful sync (and checks the files arrived), non-zero on a failed sync
+or when `--timeout` seconds pass. Without `--dir`, `--once` uses a temporary directory and a normal
+run uses `./demo-data`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+from .models import gojson
+
+MIRROR = "demo"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_upstream(root: Path) -> int:
+    """A small tree with nested dirs, a symlink and a binary file; returns the number of files."""
+    files = {
+        "README": "tunasync demo mirror\n",
+        "dists/stable/Release": "Origin: demo\nSuite: stable\n",
+        "pool/main/h/hello/hello_1.0.tar.gz": bytes(range(256)) * 64,
+        "pool/main/h/hello/hello_1.0.dsc": "Source: hello\nVersion: 1.0\n",
+        "docs/index.html": "<h1>demo</h1>\n",
+    }
+    for rel, data in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data if isinstance(data, bytes) else data.encode())
+    link = root / "latest"
+    if not link.is_symlink():
+        link.symlink_to("dists/stable")
+    return len(files)
+
+
+def write_configs(d: Path, rsync_port: int, manager_port: int, worker_port: int) -> tuple[Path, Path, Path]:
+    rsyncd = d / "rsyncd.conf"
+    rsyncd.write_text(
+        f"pid file = {d}/rsyncd.pid\nuse chroot = no\nlog file = {d}/rsyncd.log\n\n"
+        f"[{MIRROR}]\n    path = {d}/upstream\n    read only = yes\n"
+    )
+    manager = d / "manager.conf"
+    manager.write_text(
+        f'[server]\naddr = "127.0.0.1"\nport = {manager_port}\n\n'
+        f'[files]\ndb_type = "sqlite"\ndb_file = "{d}/manager.sqlite"\nstatus_file = "{d}/tunasync.json"\n'
+    )
+    worker = d / "worker.conf"
+    worker.write_text(
+        f'[global]\nname = "demo-worker"\nlog_dir = "{d}/log/{{{{.Name}}}}"\nmirror_dir = "{d}/mirrors"\n'
+        f"concurrent = 2\ninterval = 5\nretry = 2\n\n"
+        f'[manager]\napi_base = "http://127.0.0.1:{manager_port}"\n\n'
+        f'[server]\nhostname = "127.0.0.1"\nlisten_addr = "127.0.0.1"\nlisten_port = {worker_port}\n\n'
+        f'[[mirrors]]\nname = "{MIRROR}"\nprovider = "rsync"\nupstream = "rsync://127.0.0.1:{rsync_port}/{MIRROR}/"\n'
+        f"rsync_timeout = 30\n"
+    )
+    return rsyncd, manager, worker
+
+
+class Demo:
+    def __init__(self, d: Path, once: bool, timeout: float):
+        self.d = d
+        self.once = once
+        self.timeout = timeout
+        self.procs: list[tuple[str, asyncio.subprocess.Process]] = []
+
+    async def spawn(self, name: str, *argv: str) -> None:
+        log = open(self.d / f"{name}.out", "ab")  # noqa: ASYNC230 (once, at start-up)
+        proc = await asyncio.create_subprocess_exec(*argv, stdout=log, stderr=log, stdin=asyncio.subprocess.DEVNULL,
+                                                    start_new_session=True)
+        log.close()
+        self.procs.append((name, proc))
+
+    async def stop(self) -> None:
+        for name, proc in reversed(self.procs):  # worker first: it reports its halt to the manager
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(proc.wait(), 15)
+                except TimeoutError:
+                    print(f"{name} did not stop in 15 s; killing it", file=sys.stderr)
+                    proc.kill()
+                    await proc.wait()
+
+    def check_alive(self) -> None:
+        for name, proc in self.procs:
+            if proc.returncode is not None:
+                out = (self.d / f"{name}.out").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"{name} exited with status {proc.returncode}:\n{out}")
+
+    async def run(self) -> int:
+        if shutil.which("rsync") is None:
+            print("rsync is not installed (apt-get install rsync)", file=sys.stderr)
+            return 2
+        d = self.d
+        d.mkdir(parents=True, exist_ok=True)
+        n_files = make_upstream(d / "upstream")
+        rport, mport, wport = free_port(), free_port(), free_port()
+        rsyncd, mconf, wconf = write_configs(d, rport, mport, wport)
+        py = sys.executable
+        await self.spawn("rsyncd", "rsync", "--daemon", "--no-detach", "--address", "127.0.0.1",
+                         "--port", str(rport), "--config", str(rsyncd))
+        await self.spawn("manager", py, "-m", "tunasync.cli.main", "manager", "-c", str(mconf))
+        base = f"http://127.0.0.1:{mport}"
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+            await self.wait_manager(http, base)
+            await self.spawn("worker", py, "-m", "tunasync.cli.main", "worker", "-c", str(wconf), "-v")
+            print(f"demo directory   {d}")
+            print(f"upstream         rsync://127.0.0.1:{rport}/{MIRROR}/  ({n_files} files)")
+            print(f"manager          {base}/jobs   (tunasynctl -p {mport} list --all)")
+            print(f"worker control   http://127.0.0.1:{wport}/   logs: {base}/workers/demo-worker/jobs/{MIRROR}/log")
+            print(f"mirror on disk   {d}/mirrors/{MIRROR}")
+            print(f"configs          {mconf}  {wconf}")
+            print("Ctrl-C stops everything." if not self.once else "--once: waiting for the first sync.")
+            return await self.watch(http, base, n_files)
+
+    async def wait_manager(self, http: aiohttp.ClientSession, base: str) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                async with http.get(f"{base}/ping") as r:
+                    if r.status == 200:
+                        return
+            except (aiohttp.ClientError, TimeoutError):
+                pass
+            await asyncio.sleep(0.2)
+        raise RuntimeError("the manager did not answer within 30 s")
+
+    async def watch(self, http: aiohttp.ClientSession, base: str, n_files: int) -> int:
+        deadline = time.monotonic() + self.timeout
+        shown = None
+        while True:
+            self.check_alive()
+            try:
+                async with http.get(f"{base}/jobs") as r:
+                    jobs = await r.json(content_type=None)
+            except (aiohttp.ClientError, TimeoutError, ValueError):
+                jobs = None
+            if jobs is not None and jobs != shown:
+                shown = jobs
+                print(f"--- tunasynctl list --all @ {time.strftime('%H:%M:%S')}")
+                print(gojson.dumps_indent(jobs))
+            status = next((j["status"] for j in jobs or [] if j.get("name") == MIRROR), None)
+            if self.once and status == "success":
+                got = sum(1 for p in (self.d / "mirrors" / MIRROR).rglob("*") if p.is_file() and not p.is_symlink())
+                if got < n_files:
+                    print(f"sync reported success but only {got}/{n_files} files arrived", file=sys.stderr)
+                    return 1
+                print(f"first sync done: {got} files in {self.d / 'mirrors' / MIRROR}")
+                return 0
+            if self.once and status == "failed":
+                print("the demo sync failed; see the log:", file=sys.stderr)
+                for p in sorted((self.d / "log" / MIRROR).glob("*")):
+                    print(f"== {p}\n{p.read_text(errors='replace')[-2000:]}", file=sys.stderr)
+                return 1
+            if self.once and time.monotonic() > deadline:
+                print(f"no successful sync within {self.timeout:g} s", file=sys.stderr)
+                return 1
+            await asyncio.sleep(0.5)
+
+
+async def amain(args: argparse.Namespace, d: Path, tmp: str | None) -> int:
+    demo = Demo(d, args.once, args.timeout)
+    loop = asyncio.get_running_loop()
+    main_task = asyncio.current_task()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, main_task.cancel)  # type: ignore[union-attr]
+    try:
+        return await demo.run()
+    except asyncio.CancelledError:
+        print("\nstopping")
+        return 0
+    except RuntimeError as exc:
+        print(f"demo failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await demo.stop()
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m tunasync.demo", description=__doc__.split("\n")[0])
+    ap.add_argument("--dir", help="working directory (default ./demo-data; a temporary one with --once)")
+    ap.add_argument("--once", action="store_true", help="exit after the first successful sync")
+    ap.add_argument("--timeout", type=float, default=120.0, help="--once gives up after this many seconds")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    tmp = None
+    if args.dir:
+        d = Path(args.dir).resolve()
+    elif args.once:
+        tmp = tempfile.mkdtemp(prefix="tunasync-demo-")
+        d = Path(tmp)
+    else:
+        d = Path("demo-data").resolve()
+    return asyncio.run(amain(args, d, tmp))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
