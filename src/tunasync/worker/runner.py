@@ -108,7 +108,7 @@ def _join_cgroups(paths: list[bytes]):
     return join
 
 
-def _group_alive(pgid: int) -> bool:
+def group_alive(pgid: int) -> bool:
     """Any live (non-zombie) process left in the process group?"""
     try:
         os.killpg(pgid, 0)
@@ -186,7 +186,7 @@ class JobProcess:
     async def terminate(self, grace: float = TERM_GRACE) -> None:
         """SIGTERM the group (or run stop_argv), wait `grace`, then SIGKILL whatever is left."""
         proc = self._proc
-        if proc is None or self.returncode is not None and not _group_alive(proc.pid):
+        if proc is None or self.returncode is not None and not group_alive(proc.pid):
             return
         if self.spec.stop_argv:
             await _run_quiet(self.spec.stop_argv)
@@ -194,7 +194,7 @@ class JobProcess:
             _killpg(proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline:
-            if proc.returncode is not None and not _group_alive(proc.pid):
+            if proc.returncode is not None and not group_alive(proc.pid):
                 break
             try:
                 await asyncio.wait_for(asyncio.shield(proc.wait()), 0.05)
@@ -203,7 +203,11 @@ class JobProcess:
         else:
             log.warning("SIGTERM failed to kill the job in %gs. SIGKILL sent", grace)
             _killpg(proc.pid, signal.SIGKILL)
-        await proc.wait()
+            # SIGKILL is delivered asynchronously: let the group actually go before we report back.
+            deadline = time.monotonic() + 5
+            while group_alive(proc.pid) and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+        self.returncode = await proc.wait()
 
 
 def _killpg(pgid: int, sig: int) -> None:
