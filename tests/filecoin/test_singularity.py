@@ -42,8 +42,8 @@ def piece_ref(f: StoredFile, base: str) -> PieceRef:
     return PieceRef(f.piece, f.padded_size, f.car_size, f.root, f"{base}/piece/{f.piece}")
 
 
-async def wait_for(pred, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
+async def wait_for(pred, limit: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + limit
     while True:
         value = await pred()
         if value:

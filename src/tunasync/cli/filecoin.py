@@ -27,11 +27,11 @@ def _network_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-async def _open(network: str | None, config: Path | None, timeout: float):
+async def _open(network: str | None, config: Path | None, peer_timeout: float):
     from ..filecoin.http import HttpSettings
     from ..filecoin.network import DEFAULT_DEVNET_URL, load_archive_section, open_devnet, open_network
 
-    settings = HttpSettings(connect_timeout=min(5.0, timeout), read_timeout=timeout, retries=2)
+    settings = HttpSettings(connect_timeout=min(5.0, peer_timeout), read_timeout=peer_timeout, retries=2)
     if network and config:
         raise click.UsageError("give --network or -c, not both")
     if config is not None:

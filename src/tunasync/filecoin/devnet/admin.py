@@ -114,7 +114,8 @@ async def seed(request: web.Request) -> web.Response:
             net.store.insert_deal, piece_cid=str(piece), piece_size=padded, payload_size=final.stat().st_size,
             root_cid=root[0]["root_cid"], client=str(body.get("client") or FOREIGN_CLIENT), provider=actor,
             label=root[0]["root_cid"], verified=int(kind == "ddo"), deal_type="ddo" if kind == "ddo" else "market",
-            start_epoch=head + 10, end_epoch=head + int(body.get("duration", net.params.duration)), proposed_epoch=head,
+            start_epoch=head + net.params.start_delay, end_epoch=head + int(body.get("duration", net.params.duration)),
+            proposed_epoch=head,
             state="proposed", stored=1, foreign_copy=1)
         deal = (await net.db(net.store.deals, "id = ?", (row_id,)))[0]
         await net.db(net.chain.apply, deal, {"state": "published", "published_epoch": head, "last_updated": head,
