@@ -29,9 +29,10 @@ if os.path.exists(SRC) and not os.environ.get("TUNASYNC_NO_NATIVE"):
     ext_modules.append(
         Extension(
             "tunasync.content._commp",
-            sources=[SRC],
-            # no OpenSSL: the core has its own SHA-NI compression (4 nodes interleaved), selected
-            # by cpuid at import, and a portable C one; both beat a per-node EVP call
+            sources=[SRC, "src/tunasync/content/_commp_sha256.c"],
+            depends=["src/tunasync/content/_commp_sha256.h"],
+            # no OpenSSL: the core has its own SHA-NI (4 nodes interleaved) and 16-lane SIMD
+            # node hashing, chosen by cpuid at import; both beat a per-node EVP call
             extra_compile_args=["-O3", "-std=c11"],
         )
     )
