@@ -165,3 +165,55 @@ def test_daily_every_day_across_both_transitions_new_york():
         t = fire("0 6 * * *", t, NY)
         seen.append((t.day, t.hour))
     assert seen == [(9, 6), (10, 6), (11, 6), (12, 6)]
+
+
+# --- in a worker config (the loader calls parse/zone) ---------------------------------------------
+
+WORKER_CONF = """
+[global]
+name = "w"
+log_dir = "/tmp/tunasync-cron-test/{{{{.Name}}}}"
+mirror_dir = "/tmp/tunasync-cron-test"
+concurrent = 1
+interval = 60
+[manager]
+api_base = "http://127.0.0.1:14242"
+[server]
+hostname = "127.0.0.1"
+listen_addr = "127.0.0.1"
+listen_port = 6000
+[[mirrors]]
+name = "m"
+provider = "command"
+command = "true"
+upstream = "https://u/"
+{extra}
+"""
+
+
+@pytest.mark.parametrize("extra,key,reason", [
+    ('cron = "61 * * * *"', "cron", "minute field"),
+    ('cron = "0 0 30 2 *"', "cron", "never occurs"),
+    ('cron = "@daily"\ntimezone = "Mars/Olympus"', "timezone", "unknown time zone"),
+    ('cron = "@daily"\ninterval = 30', "cron", "interval"),
+])
+def test_worker_config_errors_name_file_and_key(tmp_path, extra, key, reason):
+    from tunasync.errors import ConfigError
+    from tunasync.worker.config import load_worker_config
+
+    conf = tmp_path / "worker.conf"
+    conf.write_text(WORKER_CONF.format(extra=extra))
+    with pytest.raises(ConfigError) as ei:
+        load_worker_config(conf)
+    assert ei.value.file == str(conf)
+    assert ei.value.key.endswith(key), ei.value.key
+    assert reason in ei.value.reason
+
+
+def test_worker_config_accepts_cron_with_zone(tmp_path):
+    from tunasync.worker.config import load_worker_config
+
+    conf = tmp_path / "worker.conf"
+    conf.write_text(WORKER_CONF.format(extra='cron = "0 */6 * * *"\ntimezone = "Europe/Berlin"'))
+    cfg = load_worker_config(conf)
+    assert cfg.mirrors[0].cron == "0 */6 * * *" and cfg.mirrors[0].timezone == "Europe/Berlin"
