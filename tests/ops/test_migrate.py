@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -163,3 +165,41 @@ def test_migrate_into_redis(tmp_path, redis_url):
     ws, items = contents("redis", redis_url)
     assert ws == ["w1", "w2", "w3"]
     assert [(w, m) for w, m, _, _ in items] == [("w1", "debian"), ("w2", "arch"), ("w2", "ubuntu")]
+
+
+async def test_online_migration_from_a_running_manager(tmp_path):
+    """`--from-url`: export through the Go API of a running manager (ours speaks it byte for byte)."""
+    from .manager_harness import register, report, running_manager
+    from .worker_harness import free_port
+
+    src = tmp_path / "src"
+    src.mkdir()
+    async with running_manager(src, free_port()) as m:
+        import aiohttp
+        async with aiohttp.ClientSession() as s:
+            await register(s, m.url, "w1")
+            await register(s, m.url, "w2")
+            await report(s, m.url, "w1", "debian", "pre-syncing", "syncing", "success", size="1.2T")
+            await report(s, m.url, "w2", "pypi", "disabled")
+        target = tmp_path / "ours.sqlite"
+        proc = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).parent / "tunasync"), "manager", "migrate", "--from-url", m.url,
+            "--db-type", "sqlite", "--db-file", str(target), stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT)
+        out = (await proc.communicate())[0].decode()
+        assert proc.returncode == 0, out
+        assert "Imported 2 workers and 2 mirror statuses" in out and "tokens" in out
+    ws, items = await _contents("sqlite", str(target))
+    assert ws == ["w1", "w2"]
+    assert items == [("w1", "debian", "success", "1.2T"), ("w2", "pypi", "disabled", "unknown")]
+
+
+def test_online_migration_unreachable(tmp_path):
+    from .worker_harness import free_port
+
+    res = CliRunner().invoke(command, ["--from-url", f"http://127.0.0.1:{free_port()}", "--db-file",
+                                       str(tmp_path / "x.sqlite"), "--db-type", "sqlite"])
+    assert res.exit_code == 1 and "cannot reach the manager" in res.output
+    assert not (tmp_path / "x.sqlite").exists()
+    res = CliRunner().invoke(command, ["--db-file", str(tmp_path / "x.sqlite")])
+    assert res.exit_code == 2 and "exactly one of" in res.output

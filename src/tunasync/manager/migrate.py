@@ -1,4 +1,8 @@
-"""Import a Go tunasync bolt database into the configured database (`tunasync manager migrate`).
+"""Import a Go tunasync manager's data into the configured database (`tunasync manager migrate`).
+
+Two sources: the Go manager's bolt file (`--from-bolt`, the Go manager stopped), or a running Go
+manager's API (`--from-url`: `GET /workers` and `GET /workers/<id>/jobs`, the export spec §3.2
+suggests; worker tokens come back redacted and are imported empty, as Go workers register them).
 
 Everything is read and checked before anything is written; the write is one `import_all`
 transaction, so a corrupt file or a failed import leaves the target as it was. When the config's
@@ -98,6 +102,40 @@ def read_go_bolt(path: str) -> GoData:
     return decode_go_buckets(BoltFile.open(path).read_all(), path)
 
 
+async def read_go_http(base_url: str, request_timeout: float = 30.0) -> GoData:
+    """Export workers and statuses from a running Go manager's API."""
+    import aiohttp
+
+    base = base_url.rstrip("/")
+    out = GoData()
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=request_timeout)) as s:
+            async def get(path: str) -> object:
+                async with s.get(base + path) as r:
+                    if r.status != 200:
+                        raise MigrationError(base_url, f"GET {path}: HTTP {r.status}: {(await r.text())[:200]}")
+                    return await r.json(content_type=None)
+
+            workers = await get("/workers") or []
+            if not isinstance(workers, list):
+                raise MigrationError(base_url, "GET /workers did not return a list: is this a tunasync manager?")
+            for raw in workers:
+                w = WorkerStatus.model_validate(raw)
+                if w.token == "REDACTED":
+                    w = w.model_copy(update={"token": ""})
+                out.workers.append(w)
+                for rec in await get(f"/workers/{w.id}/jobs") or []:
+                    st = MirrorStatus.model_validate(rec)
+                    out.statuses.append((w.id, st.name, st))
+    except aiohttp.ClientError as exc:
+        raise MigrationError(base_url, f"cannot reach the manager: {exc}") from exc
+    except ValueError as exc:
+        raise MigrationError(base_url, f"unexpected reply: {_first_line(exc)}") from exc
+    if out.workers:
+        out.notes.append("worker tokens are not exported by GET /workers; they were imported empty")
+    return out
+
+
 @dataclass
 class MigrationReport:
     source: str
@@ -136,16 +174,19 @@ def _move_aside(cfg: ManagerConfig, bolt_path: str) -> str | None:
 
 
 async def migrate(cfg: ManagerConfig, bolt_path: str, dry_run: bool = False,
-                  progress: Callable[[str], None] | None = None) -> MigrationReport:
-    """Import `bolt_path` into the database `cfg` names; all or nothing."""
+                  progress: Callable[[str], None] | None = None, from_url: bool = False) -> MigrationReport:
+    """Import `bolt_path` (or, with `from_url`, a running manager's URL) into `cfg`'s database; all or nothing."""
     say = progress or (lambda _msg: None)
-    data = await asyncio.to_thread(read_go_bolt, bolt_path)
+    if from_url:
+        data = await read_go_http(bolt_path)
+    else:
+        data = await asyncio.to_thread(read_go_bolt, bolt_path)
     report = MigrationReport(bolt_path, f"{cfg.files.db_type} {cfg.files.db_file}", len(data.workers), len(data.statuses),
                              data.skipped, data.notes)
     say(f"read {len(data.workers)} workers and {len(data.statuses)} mirror statuses from {bolt_path}")
     if dry_run:
         return report
-    backup = await asyncio.to_thread(_move_aside, cfg, bolt_path)
+    backup = None if from_url else await asyncio.to_thread(_move_aside, cfg, bolt_path)
     if backup:
         say(f"moved the Go database to {backup}")
     try:
