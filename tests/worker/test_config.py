@@ -316,6 +316,12 @@ def test_archive_section_and_mirror_keys(tmp_path):
     m = cfg.mirrors[0]
     assert m.archive and m.copies == 2 and m.keep_years == 3.0
 
+    no_rpc = write(tmp_path, BASE + '[archive]\nnetwork = "filecoin"\n[[mirrors]]\nname = "m"\nupstream = "rsync://h/m/"\n'
+                   'archive = true\n', "no-rpc.conf")
+    with pytest.raises(ConfigError) as err:
+        load_worker_config(no_rpc)
+    assert err.value.key == "archive.lotus_url"
+
     bad = write(tmp_path, BASE + '[archive]\nnetwork = "ipfs"\nprofile = "x"\nbundle_size = "big"\ncopies = 0\n', "bad.conf")
     keys = {p.key for p in check_worker_config(bad) if p.level == "error"}
     assert keys == {"archive.network", "archive.profile", "archive.bundle_size", "archive.copies"}

@@ -17,7 +17,7 @@ import glob
 import logging
 import os
 import tomllib
-from typing import Any
+from typing import Any, cast
 
 from ..errors import ConfigError
 from .config_diff import MirrorChange, diff_mirrors
@@ -113,7 +113,7 @@ def _entries(value: Any, file: str, prefix: str, problems: Problems) -> list[Ent
             continue
         fields = match_keys(item, _MIRROR_KEYS, file, key, problems)
         children = fields.pop("mirrors", None)
-        model = validate(MirrorConfig, fields, file, key, problems)
+        model = cast(MirrorConfig | None, validate(MirrorConfig, fields, file, key, problems))
         kids = None if children is None else _entries(children, file, join_key(key, "mirrors"), problems)
         if model is not None:
             entries.append(Entry(model.located(file, key), kids))
@@ -127,10 +127,8 @@ def _included(pattern: str, problems: Problems) -> list[Entry]:
         raw = _read_toml(file, problems)
         if raw is None:
             continue
-        for key in raw:
-            if key != "mirrors":
-                problems.warning(file, key, "ignored: an include file contributes only [[mirrors]]")
-        entries += _entries(raw.get("mirrors", []), file, "mirrors", problems)
+        top = match_keys(raw, ["mirrors"], file, "", problems)  # only [[mirrors]] counts in an include
+        entries += _entries(top.get("mirrors", []), file, "mirrors", problems)
     return entries
 
 
@@ -149,4 +147,7 @@ def _check_global(cfg: WorkerConfig, problems: Problems) -> None:
         problems.error(path, "global", "interval, retry and timeout must not be negative")
     a = cfg.archive
     if a.network == "filecoin" and not a.lotus_url:
-        problems.warning(path, "archive.lotus_url", "network = filecoin needs a chain RPC URL")
+        # Fatal only when a mirror is archived: otherwise [archive] is not used at all.
+        level = "error" if any(m.archive for m in cfg.mirrors) else "warning"
+        problems.append(Problem(level, path, "archive.lotus_url",
+                                "required when network = filecoin (e.g. https://api.node.glif.io/rpc/v1)"))

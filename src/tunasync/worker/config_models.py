@@ -8,7 +8,7 @@ belongs is an error, never a conversion. The loader (config.py) matches keys and
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
@@ -98,13 +98,14 @@ class ArchiveConfig(Section):
     devnet_url: str = "http://127.0.0.1:14300"
     lotus_url: str = ""
     lotus_token: str = ""
-    ipni_url: str = ""
+    ipni_url: str = "https://cid.contact"
     singularity_url: str = ""
+    providers: list[str] = []  # storage provider IDs the Singularity backend makes deals with
     gateways: list[str] = []
-    copies: int = Field(3, ge=1)
-    keep_years: float = Field(2.0, ge=0)
+    copies: Annotated[int, Field(ge=1)] = 3
+    keep_years: Annotated[float, Field(ge=0)] = 2.0
     profile: Literal["ipfs-car", "kubo-v1", "kubo"] = "ipfs-car"
-    bundle_size: int = Field(1 << 30, gt=0)  # bytes; TOML takes "1GiB"-style strings or an integer
+    bundle_size: Annotated[int, Field(gt=0)] = 1 << 30  # bytes; TOML takes "1GiB"-style strings or an integer
     index_dir: str = "/var/lib/tunasync/archive"
     cache_budget: int | None = None  # bytes of retrieved files kept on disk; None = no budget
     count_foreign_copies: bool = True
@@ -178,8 +179,8 @@ class MirrorConfig(Section):
     cron: str | None = None
     timezone: str | None = None
     archive: bool = False
-    copies: int = Field(0, ge=0)  # 0 -> [archive] copies
-    keep_years: float = Field(0.0, ge=0)  # 0 -> [archive] keep_years
+    copies: Annotated[int, Field(ge=0)] = 0  # 0 -> [archive] copies
+    keep_years: Annotated[float, Field(ge=0)] = 0.0  # 0 -> [archive] keep_years
 
     # Where the entry came from, for error messages; not part of equality in diff_mirrors.
     _file: str = PrivateAttr("")
