@@ -4,6 +4,7 @@ The payload (a file, or a CAR: a deal carries the CAR's bytes) is cut into align
 127·2^k bytes; a core (`_commp` in C, else `commp_py`) turns each chunk into a subtree root with
 the GIL released, so chunks hash on several threads at once, and `RootStack` combines the roots
 in order and splices zero subtrees for the padding. Set TUNASYNC_NO_NATIVE=1 to force the fallback.
+Everything here blocks: from asyncio, call it through `asyncio.to_thread`.
 """
 
 from __future__ import annotations
