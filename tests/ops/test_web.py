@@ -113,6 +113,10 @@ async def test_status_page_shows_every_state(tmp_path, port, chromium):
                 f.value = 'success'; f.dispatchEvent(new Event('input')); })()""")
             assert [r["mirror"] for r in await rows(page)] == ["debian"]
             assert "(1 shown)" in await page.eval("document.querySelector('#summary').textContent")
+            # The status counts in the summary are filters too.
+            await page.eval("document.querySelector('#summary .count[data-status=failed] button').click()")
+            assert [r["mirror"] for r in await rows(page)] == ["archlinux"]
+            assert await page.eval("document.querySelector('#filter').value") == "failed"
 
             # A phone: one card per mirror, nothing wider than the screen.
             await page.eval("""(() => { const f = document.querySelector('#filter');
@@ -160,3 +164,12 @@ def test_page_is_self_contained():
     # No CDN, no external resources: every src/href is relative.
     assert "http://" not in page.split("<script>")[0] and "https://" not in page
     assert 'getJSON("jobs")' in page and 'getJSON("archive")' in page
+
+
+async def test_public_feeds_allow_other_origins(tmp_path, port):
+    async with running_manager(tmp_path, port, MIRRORZ) as m, aiohttp.ClientSession() as s:
+        for path in ("/jobs", "/archive", "/mirrorz.json"):
+            async with s.get(m.url + path) as r:
+                assert r.status == 200 and r.headers.get("Access-Control-Allow-Origin") == "*", path
+        async with s.get(m.url + "/workers") as r:
+            assert "Access-Control-Allow-Origin" not in r.headers

@@ -42,8 +42,19 @@ def setup_page(app: web.Application) -> None:
     app.router.add_get("/", index, allow_head=False)
 
 
+# Read-only public feeds other sites' pages may fetch from the browser (Go sends no CORS headers;
+# an extra response header changes nothing for existing clients).
+CORS_PATHS = frozenset({"/jobs", "/archive", "/mirrorz.json"})
+
+
+async def _cors(request: web.Request, response: web.StreamResponse) -> None:
+    if request.method == "GET" and request.path in CORS_PATHS:
+        response.headers.setdefault("Access-Control-Allow-Origin", "*")
+
+
 def install(app: web.Application) -> None:
     """Status page, /mirrorz.json, /metrics and the status file: pass as `create_app(extra_setup=[install])`."""
+    app.on_response_prepare.append(_cors)
     setup_page(app)
     mirrorz.setup(app)
     metrics.setup(app)

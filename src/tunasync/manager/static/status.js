@@ -181,9 +181,12 @@
       span.className = `st-${s} count`;
       span.dataset.status = s;
       span.append(" · ");
-      const b = document.createElement("span");
+      const b = document.createElement("button");
+      b.type = "button";
       b.className = "badge";
+      b.title = `show only ${s} mirrors`;
       b.textContent = `${counts[s]} ${s}`;
+      b.addEventListener("click", () => { filterBox.value = s; render(); });
       span.appendChild(b);
       box.appendChild(span);
     }
