@@ -99,3 +99,15 @@ async def test_not_configured_is_404_with_a_hint(tmp_path, port):
         async with s.get(m.url + "/mirrorz.json") as r:
             assert r.status == 404
             assert "[mirrorz]" in (await r.json())["error"]
+
+
+def test_manager_check_reports_a_bad_mirrorz_table(tmp_path):
+    from click.testing import CliRunner
+
+    from tunasync.cli.manager import command
+
+    conf = tmp_path / "manager.conf"
+    conf.write_text(f'[files]\ndb_file = "{tmp_path}/db.sqlite"\n[mirrorz]\nabbr = "EX"\n')
+    res = CliRunner().invoke(command, ["--check", "-c", str(conf)])
+    assert res.exit_code == 1
+    assert f"error: {conf}: mirrorz.url: required by the mirrorz format" in res.output

@@ -86,14 +86,20 @@ def test_systemd_analyze_verify(tmp_path):
     assert res.returncode == 0 and res.stderr.strip() == "", res.stderr
 
 
-async def test_no_duplicate_timestamps_under_systemd(tmp_path):
+@pytest.mark.parametrize("how", ["flag", "journal_stream"])
+async def test_no_duplicate_timestamps_under_systemd(tmp_path, how):
+    """journald stamps lines itself: `--with-systemd`, or JOURNAL_STREAM set by systemd, drops ours."""
+    import os
+
     port = free_port()
     conf = tmp_path / "m.conf"
     conf.write_text(f'[server]\nport = {port}\n[files]\ndb_file = "{tmp_path}/db.sqlite"\nstatus_file = ""\n')
     out = tmp_path / "out.log"
     with open(out, "wb") as fh:  # noqa: ASYNC230 - handed to the child
-        proc = await asyncio.create_subprocess_exec(str(BIN), "manager", "-c", str(conf), "--with-systemd", "-v",
-                                                    stdout=fh, stderr=fh)
+        flags = ["--with-systemd"] if how == "flag" else []
+        env = {**os.environ, **({"JOURNAL_STREAM": "8:12345"} if how == "journal_stream" else {})}
+        proc = await asyncio.create_subprocess_exec(str(BIN), "manager", "-c", str(conf), *flags, "-v",
+                                                    stdout=fh, stderr=fh, env=env)
         try:
             async with aiohttp.ClientSession() as s:
                 for _ in range(600):
