@@ -21,7 +21,7 @@ from ..content.verify import DfsVerifier
 from ..errors import NetworkError
 from .http import Http, describe
 
-BATCH = 1 << 20
+BATCH = 2 << 20
 ACCEPT = "application/vnd.ipld.car; version=1; order=dfs; dups=y"
 
 
@@ -60,7 +60,7 @@ class TrustlessGateway:
             if ct.get("order", "dfs") not in ("dfs",):
                 raise NetworkError(url, f"gateway sent order={ct.get('order')}, cannot verify while streaming")
             verifier = DfsVerifier(cid, byte_range, dups=ct.get("dups", "y") != "n")
-            queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(maxsize=4)
+            queue: asyncio.Queue[bytearray | BaseException | None] = asyncio.Queue(maxsize=4)
             reader = asyncio.create_task(_read_batches(resp, queue, url))
             try:
                 while True:
@@ -94,10 +94,10 @@ async def _read_batches(resp: aiohttp.ClientResponse, queue: asyncio.Queue, url:
                 break
             buf += chunk
             if len(buf) >= BATCH:
-                await queue.put(bytes(buf))
-                buf.clear()
+                await queue.put(buf)  # handed over whole: no copy
+                buf = bytearray()
         if buf:
-            await queue.put(bytes(buf))
+            await queue.put(buf)
         await queue.put(None)
     except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
         await queue.put(NetworkError(url, describe(exc)))
