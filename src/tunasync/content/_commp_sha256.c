@@ -163,6 +163,23 @@ typedef uint32_t v8 __attribute__((vector_size(32)));
 typedef uint32_t v4 __attribute__((vector_size(16)));
 #define VROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
 
+/* Word loads and stores the compiler turns into movbe/bswap (a byte-wise be32 here gets
+ * "vectorised" into hundreds of byte inserts and extracts). */
+static inline uint32_t ld_be32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap32(v);
+#endif
+    return v;
+}
+static inline void st_be32(uint8_t *p, uint32_t v) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap32(v);
+#endif
+    memcpy(p, &v, 4);
+}
+
 /* Written once with GCC vector extensions for NL lanes of type VT, inlined into one function per
  * target below, where the compiler lowers it to zmm (AVX-512), ymm (AVX2), xmm (SSE2) or q (NEON)
  * registers. All NL inputs are read before any output is written, so out may equal in. */
@@ -171,7 +188,7 @@ typedef uint32_t v4 __attribute__((vector_size(16)));
         uint32_t tmp[16][NL];                                                                      \
         VT w[16], st[8], sv[8];                                                                    \
         for (int t = 0; t < 16; t++)                                                               \
-            for (int l = 0; l < NL; l++) tmp[t][l] = be32(in + 64 * l + 4 * t);                    \
+            for (int l = 0; l < NL; l++) tmp[t][l] = ld_be32(in + 64 * l + 4 * t);                 \
         for (int t = 0; t < 16; t++) memcpy(&w[t], tmp[t], sizeof(VT));                            \
         for (int i = 0; i < 8; i++) st[i] = (VT){0} + IV[i];                                       \
         for (int blk = 0; blk < 2; blk++) {                                                        \
@@ -198,12 +215,7 @@ typedef uint32_t v4 __attribute__((vector_size(16)));
         st[7] &= 0xFFFFFF3F; /* byte 31 is the low byte of H: the 254-bit truncation */            \
         for (int i = 0; i < 8; i++) memcpy(tmp[i], &st[i], sizeof(VT));                            \
         for (int l = 0; l < NL; l++)                                                               \
-            for (int i = 0; i < 8; i++) {                                                          \
-                uint32_t x = tmp[i][l];                                                            \
-                uint8_t *o = out + 32 * l + 4 * i;                                                 \
-                o[0] = (uint8_t)(x >> 24); o[1] = (uint8_t)(x >> 16);                              \
-                o[2] = (uint8_t)(x >> 8); o[3] = (uint8_t)x;                                       \
-            }                                                                                      \
+            for (int i = 0; i < 8; i++) st_be32(out + 32 * l + 4 * i, tmp[i][l]);                  \
     }
 DEFINE_MB(mb16, v16, 16)
 DEFINE_MB(mb8, v8, 8)
