@@ -50,17 +50,11 @@ async def read_model(request: web.Request, model: type[M]) -> M:
     if not raw.strip():
         raise fail(400, "invalid JSON: empty body")
     try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise fail(400, f"invalid JSON: {exc}") from None
-    if data is None:
-        data = {}  # Go decodes `null` into a zero value
-    if not isinstance(data, dict):
-        raise fail(400, f"invalid JSON: expected an object, got {type(data).__name__}")
-    try:
-        return model.model_validate(data)
+        return model.model_validate_json(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
+        if first["type"] == "model_type" and raw.strip() == b"null":
+            return model()  # Go decodes `null` into a zero value
         where = ".".join(str(p) for p in first["loc"])
         raise fail(400, f"invalid JSON: {where}: {first['msg']}" if where else f"invalid JSON: {first['msg']}") from None
 

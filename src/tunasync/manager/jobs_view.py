@@ -22,6 +22,7 @@ class JobsView:
         self.db = db
         self.max_age = max_age if max_age is not None else (1.0 if db.shared else None)
         self._pieces: dict[tuple[str, str], bytes] | None = None
+        self._dirty: dict[tuple[str, str], MirrorStatus | None] = {}
         self._body: bytes | None = None
         self._built_at = 0.0
 
@@ -33,6 +34,15 @@ class JobsView:
             items.sort(key=lambda t: (t[2].name, t[0], t[1]))
             self._pieces = {(w, m): encode_web(s) for w, m, s in items}
             self._built_at = time.monotonic()
+            self._dirty = {}
+            self._body = None
+        if self._dirty:
+            dirty, self._dirty = self._dirty, {}
+            for key, s in dirty.items():
+                if s is None:
+                    self._pieces.pop(key, None)
+                else:
+                    self._pieces[key] = encode_web(s)
             self._body = None
         if self._body is None:
             self._body = b"[" + b",".join(self._pieces.values()) + b"]"
@@ -40,14 +50,10 @@ class JobsView:
 
     def changed(self, worker_id: str, mirror_id: str, s: MirrorStatus | None) -> None:
         """Record one change (None: the record is gone)."""
-        if self._pieces is None:
-            return
-        if s is None:
-            self._pieces.pop((worker_id, mirror_id), None)
-        else:
-            self._pieces[(worker_id, mirror_id)] = encode_web(s)
-        self._body = None
+        if self._pieces is not None:
+            self._dirty[(worker_id, mirror_id)] = s  # encoded at the next read, once however often it changed
 
     def invalidate(self) -> None:
         self._pieces = None
+        self._dirty = {}
         self._body = None

@@ -49,39 +49,42 @@ async def _unmatched(request: web.Request) -> web.StreamResponse:
     return _not_found()
 
 
+def _auth_failure(request: web.Request) -> web.Response | None:
+    """401/403 when tokens are configured and this request may not use its route, else None."""
+    tokens = request.app[STATE].tokens
+    if not tokens.enabled:
+        return None
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else request.path
+    if is_public(request.method, route):
+        return None
+    header = request.headers.get("Authorization")
+    ident = tokens.identify(header)
+    if ident is None:
+        return error_reply(401, "unknown token" if header else "missing bearer token")
+    if not allowed(ident.role, request.method, route):
+        return error_reply(403, f"role {ident.role} may not {request.method} {route}")
+    return None
+
+
 @web.middleware
-async def go_router(request: web.Request, handler: Callable) -> web.StreamResponse:
+async def gin(request: web.Request, handler: Callable) -> web.StreamResponse:
+    """Routing misses, auth, `Reply` short cuts and crashes, in one layer (it runs on every request)."""
     if request.match_info.http_exception is not None:
-        return await _unmatched(request)
+        return await _unmatched(request)  # unknown paths are 404 before auth, as the router decides first
+    denied = _auth_failure(request)
+    if denied is not None:
+        return denied
     try:
         return await handler(request)
     except Reply as r:
         return r.response
-    except web.HTTPException:
-        raise
-    except asyncio.CancelledError:
+    except (web.HTTPException, asyncio.CancelledError):
         raise
     except Exception:
         # gin Recovery: a handler panic is a 500 with an empty body. We also log it (quirk 34 fixed).
         log.exception("%s %s failed", request.method, request.path)
         return web.Response(status=500)
-
-
-@web.middleware
-async def token_auth(request: web.Request, handler: Callable) -> web.StreamResponse:
-    tokens = request.app[STATE].tokens
-    if not tokens.enabled or request.match_info.http_exception is not None:
-        return await handler(request)
-    route = request.match_info.route.resource.canonical if request.match_info.route.resource else request.path
-    if is_public(request.method, route):
-        return await handler(request)
-    ident = tokens.identify(request.headers.get("Authorization"))
-    if ident is None:
-        reason = "unknown token" if request.headers.get("Authorization") else "missing bearer token"
-        return error_reply(401, reason)
-    if not allowed(ident.role, request.method, route):
-        return error_reply(403, f"role {ident.role} may not {request.method} {route}")
-    return await handler(request)
 
 
 async def ping(_request: web.Request) -> web.Response:
@@ -90,7 +93,7 @@ async def ping(_request: web.Request) -> web.Response:
 
 def create_app(config: ManagerConfig, db: Database, extra_setup: Iterable[AppSetup] = ()) -> web.Application:
     """The manager application over an open database (the caller closes the database)."""
-    app = web.Application(middlewares=[go_router, token_auth], client_max_size=16 * 1024 * 1024)
+    app = web.Application(middlewares=[gin], client_max_size=16 * 1024 * 1024)
     app[STATE] = ManagerState(config, db)
     app.router.add_get("/ping", ping, allow_head=False)
     for module in (jobs, workers, cmd, history, archive, logs):

@@ -66,10 +66,9 @@ class ManagerState:
     async def refresh_worker(self, worker_id: str) -> None:
         """Go's only 'heartbeat' (quirk 11 kept): last_online moves when a worker posts."""
         try:
-            w = await self.db.get_worker(worker_id)
+            await self.db.touch_worker(worker_id, timefmt.now())
         except NotFound:  # deleted meanwhile: nothing to refresh
-            return
-        await self.db.create_worker(w.model_copy(update={"last_online": timefmt.now()}))
+            pass
 
     async def worker_or_none(self, worker_id: str) -> WorkerStatus | None:
         try:

@@ -90,7 +90,10 @@ def should_flush(s: MirrorStatus) -> bool:
 
 
 def dump_model(m: MirrorStatus | WorkerStatus) -> str:
-    return gojson.dumps(m.to_go())
+    """Go's JSON text of a record (what Go stores and sends)."""
+    from ..codec import encode
+
+    return encode(m)
 
 
 def load_status(text: str | bytes) -> MirrorStatus | None:
@@ -129,11 +132,22 @@ class Database(ABC):
     @abstractmethod
     async def delete_worker(self, worker_id: str) -> None: ...
 
+    async def touch_worker(self, worker_id: str, when: datetime) -> None:
+        """Set last_online (Go's RefreshWorker); a missing worker is NotFound.
+
+        A heartbeat, not data: backends may acknowledge it before it is durable.
+        """
+        w = await self.get_worker(worker_id)
+        await self.create_worker(w.model_copy(update={"last_online": when}))
+
     @abstractmethod
     async def get_mirror_status(self, worker_id: str, mirror_id: str) -> MirrorStatus: ...
 
     @abstractmethod
-    async def update_mirror_status(self, worker_id: str, mirror_id: str, s: MirrorStatus) -> MirrorStatus: ...
+    async def update_mirror_status(
+        self, worker_id: str, mirror_id: str, s: MirrorStatus, encoded: str | None = None
+    ) -> MirrorStatus:
+        """Replace the record; `encoded` is `dump_model(s)` when the caller already has it."""
 
     @abstractmethod
     async def list_mirror_status_items(self) -> list[StatusItem]:

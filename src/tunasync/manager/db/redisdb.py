@@ -85,8 +85,10 @@ class RedisDatabase(Database):
             raise status_not_found(worker_id, mirror_id)
         return s
 
-    async def update_mirror_status(self, worker_id: str, mirror_id: str, s: MirrorStatus) -> MirrorStatus:
-        await self.r.hset(STATUS, status_key(worker_id, mirror_id), dump_model(s))
+    async def update_mirror_status(
+        self, worker_id: str, mirror_id: str, s: MirrorStatus, encoded: str | None = None
+    ) -> MirrorStatus:
+        await self.r.hset(STATUS, status_key(worker_id, mirror_id), encoded or dump_model(s))
         return s
 
     async def list_mirror_status_items(self) -> list[StatusItem]:

@@ -4,17 +4,20 @@ Workers and statuses are small (thousands of records), so they are read once at 
 from memory; this process is their only writer. Writes are group-committed: every write queued
 while a commit is in flight goes into the next transaction, and a caller's `await` returns only
 after the commit holding its write is durable (synchronous=FULL), so an acknowledged update
-survives kill -9 and power loss.
+survives kill -9 and power loss. Writes are data (SQL + parameters), so a commit runs runs of the
+same statement as one `executemany`: few round trips between the sqlite thread and the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import sqlite3
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 from ...models import MirrorStatus, WorkerStatus
@@ -44,7 +47,18 @@ CREATE TABLE IF NOT EXISTS archive_stats (
     worker TEXT NOT NULL, mirror TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (worker, mirror));
 """
 
-SqlFn = Callable[[sqlite3.Connection], Any]
+PUT_WORKER = "INSERT OR REPLACE INTO workers (id, value) VALUES (?, ?)"
+DEL_WORKER = "DELETE FROM workers WHERE id = ?"
+PUT_STATUS = "INSERT OR REPLACE INTO mirror_status (worker, mirror, value) VALUES (?, ?, ?)"
+DEL_STATUS = "DELETE FROM mirror_status WHERE worker = ? AND mirror = ?"
+ADD_RUN = "INSERT INTO runs (worker, mirror, value) VALUES (?, ?, ?)"
+TRIM_RUNS = (
+    "DELETE FROM runs WHERE worker = ? AND mirror = ? AND seq NOT IN "
+    "(SELECT seq FROM runs WHERE worker = ? AND mirror = ? ORDER BY seq DESC LIMIT ?)"
+)
+PUT_ARCHIVE = "INSERT OR REPLACE INTO archive_stats (worker, mirror, value) VALUES (?, ?, ?)"
+
+Op = tuple[str, tuple[Any, ...]]
 
 
 class SqliteDatabase(Database):
@@ -54,7 +68,8 @@ class SqliteDatabase(Database):
         self._conn: sqlite3.Connection | None = None
         self._workers: dict[str, WorkerStatus] = {}
         self._statuses: dict[tuple[str, str], MirrorStatus] = {}
-        self._pending: list[tuple[SqlFn, Callable[[], None] | None, asyncio.Future[Any]]] = []
+        self._pending: list[tuple[list[Op], Callable[[], None] | None, asyncio.Future[None]]] = []
+        self._touched: set[str] = set()
         self._drainer: asyncio.Task[None] | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -96,61 +111,73 @@ class SqliteDatabase(Database):
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
-    async def _write(self, fn: SqlFn, apply: Callable[[], None] | None = None) -> Any:
-        """Queue `fn` for the next transaction; `apply` updates the memory view after the commit."""
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((fn, apply, fut))
+    async def _write(self, ops: list[Op], apply: Callable[[], None] | None = None) -> None:
+        """Queue `ops` for the next commit; `apply` updates the memory view once it is durable."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((ops, apply, fut))
+        self._kick()
+        await fut
+
+    def _kick(self) -> None:
         if self._drainer is None:
             self._drainer = asyncio.get_running_loop().create_task(self._drain())
-        return await fut
 
     async def _drain(self) -> None:
         try:
-            while self._pending:
+            while self._pending or self._touched:
                 batch, self._pending = self._pending, []
+                writes = [ops for ops, _, _ in batch]
+                if self._touched:  # coalesced heartbeats ride along with this commit
+                    writes.append([(PUT_WORKER, (wid, dump_model(self._workers[wid])))
+                                   for wid in self._touched if wid in self._workers])
+                    self._touched = set()
                 try:
-                    results = await self._call(self._commit_batch, [fn for fn, _, _ in batch])
-                except BaseException as exc:  # the commit itself failed: nobody's write is durable
-                    for _, _, fut in batch:
-                        if not fut.done():
-                            fut.set_exception(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
-                    if not isinstance(exc, Exception):
-                        raise
-                    continue
-                for (_, apply, fut), (ok, value) in zip(batch, results, strict=True):
-                    if ok and apply is not None:
+                    errors = await self._call(self._commit, writes)
+                except Exception as exc:  # the database itself is unusable: nobody's write is durable
+                    errors = [exc] * len(writes)
+                if len(errors) > len(batch) and errors[-1] is not None:
+                    log.error("cannot store worker heartbeats: %s", errors[-1])
+                for (_, apply, fut), err in zip(batch, errors, strict=False):
+                    if err is None and apply is not None:
                         apply()
                     if fut.done():
                         continue
-                    if ok:
-                        fut.set_result(value)
+                    if err is None:
+                        fut.set_result(None)
                     else:
-                        fut.set_exception(value)
+                        fut.set_exception(err)
         finally:
             self._drainer = None
 
-    def _commit_batch(self, fns: list[SqlFn]) -> list[tuple[bool, Any]]:
+    def _commit(self, writes: list[list[Op]]) -> list[Exception | None]:
+        """One transaction for all; if it fails, each write alone, so one bad write fails alone."""
+        try:
+            self._transaction([op for ops in writes for op in ops])
+            return [None] * len(writes)
+        except sqlite3.Error:
+            if len(writes) == 1:
+                raise
+        out: list[Exception | None] = []
+        for ops in writes:
+            try:
+                self._transaction(ops)
+                out.append(None)
+            except sqlite3.Error as exc:
+                out.append(exc)
+        return out
+
+    def _transaction(self, ops: list[Op]) -> None:
         conn = self._conn
         assert conn is not None, "database is closed"
-        out: list[tuple[bool, Any]] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for fn in fns:
-                # A savepoint per write: one failing write must not undo its neighbours.
-                conn.execute("SAVEPOINT w")
-                try:
-                    out.append((True, fn(conn)))
-                    conn.execute("RELEASE w")
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO w")
-                    conn.execute("RELEASE w")
-                    out.append((False, exc))
+            for sql, group in itertools.groupby(ops, key=lambda op: op[0]):
+                conn.executemany(sql, [params for _, params in group])
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        return out
 
     # --- workers ---------------------------------------------------------------------------
     async def get_worker(self, worker_id: str) -> WorkerStatus:
@@ -162,21 +189,42 @@ class SqliteDatabase(Database):
     async def list_workers(self) -> list[WorkerStatus]:
         return list(self._workers.values())
 
+    # Worker records change in memory at once (restored if the commit fails), so a heartbeat
+    # written in the same commit never carries an older URL or revives a deleted worker.
     async def create_worker(self, w: WorkerStatus) -> WorkerStatus:
-        value = dump_model(w)
-        await self._write(
-            lambda c: c.execute("INSERT OR REPLACE INTO workers (id, value) VALUES (?, ?)", (w.id, value)),
-            lambda: self._workers.__setitem__(w.id, w),
-        )
+        before = self._workers.get(w.id)
+        self._workers[w.id] = w
+        try:
+            await self._write([(PUT_WORKER, (w.id, dump_model(w)))])
+        except BaseException:
+            self._restore(w.id, w, before)
+            raise
         return w
 
     async def delete_worker(self, worker_id: str) -> None:
-        if worker_id not in self._workers:
+        before = self._workers.pop(worker_id, None)
+        if before is None:
             raise worker_not_found(worker_id)
-        await self._write(
-            lambda c: c.execute("DELETE FROM workers WHERE id = ?", (worker_id,)),
-            lambda: self._workers.pop(worker_id, None),
-        )
+        try:
+            await self._write([(DEL_WORKER, (worker_id,))])
+        except BaseException:
+            self._restore(worker_id, None, before)
+            raise
+
+    def _restore(self, worker_id: str, ours: WorkerStatus | None, before: WorkerStatus | None) -> None:
+        if self._workers.get(worker_id) is not ours:
+            return  # changed again since: the newer value wins
+        if before is None:
+            self._workers.pop(worker_id, None)
+        else:
+            self._workers[worker_id] = before
+
+    async def touch_worker(self, worker_id: str, when: datetime) -> None:
+        """Memory now; disk with the next commit, not awaited (a heartbeat may lag a crash by one commit)."""
+        w = (await self.get_worker(worker_id)).model_copy(update={"last_online": when})
+        self._workers[worker_id] = w
+        self._touched.add(worker_id)
+        self._kick()
 
     # --- statuses --------------------------------------------------------------------------
     async def get_mirror_status(self, worker_id: str, mirror_id: str) -> MirrorStatus:
@@ -185,15 +233,12 @@ class SqliteDatabase(Database):
         except KeyError:
             raise status_not_found(worker_id, mirror_id) from None
 
-    async def update_mirror_status(self, worker_id: str, mirror_id: str, s: MirrorStatus) -> MirrorStatus:
-        value = dump_model(s)
-        await self._write(
-            lambda c: c.execute(
-                "INSERT OR REPLACE INTO mirror_status (worker, mirror, value) VALUES (?, ?, ?)",
-                (worker_id, mirror_id, value),
-            ),
-            lambda: self._statuses.__setitem__((worker_id, mirror_id), s),
-        )
+    async def update_mirror_status(
+        self, worker_id: str, mirror_id: str, s: MirrorStatus, encoded: str | None = None
+    ) -> MirrorStatus:
+        key = (worker_id, mirror_id)
+        await self._write([(PUT_STATUS, (worker_id, mirror_id, encoded or dump_model(s)))],
+                          lambda: self._statuses.__setitem__(key, s))
         return s
 
     async def list_mirror_status_items(self) -> list[StatusItem]:
@@ -205,29 +250,20 @@ class SqliteDatabase(Database):
     async def flush_disabled_jobs(self) -> list[tuple[str, str]]:
         victims = [key for key, s in self._statuses.items() if should_flush(s)]
 
-        def delete(c: sqlite3.Connection) -> None:
-            c.executemany("DELETE FROM mirror_status WHERE worker = ? AND mirror = ?", victims)
-
         def forget() -> None:
             for key in victims:
                 self._statuses.pop(key, None)
 
-        await self._write(delete, forget)
+        if victims:
+            await self._write([(DEL_STATUS, key) for key in victims], forget)
         return victims
 
     # --- history and archive figures ------------------------------------------------------
     async def add_run(self, worker_id: str, mirror_id: str, run: RunRecord, keep: int) -> None:
-        value = run.dumps()
-
-        def add(c: sqlite3.Connection) -> None:
-            c.execute("INSERT INTO runs (worker, mirror, value) VALUES (?, ?, ?)", (worker_id, mirror_id, value))
-            c.execute(
-                "DELETE FROM runs WHERE worker = ? AND mirror = ? AND seq NOT IN "
-                "(SELECT seq FROM runs WHERE worker = ? AND mirror = ? ORDER BY seq DESC LIMIT ?)",
-                (worker_id, mirror_id, worker_id, mirror_id, keep),
-            )
-
-        await self._write(add)
+        await self._write([
+            (ADD_RUN, (worker_id, mirror_id, run.dumps())),
+            (TRIM_RUNS, (worker_id, mirror_id, worker_id, mirror_id, keep)),
+        ])
 
     async def list_runs(self, worker_id: str, mirror_id: str, limit: int) -> list[RunRecord]:
         def query() -> list[str]:
@@ -248,12 +284,7 @@ class SqliteDatabase(Database):
 
     async def put_archive_stats(self, worker_id: str, mirror_id: str, stats: dict[str, Any]) -> None:
         value = json.dumps(stats, separators=(",", ":"), ensure_ascii=False)
-        await self._write(
-            lambda c: c.execute(
-                "INSERT OR REPLACE INTO archive_stats (worker, mirror, value) VALUES (?, ?, ?)",
-                (worker_id, mirror_id, value),
-            )
-        )
+        await self._write([(PUT_ARCHIVE, (worker_id, mirror_id, value))])
 
     async def list_archive_stats(self) -> list[tuple[str, str, dict[str, Any]]]:
         def query() -> list[tuple[str, str, str]]:
@@ -274,12 +305,8 @@ class SqliteDatabase(Database):
     async def import_all(self, workers: Iterable[WorkerStatus], statuses: Iterable[MirrorStatus | StatusItem]) -> None:
         ws = list(workers)
         items = normalise_items(statuses)
-        wrows = [(w.id, dump_model(w)) for w in ws]
-        srows = [(wid, mid, dump_model(s)) for wid, mid, s in items]
-
-        def put(c: sqlite3.Connection) -> None:
-            c.executemany("INSERT OR REPLACE INTO workers (id, value) VALUES (?, ?)", wrows)
-            c.executemany("INSERT OR REPLACE INTO mirror_status (worker, mirror, value) VALUES (?, ?, ?)", srows)
+        ops: list[Op] = [(PUT_WORKER, (w.id, dump_model(w))) for w in ws]
+        ops += [(PUT_STATUS, (wid, mid, dump_model(s))) for wid, mid, s in items]
 
         def apply() -> None:
             for w in ws:
@@ -287,4 +314,4 @@ class SqliteDatabase(Database):
             for wid, mid, s in items:
                 self._statuses[(wid, mid)] = s
 
-        await self._write(put, apply)
+        await self._write(ops, apply)

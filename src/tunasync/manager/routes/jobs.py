@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiohttp import web
 
 from ...log import notice
 from ...models import MirrorSchedules, MirrorSize, MirrorStatus, SyncStatus, timefmt
-from ..db.base import NotFound
+from ..db.base import NotFound, dump_model
 from ..http import error_reply, fail, json_reply, message_reply, raw_json, read_model
 from ..precedence import finished_run, merge_status, with_schedule, with_size
 from .common import known_worker, state
@@ -63,23 +64,31 @@ async def update_job(request: web.Request) -> web.Response:
             cur = None
         now = timefmt.now()
         new = merge_status(cur, posted, now)
+        encoded = dump_model(new)
+        run = finished_run(w.id, name, new, now)
         try:
-            await st.db.update_mirror_status(w.id, name, new)
+            if run is None:
+                await st.db.update_mirror_status(w.id, name, new, encoded)
+            else:
+                # Queued together, so the status and its history entry share one commit.
+                stored, added = await asyncio.gather(
+                    st.db.update_mirror_status(w.id, name, new, encoded),
+                    st.db.add_run(w.id, name, run, st.config.history.keep),
+                    return_exceptions=True,
+                )
+                if isinstance(stored, BaseException):
+                    raise stored
+                if isinstance(added, BaseException):
+                    log.error("cannot record run of %s @%s: %s", name, w.id, added)
         except Exception as exc:
             return error_reply(500, f"failed to update job {name} of worker {w.id}: {exc}")
-    run = finished_run(w.id, name, new, now)
-    if run is not None:
-        try:
-            await st.db.add_run(w.id, name, run, st.config.history.keep)
-        except Exception:
-            log.exception("cannot record run of %s @%s", name, w.id)
     if cur is None or cur.status != new.status:
         if new.status == SyncStatus.SYNCING:
             notice(log, "Job [%s] @<%s> starts syncing", name, w.id)
         else:
             notice(log, "Job [%s] @<%s> %s", name, w.id, new.status.value)
     await st.status_changed(w.id, name, new)
-    return json_reply(new.to_go())
+    return raw_json(encoded.encode("utf-8"))
 
 
 async def update_size(request: web.Request) -> web.Response:
