@@ -201,14 +201,13 @@ class CommP:
             self._free.append(buf)
 
     def digest(self) -> PieceInfo:
-        while self._pending:
-            self._collect()
-        height = level_for(self._size)
         tail = None
-        if self._fill:
+        if self._fill:  # hashed here while the workers finish the chunks before it
             tail_level = level_for(self._fill)
             tail = (tail_level, _core.root(memoryview(self._buf)[: self._fill], tail_level))
-        return PieceInfo.from_root(self._stack.fold(height, tail), self._size)
+        while self._pending:
+            self._collect()
+        return PieceInfo.from_root(self._stack.fold(level_for(self._size), tail), self._size)
 
 
 def piece_of_bytes(data: bytes | bytearray | memoryview, workers: int | None = 1) -> PieceInfo:
