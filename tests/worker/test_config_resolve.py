@@ -145,3 +145,11 @@ def test_warnings_for_ignored_keys(tmp_path):
     assert ("mirrors[0].role", "warning") in warnings
     assert ("mirrors[1].rsync_success_exit_codes", "warning") in warnings
     load_worker_config(path)  # warnings never stop a load
+
+
+def test_a_bad_global_hook_is_reported_once_against_the_global_key(tmp_path):
+    base = BASE.replace("timeout = 86400", "timeout = 86400\nexec_on_failure = [\"sh -c 'x\"]")
+    path = write(tmp_path, base + '[[mirrors]]\nname = "a"\nupstream = "rsync://h/a/"\n'
+                 '[[mirrors]]\nname = "b"\nupstream = "rsync://h/b/"\n')
+    errors = [p for p in check_worker_config(path) if p.level == "error"]
+    assert [(p.file, p.key) for p in errors] == [(str(path), "global.exec_on_failure[0]")]

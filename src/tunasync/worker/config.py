@@ -97,6 +97,7 @@ def _load(path: str) -> tuple[WorkerConfig | None, Problems]:
                            f"duplicate mirror name {m.name!r} (also {seen[m.name].file}: {seen[m.name].key})")
         seen.setdefault(m.name, m)
         check_mirror(m, cfg, problems)
+    problems = Problems(dict.fromkeys(problems))  # a bad global value is found once per mirror
     return (None if problems.errors else cfg), problems
 
 

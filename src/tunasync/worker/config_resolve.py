@@ -170,11 +170,12 @@ def check_mirror(m: MirrorConfig, cfg: WorkerConfig, problems: Problems) -> Reso
                          ("exec_on_failure", (m.exec_on_failure or g.exec_on_failure, m.exec_on_failure_extra))):
         out: list[list[str]] = []
         for i, (src, cmds) in enumerate(zip((label, label + "_extra"), lists, strict=True)):
-            src_key = key(src) if (i or getattr(m, src)) else f"global.{src}"
+            own = bool(i or getattr(m, src))
+            src_file, src_key = (file, key(src)) if own else (cfg.path, f"global.{src}")
             for j, cmd in enumerate(cmds):
-                argv = _split(cmd, file, join_key(src_key, j), problems)
+                argv = _split(cmd, src_file, join_key(src_key, j), problems)
                 if argv == []:
-                    problems.warning(file, join_key(src_key, j), "empty command: the hook fails with 'Invalid Command'")
+                    problems.warning(src_file, join_key(src_key, j), "empty command: the hook fails with 'Invalid Command'")
                 if argv is not None:
                     out.append(argv)
         setattr(r, label, out)
