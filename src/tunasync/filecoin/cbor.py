@@ -112,8 +112,8 @@ def _decode(buf: memoryview, pos: int, depth: int) -> tuple[object, int]:
     if major == 6:
         if n != _CID_TAG:
             raise ValueError(f"unsupported CBOR tag {n}")
-        raw, pos = _decode(buf, pos, depth + 1)
-        if not isinstance(raw, bytes) or not raw.startswith(b"\0"):
+        inner, pos = _decode(buf, pos, depth + 1)
+        if not isinstance(inner, bytes) or not inner.startswith(b"\0"):
             raise ValueError("CBOR tag 42 must wrap a 0x00-prefixed byte string")
-        return CID.decode(raw[1:]), pos
+        return CID.decode(inner[1:]), pos
     raise ValueError(f"unsupported CBOR major type {major}")

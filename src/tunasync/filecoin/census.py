@@ -59,7 +59,7 @@ async def file_copies(net: FilecoinNetwork, cid: CID) -> list[PieceCopies]:
             actors.setdefault(pc, set()).add(actor_id(actor))
     out: list[PieceCopies] = []
     for pc, size_set in pieces.items():
-        sizes = {s for s in size_set if s} or {None}
+        sizes: set[int | None] = {s for s in size_set if s} or {None}
         for size in sizes:
             out += await piece_copies(net, pc, size, sorted(actors.get(pc, set())))
     return out

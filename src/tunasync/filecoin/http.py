@@ -152,7 +152,6 @@ class wrap_errors:  # noqa: N801 - used as a context manager
     def __enter__(self) -> wrap_errors:
         return self
 
-    def __exit__(self, et: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, et: Any, exc: BaseException | None, tb: Any) -> None:
         if exc is not None and isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError)):
             raise NetworkError(self.endpoint, describe(exc)) from exc
-        return False

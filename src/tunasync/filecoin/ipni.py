@@ -50,7 +50,7 @@ def encode_metadata(protocols: list[int], piece_cid: CID | None = None, verified
 
 def decode_metadata(raw: bytes) -> Metadata:
     """ValueError on unknown protocols, bad CBOR, or codes out of order."""
-    pos, codes = 0, []
+    pos, codes = 0, list[int]()
     piece, verified, fast = None, False, False
     while pos < len(raw):
         code, pos = decode_varint(raw, pos)

@@ -103,7 +103,8 @@ class ProviderGateway:
                 await resp.write(bytes(chunk))
                 sent += len(chunk)
         if truncate:
-            request.transport and request.transport.close()  # cut the connection: a short body
+            if request.transport is not None:
+                request.transport.close()  # cut the connection: a short body
             return resp
         await resp.write_eof()
         return resp
