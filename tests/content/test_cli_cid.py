@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 from content_helpers import ipfs_car, tunasync
@@ -127,3 +128,15 @@ def test_car_output_is_a_verifiable_bundle(tmp_path):
     assert f"wrote {out}: root {root}" in r.stderr
     v = tunasync("car", "verify", str(out))
     assert v.returncode == 0 and "DAG complete" in v.stdout and root in v.stdout
+
+
+def test_the_docs_examples_print_what_the_docs_say(tmp_path):
+    """docs/cid.md shows real output: rebuild its inputs and compare line by line."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "cid.md").read_text()
+    (tmp_path / "hello.txt").write_bytes(b"hello world\n")
+    (tmp_path / "site" / "sub").mkdir(parents=True)
+    (tmp_path / "site" / "a.txt").write_bytes(b"a\n")
+    (tmp_path / "site" / "sub" / "b.bin").write_bytes(bytes(2000000))
+    for args in (["hello.txt"], ["--profile", "kubo", "hello.txt"], ["site/"]):
+        out = tunasync("cid", *args, cwd=tmp_path).stdout
+        assert out and all(line in doc for line in out.splitlines()), out
