@@ -19,7 +19,9 @@ STAGE1_PROFILES = ("debian", "debian-oldstyle")
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True, validate_default=False)
+    # Attribute docstrings become field descriptions: the README's config reference is generated from them.
+    model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True, validate_default=False,
+                              use_attribute_docstrings=True)
 
 
 def _size(value: Any) -> int:
@@ -33,24 +35,40 @@ def _size(value: Any) -> int:
 
 class GlobalConfig(Section):
     name: str = ""
+    """Worker ID used in every manager URL."""
     log_dir: str = ""
+    """Log directory template, e.g. /var/log/tunasync/{{.Name}} (Go html/template field names)."""
     mirror_dir: str = ""
+    """Base directory of the mirrors."""
     concurrent: int = 0
+    """Jobs that may run at once; 0 means none run unless force-started (Go default)."""
     interval: int = 0  # minutes
+    """Minutes from the end of a run to the next start; 0 re-runs at once."""
     retry: int = 0
+    """Attempts per run (not re-tries); 0 means 2."""
     timeout: int = 0  # seconds
+    """Seconds per attempt; 0 means no timeout."""
     rsync_options: list[str] = []
+    """Extra options for every rsync-provider mirror (not two-stage)."""
     exec_on_success: list[str] = []
+    """Commands run after a successful run, for mirrors without their own list."""
     exec_on_failure: list[str] = []
+    """Commands run after every failed attempt, for mirrors without their own list."""
     dangerous_global_success_exit_codes: list[int] = []
+    """Exit codes counted as success for every mirror."""
     dangerous_global_rsync_success_exit_codes: list[int] = []
+    """Exit codes counted as success for rsync and two-stage mirrors."""
 
 
 class ManagerConfig(Section):
     api_base: str = ""
+    """Manager base URL, e.g. http://localhost:14242."""
     api_base_list: list[str] = []
+    """Several managers; when set it replaces api_base and every manager is told everything."""
     ca_cert: str = ""
+    """CA file to verify a manager's HTTPS certificate."""
     token: str = ""  # Go reads and ignores it; ours: the bearer token (env TUNASYNC_TOKEN wins)
+    """Bearer token for the manager API (Go ignores this key); env TUNASYNC_TOKEN overrides it."""
 
     def api_base_list_effective(self) -> list[str]:
         return list(self.api_base_list) if self.api_base_list else [self.api_base]
@@ -58,59 +76,93 @@ class ManagerConfig(Section):
 
 class ServerConfig(Section):
     hostname: str = ""
+    """Host name in the URL the worker registers with."""
     listen_addr: str = ""
+    """Address the control server binds."""
     listen_port: int = 0
+    """Port the control server binds (Go's examples use 6000)."""
     ssl_cert: str = ""
+    """Certificate file: the control server speaks HTTPS when ssl_cert or ssl_key is set."""
     ssl_key: str = ""
+    """Key file of ssl_cert."""
 
 
 class CgroupConfig(Section):
     enable: bool = False
+    """Run each job in its own cgroup (v1 or v2, detected); memory_limit applies there."""
     group: str = ""
+    """Base group path (e.g. tunasync); empty: the worker's own cgroup (systemd Delegate=yes)."""
     base_path: str = ""  # accepted and ignored, as in Go (cgroupfs lives at /sys/fs/cgroup)
+    """Accepted and ignored, as in Go (cgroupfs is /sys/fs/cgroup)."""
     subsystem: str = ""  # accepted and ignored: controllers are detected
+    """Accepted and ignored, as in Go (controllers are detected)."""
 
 
 class DockerConfig(Section):
     enable: bool = False
+    """Run mirrors that set docker_image inside `docker run`."""
     volumes: list[str] = []
+    """-v specs added to every docker job."""
     options: list[str] = []
+    """Extra `docker run` arguments for every docker job."""
 
 
 class ZfsConfig(Section):
     enable: bool = False
+    """Require each working dir to be a mounted ZFS dataset before a run."""
     zpool: str = ""
+    """Pool named in the help text printed when a dataset is missing."""
 
 
 class BtrfsSnapshotConfig(Section):
     enable: bool = False
+    """Keep working dirs as Btrfs subvolumes and publish a snapshot after each success."""
     snapshot_path: str = ""
+    """Directory of the per-mirror snapshots <snapshot_path>/<name>."""
 
 
 class IncludeConfig(Section):
     include_mirrors: str = ""
+    """Glob of extra TOML files with [[mirrors]] tables, relative to the current directory."""
 
 
 class ArchiveConfig(Section):
     """`[archive]`: the Filecoin archive tier (schema and validation only; archive/ uses it)."""
 
     network: Literal["devnet", "filecoin"] = "devnet"
+    """devnet (local, `tunasync devnet`) or filecoin (real chain RPC, IPNI, providers)."""
     devnet_url: str = "http://127.0.0.1:14300"
+    """URL of the devnet when network = devnet."""
     lotus_url: str = ""
+    """Filecoin chain JSON-RPC URL (needed for network = filecoin)."""
     lotus_token: str = ""
+    """Token of lotus_url, if it needs one."""
     ipni_url: str = "https://cid.contact"
+    """Network indexer used to find providers of a CID."""
     singularity_url: str = ""
+    """Singularity API that makes our storage deals."""
     providers: list[str] = []  # storage provider IDs the Singularity backend makes deals with
+    """Storage provider IDs the Singularity backend makes deals with."""
     gateways: list[str] = []
+    """Trustless-gateway URLs tried for retrievals."""
     copies: Annotated[int, Field(ge=1)] = 3
+    """Verified copies a file needs before it may leave the disk."""
     keep_years: Annotated[float, Field(ge=0)] = 2.0
+    """Years (by mtime) a file stays on disk before it may be evicted."""
     profile: Literal["ipfs-car", "kubo-v1", "kubo"] = "ipfs-car"
+    """UnixFS profile for file CIDs: ipfs-car, kubo-v1 or kubo."""
     bundle_size: Annotated[int, Field(gt=0)] = 1 << 30  # bytes; TOML takes "1GiB"-style strings or an integer
+    """Target size of a CAR bundle (one piece), e.g. 1GiB."""
     index_dir: str = "/var/lib/tunasync/archive"
+    """Where the per-mirror archive index and staged CARs live."""
     cache_budget: int | None = None  # bytes of retrieved files kept on disk; None = no budget
+    """Bytes of retrieved files kept on disk; unset: no limit."""
     count_foreign_copies: bool = True
+    """Count copies others stored, after a chain check and a verified sample retrieval."""
     verify_before_evict: bool = True
+    """Retrieve and verify a file once before deleting it from disk."""
     piece_url: str = ""
+    """Public base URL where `tunasync serve` offers our CARs at /piece/{pieceCid}."""
 
     @field_validator("bundle_size", "cache_budget", mode="before")
     @classmethod
@@ -140,47 +192,88 @@ class MirrorConfig(Section):
     """One `[[mirrors]]` entry; after loading, one merged leaf mirror (nested groups flattened)."""
 
     name: str = ""
+    """Mirror (job) name, unique per worker."""
     provider: str = "rsync"
+    """rsync (default), two-stage-rsync or command."""
     upstream: str = ""
+    """Upstream URL; rsync providers need a trailing /."""
     interval: int = 0  # minutes; 0 -> global.interval
+    """Minutes between runs; 0 uses global.interval."""
     retry: int = 0
+    """Attempts per run; 0 uses global.retry."""
     timeout: int = 0  # seconds
+    """Seconds per attempt; 0 uses global.timeout."""
     mirror_dir: str = ""
+    """Exact working directory (wins over mirror_subdir)."""
     mirror_subdir: str = ""
+    """Working dir is <global.mirror_dir>/<mirror_subdir>/<name>."""
     log_dir: str = ""
+    """Log directory template; overrides global.log_dir."""
     env: dict[str, str] = {}
+    """Extra environment of the job process."""
     role: str = ""
+    """master (default) or slave."""
     exec_on_success: list[str] = []
+    """Replaces global.exec_on_success when non-empty."""
     exec_on_failure: list[str] = []
+    """Replaces global.exec_on_failure when non-empty."""
     exec_on_success_extra: list[str] = []
+    """Added to the effective exec_on_success list."""
     exec_on_failure_extra: list[str] = []
+    """Added to the effective exec_on_failure list."""
     success_exit_codes: list[int] = []
+    """Exit codes counted as success."""
     rsync_success_exit_codes: list[int] = []
+    """Exit codes counted as success, rsync and two-stage only (e.g. 23, 24)."""
     command: str = ""
+    """command provider: the command line; rsync providers: the rsync binary."""
     fail_on_match: str = ""
+    """command provider: fail when this regexp matches the log."""
     size_pattern: str = ""
+    """command provider: regexp whose first group, last match in the log, is the size."""
     use_ipv6: bool = False
+    """rsync providers: -6."""
     use_ipv4: bool = False
+    """rsync providers: -4 (use_ipv6 wins)."""
     exclude_file: str = ""
+    """rsync providers: --exclude-from this file (mounted read-only in docker)."""
     username: str = ""
+    """rsync providers: USER for the rsync daemon."""
     password: str = ""
+    """rsync providers: RSYNC_PASSWORD."""
     rsync_no_timeout: bool = False
+    """Drop rsync's --timeout option."""
     rsync_timeout: int = 0
+    """rsync --timeout seconds; 0 means 120."""
     rsync_options: list[str] = []
+    """Extra rsync options (rsync, and stage 2 of two-stage)."""
     rsync_override: list[str] = []
+    """rsync provider: replaces the base option list."""
     rsync_override_only: bool = False
+    """rsync provider: use rsync_override and nothing else."""
     stage1_profile: str = ""
+    """two-stage-rsync: debian or debian-oldstyle."""
     memory_limit: int = 0  # bytes, from a go-units size string
+    """Memory limit for cgroup or docker, e.g. 256M (binary units; a bare number is bytes)."""
     docker_image: str = ""
+    """Run this mirror in this image (with [docker] enable)."""
     docker_volumes: list[str] = []
+    """Extra -v specs for this mirror."""
     docker_options: list[str] = []
+    """Extra `docker run` arguments for this mirror."""
     snapshot_path: str = ""
+    """btrfs: explicit snapshot path of this mirror."""
     # Beyond Go: cron scheduling and the archive tier.
     cron: str | None = None
+    """Cron schedule (5 fields or @daily ...) instead of interval."""
     timezone: str | None = None
+    """Time zone of cron (IANA name); default: the system's."""
     archive: bool = False
+    """Archive this mirror to Filecoin ([archive] section)."""
     copies: Annotated[int, Field(ge=0)] = 0  # 0 -> [archive] copies
+    """Copies for this mirror; 0 uses archive.copies."""
     keep_years: Annotated[float, Field(ge=0)] = 0.0  # 0 -> [archive] keep_years
+    """Years on disk for this mirror; 0 uses archive.keep_years."""
 
     # Where the entry came from, for error messages; not part of equality in diff_mirrors.
     _file: str = PrivateAttr("")
@@ -223,16 +316,27 @@ class MirrorConfig(Section):
 
 class WorkerConfig(Section):
     global_: GlobalConfig = Field(default_factory=GlobalConfig, alias="global")
+    """[global]: worker-wide settings."""
     manager: ManagerConfig = Field(default_factory=ManagerConfig)
+    """[manager]: where statuses go."""
     server: ServerConfig = Field(default_factory=ServerConfig)
+    """[server]: the control server."""
     cgroup: CgroupConfig = Field(default_factory=CgroupConfig)
+    """[cgroup]: per-job cgroups."""
     docker: DockerConfig = Field(default_factory=DockerConfig)
+    """[docker]: jobs in containers."""
     zfs: ZfsConfig = Field(default_factory=ZfsConfig)
+    """[zfs]: datasets as working dirs."""
     btrfs_snapshot: BtrfsSnapshotConfig = Field(default_factory=BtrfsSnapshotConfig)
+    """[btrfs_snapshot]: published snapshots."""
     include: IncludeConfig = Field(default_factory=IncludeConfig)
+    """[include]: more mirror files."""
     archive: ArchiveConfig = Field(default_factory=ArchiveConfig)
+    """[archive]: the Filecoin archive tier."""
     mirrors: list[MirrorConfig] = []
+    """The merged leaf mirrors, main file first, then include files (nested groups flattened)."""
     path: str = ""
+    """The config file this was loaded from."""
 
     def mirror(self, name: str) -> MirrorConfig | None:
         return next((m for m in self.mirrors if m.name == name), None)
