@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -217,3 +218,32 @@ def test_worker_config_accepts_cron_with_zone(tmp_path):
     conf.write_text(WORKER_CONF.format(extra='cron = "0 */6 * * *"\ntimezone = "Europe/Berlin"'))
     cfg = load_worker_config(conf)
     assert cfg.mirrors[0].cron == "0 */6 * * *" and cfg.mirrors[0].timezone == "Europe/Berlin"
+
+
+async def test_a_real_worker_reports_the_cron_fire_time_as_next_schedule(tmp_path):
+    """After a run, the worker queues the job at the next cron fire and the manager shows it in /jobs."""
+    import aiohttp
+
+    from .manager_harness import running_manager
+    from .worker_harness import free_port, wait_status, worker_conf, worker_process
+
+    async with running_manager(tmp_path, free_port()) as m, aiohttp.ClientSession() as s:
+        conf = worker_conf(tmp_path, "cronworker", m.url, free_port(), "echo ok",
+                           extra_mirror='cron = "0 0 1 1 *"\ntimezone = "Asia/Tokyo"')
+        text = conf.read_text().replace("interval = 60\n", "")
+        conf.write_text(text)
+        log = tmp_path / "worker.log"
+        async with worker_process(conf, log) as proc:
+            await wait_status(s, m.url, "pymirror", "success", proc=proc, log=log)
+            tokyo = ZoneInfo("Asia/Tokyo")
+            expect = next_fire(parse("0 0 1 1 *"), datetime.now(UTC), tokyo)
+            import time
+            deadline = time.monotonic() + 30
+            while True:
+                async with s.get(m.url + "/jobs") as r:
+                    job = next(j for j in await r.json() if j["name"] == "pymirror")
+                if job["next_schedule_ts"] > 0:
+                    break
+                assert time.monotonic() < deadline, job
+                await asyncio.sleep(0.1)
+            assert job["next_schedule_ts"] == int(expect.timestamp())
