@@ -90,3 +90,17 @@ async def test_dead_endpoint_is_a_clear_error(fast_http, port):
         assert exc.value.endpoint == url and "cannot connect" in exc.value.reason
     finally:
         await c.http.close()
+
+
+async def test_transient_503_is_retried_with_backoff(devnet):
+    from tunasync.filecoin.http import HttpSettings
+
+    c = LotusClient(f"{devnet.url}/rpc/v1", http=Http(HttpSettings(retries=3, backoff=0.05)))
+    try:
+        devnet.fault("rpc", "flaky", 2)
+        assert await c.chain_head() > 0  # two 503s, then an answer
+        devnet.fault("rpc", "flaky", 10)
+        with pytest.raises(NetworkError, match="HTTP 503"):
+            await c.chain_head()
+    finally:
+        await c.http.close()

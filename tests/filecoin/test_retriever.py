@@ -144,3 +144,38 @@ async def test_nobody_has_it(devnet, tmp_path, fast_http):
             await r.fetch(f.root, tmp_path / "n.out")
     finally:
         await r.close()
+
+
+async def test_slow_provider(devnet, tmp_path, fast_http):
+    f = make_file(tmp_path, "s.bin", 1_000_000)
+    devnet.seed(f.car, [devnet.actor(0), devnet.actor(1)])
+    devnet.fault(devnet.actor(0), "slow", 0.3)  # slower than usual, within the read timeout: still used
+    r = retriever(devnet, fast_http)
+    try:
+        res = await r.fetch(f.root, tmp_path / "s1.out")
+        assert res.source == devnet.providers[0]["url"] and res.failures == []
+        devnet.fault(devnet.actor(0), "slow", 30)  # far slower than the read timeout: skipped
+        res = await r.fetch(f.root, tmp_path / "s2.out")
+        assert res.source == devnet.providers[1]["url"] and "timed out" in res.failures[0]
+        assert (tmp_path / "s2.out").read_bytes() == f.data
+    finally:
+        await r.close()
+
+
+async def test_candidates_from_our_deal_list(devnet, tmp_path, fast_http):
+    from tunasync.filecoin.lotus import LotusChainObserver, LotusClient
+    from tunasync.filecoin.retriever import provider_candidates
+
+    f = make_file(tmp_path, "d.bin", 3 * 1048576)
+    devnet.seed(f.car, [devnet.actor(2)])
+    devnet.fault(devnet.actor(2), "no_ipfs")
+    http = Http(fast_http)
+    chain = LotusChainObserver(LotusClient(f"{devnet.url}/rpc/v1", http=http))
+    r = VerifiedRetriever(http=http)  # no router: candidates come only from the chain
+    try:
+        cands = await provider_candidates(chain, [devnet.actor(2), "f09999"], f.piece)
+        assert [c.url for c in cands] == [devnet.providers[2]["url"]]
+        res = await r.fetch(f.root, tmp_path / "d.out", candidates=cands)
+        assert (tmp_path / "d.out").read_bytes() == f.data and "/piece/" in res.source
+    finally:
+        await http.close()

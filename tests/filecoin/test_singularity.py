@@ -157,3 +157,25 @@ async def test_expired_deal_stops_counting(devnet, tmp_path, car_server):
         assert "expired" in report.details[0].reason
     finally:
         await http.close()
+
+
+async def test_ddo_deal_becomes_a_claim(devnet, tmp_path, car_server):
+    from tunasync.filecoin.interfaces import ClaimRef
+
+    cars, base = car_server
+    f = make_file(tmp_path, "ddo.bin", 4000)
+    cars[str(f.piece)] = f.car
+    http, backend, chain = clients(devnet, deal_type="ddo", verified=True)
+    try:
+        await backend.offer(piece_ref(f, base), 1)
+
+        async def claimed():
+            ds = await backend.deals(f.piece)
+            return ds if ds and ds[0].claim_id is not None else None
+
+        deal = (await wait_for(claimed, what="claim"))[0]
+        assert deal.deal_id is None  # DDO: no market deal, a verified-registry claim instead
+        report = await chain.verified_copies(f.piece, f.padded_size, claims=[ClaimRef(deal.provider, deal.claim_id)])
+        assert report.providers == [deal.provider] and report.details[0].kind == "claim"
+    finally:
+        await http.close()

@@ -26,10 +26,23 @@ from ..content.extract import read_file
 from ..errors import CarError, ContentError, NetworkError, VerifyError
 from .gateway import TrustlessGateway
 from .http import Http
-from .interfaces import Candidate, ContentRouter, FetchResult, Retriever
+from .interfaces import Candidate, ChainObserver, ContentRouter, FetchResult, Retriever
 from .piece_gateway import PieceGateway
 
 RETRYABLE = (NetworkError, VerifyError, CarError, ContentError)
+
+
+async def provider_candidates(chain: ChainObserver, providers: Sequence[str], piece_cid: CID | None = None,
+                              ) -> list[Candidate]:
+    """Candidates from our own deal list: each provider's HTTP address from `StateMinerInfo`."""
+    out = []
+    for actor in providers:
+        try:
+            info = await chain.miner_info(actor)
+        except NetworkError:
+            continue  # an unknown or broken miner is simply not a candidate
+        out += [Candidate(url=u, piece_cid=piece_cid, name=info.actor) for u in info.http_urls()]
+    return out
 
 
 class VerifiedRetriever(Retriever):

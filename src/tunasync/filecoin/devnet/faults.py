@@ -8,6 +8,7 @@
     slash       active deals get slashed                        (never a copy)
     slow=S      every response waits S seconds first
     no_ipfs     /ipfs/ answers 404 (no CID index): only /piece/ works
+    flaky=N     (targets `rpc` and `ipni`) the next N requests answer 503
     malformed   (targets `rpc` and `ipni`, not providers) answers are garbage
 """
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-KINDS = ("offline", "hang", "corrupt", "truncate", "never_seal", "slash", "slow", "malformed", "no_ipfs")
+KINDS = ("offline", "hang", "corrupt", "truncate", "never_seal", "slash", "slow", "malformed", "no_ipfs", "flaky")
 
 
 @dataclass
@@ -45,6 +46,17 @@ class Faults:
             self.by_provider.clear()
         else:
             self.by_provider.pop(provider, None)
+
+    def take_flaky(self, target: str) -> bool:
+        """True (and one fewer left) while `target` still has flaky answers to give."""
+        left = self.value(target, "flaky")
+        if left <= 0:
+            return False
+        if left <= 1:
+            self.set(target, "flaky", on=False)
+        else:
+            self.set(target, "flaky", left - 1)
+        return True
 
     def as_json(self) -> dict[str, dict[str, float]]:
         return {p: dict(k) for p, k in self.by_provider.items() if k}

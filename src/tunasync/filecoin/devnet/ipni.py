@@ -34,6 +34,8 @@ async def records(net: Devnet, cid: CID) -> list[dict[str, Any]]:
 
 async def handle(request: web.Request) -> web.StreamResponse:
     net: Devnet = request.app["devnet"]
+    if net.faults.take_flaky("ipni"):
+        return web.Response(status=503, text="busy, try again\n")
     try:
         cid = CID.decode(request.match_info["cid"])
     except ValueError as exc:

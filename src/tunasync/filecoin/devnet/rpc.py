@@ -110,6 +110,8 @@ async def handle(request: web.Request) -> web.Response:
     net: Devnet = request.app["devnet"]
     if net.token and request.headers.get("Authorization") != f"Bearer {net.token}":
         return web.Response(status=401, text="missing or wrong bearer token\n")
+    if net.faults.take_flaky("rpc"):
+        return web.Response(status=503, text="busy, try again\n")
     if net.faults.has("rpc", "malformed"):
         return web.Response(body=b'{"jsonrpc": "2.0", "id": ', content_type="application/json")
     try:
