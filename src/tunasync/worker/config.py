@@ -144,6 +144,8 @@ def _check_global(cfg: WorkerConfig, problems: Problems) -> None:
         problems.warning(path, "global.log_dir", "empty: mirrors without log_dir log into the current directory")
     if not cfg.manager.api_base and not cfg.manager.api_base_list:
         problems.warning(path, "manager.api_base", "no manager URL: statuses go nowhere")
+    if cfg.server.listen_port == 0:
+        problems.warning(path, "server.listen_port", "0: the control server binds a random port the manager never learns")
     if g.retry < 0 or g.interval < 0 or g.timeout < 0:
         problems.error(path, "global", "interval, retry and timeout must not be negative")
     a = cfg.archive
