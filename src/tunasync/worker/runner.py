@@ -204,8 +204,9 @@ class JobProcess:
             log.warning("SIGTERM failed to kill the job in %gs. SIGKILL sent", grace)
             _killpg(proc.pid, signal.SIGKILL)
             # SIGKILL is delivered asynchronously: let the group actually go before we report back.
-            deadline = time.monotonic() + 5
-            while group_alive(proc.pid) and time.monotonic() < deadline:
+            for _ in range(500):  # at most ~5 s
+                if not group_alive(proc.pid):
+                    break
                 await asyncio.sleep(0.01)
         self.returncode = await proc.wait()
 
