@@ -18,6 +18,8 @@ from tunasync.manager.config import ManagerConfig
 from tunasync.manager.db import Database
 from tunasync.manager.server import create_app, start
 
+from . import inproc
+
 _SCRIPT = Path(sys.executable).parent / "tunasynctl"
 CTL = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "tunasync.cli.ctl"]
 
@@ -51,8 +53,13 @@ def ctl_env(home: Path, **extra: str) -> dict[str, str]:
 CTL_TIMEOUT = 60.0  # generous: busy CI machines start Python slowly
 
 
-async def ctl(env: dict[str, str], *args: str) -> Result:
-    """Run tunasynctl as a subprocess (the event loop keeps serving in-process servers meanwhile)."""
+async def ctl(env: dict[str, str], *args: str, real: bool = False) -> Result:
+    """Run tunasynctl: in-process in a thread, or (`real=True`) the installed executable as a subprocess.
+
+    Either way the test's event loop keeps serving the in-process manager and stand-in worker meanwhile.
+    """
+    if not real:
+        return Result(*await asyncio.to_thread(inproc.run, env, args))
     proc = await asyncio.create_subprocess_exec(*CTL, *args, env=env, stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.PIPE)
     try:
@@ -73,6 +80,7 @@ class StandInWorker:
     headers: list[dict[str, str]] = field(default_factory=list)
     logs: dict[str, list[bytes]] = field(default_factory=dict)
     follow_requests: list[bool] = field(default_factory=list)
+    endless: set[str] = field(default_factory=set)  # followed logs that never end (until the client leaves)
     url: str = ""
     runner: web.AppRunner | None = None
     received: asyncio.Event = field(default_factory=asyncio.Event)
@@ -97,6 +105,9 @@ class StandInWorker:
             await resp.write(chunk)
             if follow:
                 await asyncio.sleep(0.05)  # a live log arrives in pieces
+        while follow and job in self.endless and request.transport is not None \
+                and not request.transport.is_closing():  # noqa: ASYNC110 - polls the socket, no event to wait on
+            await asyncio.sleep(0.1)
         await resp.write_eof()
         return resp
 

@@ -138,9 +138,14 @@ async def _logs(cfg: CtlConfig, worker: str, mirror: str, follow: bool) -> None:
 
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
+    handled = False
     if task is not None:
         # Ctrl-C ends a followed stream cleanly instead of a traceback from inside the loop.
-        loop.add_signal_handler(signal.SIGINT, task.cancel)
+        try:
+            loop.add_signal_handler(signal.SIGINT, task.cancel)
+            handled = True
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass  # not the main thread (embedded use): KeyboardInterrupt handling stays Python's
     params = {"follow": "1"} if follow else None
     try:
         async with ManagerClient(cfg) as c:
@@ -150,7 +155,8 @@ async def _logs(cfg: CtlConfig, worker: str, mirror: str, follow: bool) -> None:
     except asyncio.CancelledError:
         raise KeyboardInterrupt from None
     finally:
-        loop.remove_signal_handler(signal.SIGINT)
+        if handled:
+            loop.remove_signal_handler(signal.SIGINT)
     if reply.status != 200:
         fail(f"Failed to get the log from manager server: HTTP status code is not 200: {reply.status} "
              f"{reply.text.strip()}")
