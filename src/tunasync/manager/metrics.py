@@ -145,10 +145,10 @@ def snapshot_metrics(snap: Snapshot) -> Iterable[Metric]:
                                    "Verified copies per stored piece (bundle).", labels=lbl)
     for worker_id, mirror_id, figures in snap.archive:
         states, hist = archive_summary(figures)
-        for st in sorted(set(ARCHIVE_STATES) | set(states)):
-            n, b = states.get(st, (0, 0))
-            files.add_metric([mirror_id, worker_id, st], float(n))
-            nbytes.add_metric([mirror_id, worker_id, st], float(b))
+        for state_name in sorted(set(ARCHIVE_STATES) | set(states)):
+            n, b = states.get(state_name, (0, 0))
+            files.add_metric([mirror_id, worker_id, state_name], float(n))
+            nbytes.add_metric([mirror_id, worker_id, state_name], float(b))
         if hist:
             top = max(max(hist), 5)
             buckets, running = [], 0

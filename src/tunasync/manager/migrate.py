@@ -16,6 +16,7 @@ import asyncio
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import TunasyncError
 from ..models import MirrorStatus, WorkerStatus
@@ -110,7 +111,7 @@ async def read_go_http(base_url: str, request_timeout: float = 30.0) -> GoData:
     out = GoData()
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=request_timeout)) as s:
-            async def get(path: str) -> object:
+            async def get(path: str) -> Any:
                 async with s.get(base + path) as r:
                     if r.status != 200:
                         raise MigrationError(base_url, f"GET {path}: HTTP {r.status}: {(await r.text())[:200]}")
@@ -124,7 +125,10 @@ async def read_go_http(base_url: str, request_timeout: float = 30.0) -> GoData:
                 if w.token == "REDACTED":
                     w = w.model_copy(update={"token": ""})
                 out.workers.append(w)
-                for rec in await get(f"/workers/{w.id}/jobs") or []:
+                jobs = await get(f"/workers/{w.id}/jobs") or []
+                if not isinstance(jobs, list):
+                    raise MigrationError(base_url, f"GET /workers/{w.id}/jobs did not return a list")
+                for rec in jobs:
                     st = MirrorStatus.model_validate(rec)
                     out.statuses.append((w.id, st.name, st))
     except aiohttp.ClientError as exc:
