@@ -149,3 +149,24 @@ def test_v2_implicit_mode_on_a_stand_in_tree(tmp_path):
     cg = init_cgroup(CgroupConfig(enable=True), root=str(root), version=2, self_cgroup=str(self_cgroup))
     assert cg.dirs == (str(own),)
     assert (own / "__worker").is_dir()  # the worker's processes move there; jobs go beside it
+
+
+def test_v1_implicit_mode_on_a_stand_in_tree(tmp_path):
+    """Implicit v1 mode, on plain directories: controllers whose path is `/` are not ours."""
+    root = tmp_path / "cg"
+    own = root / "memory" / "job.slice"
+    own.mkdir(parents=True)
+    (own / "cgroup.procs").write_text("")
+    (own / "memory.limit_in_bytes").write_text("9223372036854771712")
+    (root / "cpu").mkdir()
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text(
+        f"35 31 0:32 / {root}/memory rw,relatime - cgroup cgroup rw,memory\n"
+        f"32 31 0:29 / {root}/cpu rw,relatime - cgroup cgroup rw,cpu\n"
+        f"41 31 0:38 / {root}/unified rw,relatime - cgroup2 cgroup2 rw\n")
+    self_cgroup = tmp_path / "self-cgroup"
+    self_cgroup.write_text("4:memory:/job.slice\n1:cpu:/\n0::/\n")
+    cg = init_cgroup(CgroupConfig(enable=True), root=str(root), version=1, mountinfo=str(mountinfo),
+                     self_cgroup=str(self_cgroup))
+    assert cg.version == 1 and cg.dirs == (str(own),) and cg.memory_dir == str(own)
+    assert (own / "__worker").is_dir()
