@@ -14,7 +14,7 @@ from test_runner import alive
 
 from tunasync.errors import ConfigError
 from tunasync.worker.config_models import CgroupConfig
-from tunasync.worker.hooks.cgroup import CgroupHook, init_cgroup
+from tunasync.worker.hooks.cgroup import CgroupHook, detect_version, init_cgroup
 from tunasync.worker.runner import ProcessSpec
 
 V1_MEMORY = Path("/sys/fs/cgroup/memory")
@@ -170,3 +170,12 @@ def test_v1_implicit_mode_on_a_stand_in_tree(tmp_path):
                      self_cgroup=str(self_cgroup))
     assert cg.version == 1 and cg.dirs == (str(own),) and cg.memory_dir == str(own)
     assert (own / "__worker").is_dir()
+
+
+def test_version_detection(tmp_path):
+    info = tmp_path / "mountinfo"
+    info.write_text("31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n"
+                    "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n")
+    assert detect_version(mountinfo=str(info)) == 1  # hybrid: v2 only at unified/, as Go decides
+    info.write_text("31 23 0:28 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n")
+    assert detect_version(mountinfo=str(info)) == 2
