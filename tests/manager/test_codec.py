@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tunasync.manager.codec import encode
+from tunasync.manager.codec import DecodeError, decode_status, encode
 from tunasync.models import MirrorStatus, SyncStatus, WorkerStatus, gojson, timefmt
 
 T = datetime(2024, 5, 1, 12, 34, 56, 789000, tzinfo=timezone(timedelta(hours=8)))
@@ -25,3 +25,26 @@ SAMPLES = [
 @pytest.mark.parametrize("record", SAMPLES)
 def test_same_bytes_as_models(record) -> None:
     assert encode(record) == gojson.dumps(record.to_go())
+
+
+BODIES = [
+    {},
+    {"name": "debian", "worker": "w1", "is_master": True, "status": "pre-syncing", "last_update": "0001-01-01T00:00:00Z",
+     "last_started": "2024-05-01T12:34:56.123456789+08:00", "last_ended": "2024-05-01T04:34:56Z",
+     "next_schedule": "2024-05-01T12:34:56+08:00", "upstream": "u", "size": "1G", "error_msg": "e", "extra": [1]},
+    {"name": "x", "status": None, "size": None},
+]
+
+
+@pytest.mark.parametrize("body", BODIES)
+def test_decode_matches_model_validation(body) -> None:
+    assert decode_status(body) == MirrorStatus.model_validate({k: v for k, v in body.items() if v is not None})
+
+
+@pytest.mark.parametrize("body,field", [
+    ({"name": 3}, "name"), ({"is_master": "yes"}, "is_master"), ({"status": "exploded"}, "status"),
+    ({"last_update": "yesterday"}, "last_update"), ({"next_schedule": 5}, "next_schedule"), ([1], "object"),
+])
+def test_decode_refuses_what_go_refuses(body, field) -> None:
+    with pytest.raises(DecodeError, match=field):
+        decode_status(body)

@@ -8,7 +8,8 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from ..models import gojson
+from ..models import MirrorStatus, gojson
+from .codec import decode_status
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -57,6 +58,17 @@ async def read_model(request: web.Request, model: type[M]) -> M:
             return model()  # Go decodes `null` into a zero value
         where = ".".join(str(p) for p in first["loc"])
         raise fail(400, f"invalid JSON: {where}: {first['msg']}" if where else f"invalid JSON: {first['msg']}") from None
+
+
+async def read_status(request: web.Request) -> MirrorStatus:
+    """The status-post body (the hot path): as `read_model(request, MirrorStatus)`, without pydantic."""
+    raw = await request.read()
+    if not raw.strip():
+        raise fail(400, "invalid JSON: empty body")
+    try:
+        return decode_status(json.loads(raw))
+    except ValueError as exc:  # json.JSONDecodeError and DecodeError
+        raise fail(400, f"invalid JSON: {exc}") from None
 
 
 async def read_object(request: web.Request) -> dict[str, Any]:

@@ -107,3 +107,31 @@ async def test_reopen_keeps_data_and_skips_undecodable_rows(tmp_path: Path) -> N
         assert mode == "wal"
     finally:
         await db.close()
+
+
+async def test_heartbeats_reach_disk_within_the_lag(tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    from tunasync.manager.db.sqlite import HEARTBEAT_LAG
+
+    path = str(tmp_path / "t.db")
+    db = await SqliteDatabase.open(path)
+    await db.create_worker(WorkerStatus(id="w1", url="http://a/"))
+    when = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    await db.touch_worker("w1", when)
+    assert (await db.get_worker("w1")).last_online == when  # at once in memory
+
+    def on_disk() -> str:
+        con = sqlite3.connect(path)
+        try:
+            return con.execute("SELECT value FROM workers WHERE id = 'w1'").fetchone()[0]
+        finally:
+            con.close()
+
+    deadline = time.monotonic() + HEARTBEAT_LAG + 20
+    while "2030-01-01" not in on_disk():
+        assert time.monotonic() < deadline, "heartbeat never written"
+        await asyncio.sleep(0.1)
+    await db.touch_worker("w1", when.replace(year=2031))
+    await db.close()  # close writes pending heartbeats
+    assert "2031-01-01" in on_disk()

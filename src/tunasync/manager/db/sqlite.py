@@ -59,6 +59,7 @@ TRIM_RUNS = (
 PUT_ARCHIVE = "INSERT OR REPLACE INTO archive_stats (worker, mirror, value) VALUES (?, ?, ?)"
 
 Op = tuple[str, tuple[Any, ...]]
+HEARTBEAT_LAG = 1.0  # seconds a worker's last_online may wait in memory before it is written
 
 
 class SqliteDatabase(Database):
@@ -70,6 +71,8 @@ class SqliteDatabase(Database):
         self._statuses: dict[tuple[str, str], MirrorStatus] = {}
         self._pending: list[tuple[list[Op], Callable[[], None] | None, asyncio.Future[None]]] = []
         self._touched: set[str] = set()
+        self._touch_ready = False
+        self._touch_timer: asyncio.TimerHandle | None = None
         self._drainer: asyncio.Task[None] | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -100,6 +103,12 @@ class SqliteDatabase(Database):
                 self._statuses[(wid, mid)] = s
 
     async def close(self) -> None:
+        if self._touch_timer is not None:
+            self._touch_timer.cancel()
+            self._touch_timer = None
+        if self._touched:
+            self._touch_ready = True
+            self._kick()
         if self._drainer is not None:
             await asyncio.shield(self._drainer)
         if self._conn is not None:
@@ -124,10 +133,11 @@ class SqliteDatabase(Database):
 
     async def _drain(self) -> None:
         try:
-            while self._pending or self._touched:
+            while self._pending or (self._touched and self._touch_ready):
                 batch, self._pending = self._pending, []
                 writes = [ops for ops, _, _ in batch]
-                if self._touched:  # coalesced heartbeats ride along with this commit
+                if self._touched and self._touch_ready:  # coalesced heartbeats ride along with this commit
+                    self._touch_ready = False
                     writes.append([(PUT_WORKER, (wid, dump_model(self._workers[wid])))
                                    for wid in self._touched if wid in self._workers])
                     self._touched = set()
@@ -220,10 +230,17 @@ class SqliteDatabase(Database):
             self._workers[worker_id] = before
 
     async def touch_worker(self, worker_id: str, when: datetime) -> None:
-        """Memory now; disk with the next commit, not awaited (a heartbeat may lag a crash by one commit)."""
+        """Memory now; disk within HEARTBEAT_LAG seconds, not awaited: a crash may lose that much of a
+        heartbeat (never a status), and a thousand posts a second write each worker's record once."""
         w = (await self.get_worker(worker_id)).model_copy(update={"last_online": when})
         self._workers[worker_id] = w
         self._touched.add(worker_id)
+        if self._touch_timer is None and not self._touch_ready:
+            self._touch_timer = asyncio.get_running_loop().call_later(HEARTBEAT_LAG, self._heartbeats_due)
+
+    def _heartbeats_due(self) -> None:
+        self._touch_timer = None
+        self._touch_ready = True
         self._kick()
 
     # --- statuses --------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from aiohttp import web
 from ...log import notice
 from ...models import MirrorSchedules, MirrorSize, MirrorStatus, SyncStatus, timefmt
 from ..db.base import NotFound, dump_model
-from ..http import error_reply, fail, json_reply, message_reply, raw_json, read_model
+from ..http import error_reply, fail, json_reply, message_reply, raw_json, read_model, read_status
 from ..precedence import finished_run, merge_status, with_schedule, with_size
 from .common import known_worker, state
 
@@ -50,7 +50,7 @@ async def list_worker_jobs(request: web.Request) -> web.Response:
 
 async def update_job(request: web.Request) -> web.Response:
     w = await known_worker(request)
-    posted = await read_model(request, MirrorStatus)
+    posted = await read_status(request)
     # Quirk 8 kept: the name comes from the body, the :job segment is ignored.
     name = posted.name
     if not name:
