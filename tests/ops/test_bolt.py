@@ -148,3 +148,32 @@ def test_locked_by_go_manager(tmp_path):
         with pytest.raises(BoltError, match="stop the Go manager"):
             read_buckets(p)
     assert read_buckets(p)[b"workers"]
+
+
+def test_newest_meta_on_page_0():
+    new, old = go_database({"w": ["new"]}), go_database({"w": ["old"]})
+    f = BoltFile(BoltWriter().build(new, older=old, txid=8))  # txid 8 lives on page 0
+    assert f.meta.txid == 8 and f.read_all() == new
+
+
+def test_random_corruption_never_escapes_as_another_error():
+    """Flip bytes anywhere: the reader returns data or raises BoltError, nothing else (no IndexError...)."""
+    import random
+
+    rng = random.Random(20241125)
+    db = go_database({"w1": [f"m{i}" for i in range(150)], "w2": ["a", "b"]})
+    db[b"nested"] = {b"inner": {b"k": b"v" * 3000}, b"tiny": {b"x": b"y"}}
+    pristine = BoltWriter(page_size=1024).build(db)
+    outcomes = {"ok": 0, "error": 0}
+    for _ in range(400):
+        data = bytearray(pristine)
+        for _ in range(rng.randint(1, 8)):
+            pos = rng.randrange(len(data))
+            data[pos] = rng.randrange(256)
+        try:
+            BoltFile(bytes(data), "fuzz.db").read_all()
+            outcomes["ok"] += 1
+        except BoltError as exc:
+            assert "fuzz.db" in str(exc)
+            outcomes["error"] += 1
+    assert outcomes["error"] > 50  # most damage is noticed
