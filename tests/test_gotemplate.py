@@ -141,3 +141,8 @@ def test_objects_with_attributes_work_as_data():
         Name = "aosp"
 
     assert render("/var/log/{{.Name}}", Mirror(), html=True) == "/var/log/aosp"
+
+
+def test_nil_prints_as_nil_in_text_and_nothing_in_html():
+    assert render("[{{.X}}]", {"X": None}) == "[<nil>]"
+    assert render("[{{.X}}]", {"X": None}, html=True) == "[]"

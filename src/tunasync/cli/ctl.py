@@ -70,7 +70,7 @@ def complete(argv: list[str]) -> str:
     last = args[-1] if args else ""
     if not last.startswith("-"):
         return ""
-    flags = []
+    flags: list[str] = []
     for p in cmd.params:
         if isinstance(p, click.Option) and not p.hidden:
             flags.extend(o for o in p.opts if o.startswith("--") and o.startswith(last))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import ssl
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ SYSTEM_CONFIG = Path("/etc/tunasync/ctl.conf")
 TOKEN_ENV = "TUNASYNC_TOKEN"
 
 
-def user_config(env: dict[str, str] | os._Environ[str]) -> Path:
+def user_config(env: Mapping[str, str]) -> Path:
     """`$HOME/.config/tunasync/ctl.conf` (Go expands $HOME, so an unset HOME gives `/.config/...`)."""
     return Path(env.get("HOME", "") + "/.config/tunasync/ctl.conf")
 
@@ -77,9 +78,10 @@ def apply_file(cfg: CtlConfig, path: Path) -> None:
 
 def load(config_file: str | None = None, *, manager: str | None = None, port: int | None = None,
          ca_cert: str | None = None, token: str | None = None, system_file: Path = SYSTEM_CONFIG,
-         env: dict[str, str] | None = None) -> CtlConfig:
+         env: Mapping[str, str] | None = None) -> CtlConfig:
     """Build the effective config from every layer, later layers winning."""
-    env = os.environ if env is None else env  # type: ignore[assignment]
+    if env is None:
+        env = os.environ
     cfg = CtlConfig()
     if system_file.is_file():
         apply_file(cfg, system_file)

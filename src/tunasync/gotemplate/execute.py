@@ -76,6 +76,8 @@ class Executor:
                 val = self.pipe(node.pipe, dot)
                 if not node.pipe.decls:
                     del self.vars[mark:]
+                    if self.html and val is None:
+                        continue  # html/template skips untyped nil instead of printing <nil> (Go issue 25875)
                     text = go_str(val, self.root_type)
                     self.out.append(html_escape(text) if self.html else text)
             elif isinstance(node, BranchN):
