@@ -13,6 +13,7 @@ from aiohttp import web
 from tunasync.filecoin.http import Http
 from tunasync.filecoin.interfaces import PieceRef
 from tunasync.filecoin.lotus import LotusChainObserver, LotusClient
+from tunasync.filecoin.piece_server import add_piece_routes
 from tunasync.filecoin.singularity import SingularityBackend
 
 from .conftest import StoredFile, make_file
@@ -23,12 +24,11 @@ async def car_server(tmp_path):
     """Our side of the deal: CARs served at /piece/{pieceCid} (what `tunasync serve` does in production)."""
     cars: dict[str, Path] = {}
 
-    async def piece(request: web.Request) -> web.StreamResponse:
-        p = cars.get(request.match_info["cid"])
-        return web.FileResponse(p) if p else web.Response(status=404)
+    async def lookup(piece):
+        return cars.get(str(piece))
 
     app = web.Application()
-    app.router.add_get("/piece/{cid}", piece)
+    add_piece_routes(app, lookup)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -179,3 +179,21 @@ async def test_ddo_deal_becomes_a_claim(devnet, tmp_path, car_server):
         assert report.providers == [deal.provider] and report.details[0].kind == "claim"
     finally:
         await http.close()
+
+
+async def test_piece_server_ranges_and_v2(car_server, tmp_path):
+    import aiohttp
+
+    from tunasync.content.piece import v1_to_v2
+
+    cars, base = car_server
+    f = make_file(tmp_path, "srv.bin", 10_000)
+    cars[str(f.piece)] = f.car
+    car = f.car.read_bytes()
+    async with aiohttp.ClientSession() as s:
+        async with s.get(f"{base}/piece/{v1_to_v2(f.piece, f.car_size)}", headers={"Range": "bytes=10-19"}) as r:
+            assert r.status == 206 and await r.read() == car[10:20]
+        async with s.head(f"{base}/piece/{f.piece}") as r:
+            assert r.status == 200 and r.headers["Content-Length"] == str(len(car))
+        async with s.get(f"{base}/piece/not-a-cid") as r:
+            assert r.status == 400
