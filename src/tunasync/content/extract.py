@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 from ..errors import VerifyError
 from .carread import check_block
 from .cid import CID, DAG_PB
-from .dagpb import decode_node
-from .unixfs import DIRECTORY, HAMT_SHARD, decode_data
+from .dagpb import DagPbError, decode_node
+from .unixfs import DIRECTORY, HAMT_SHARD, UnixFSError, decode_data
 from .verify import DfsVerifier, dfs_blocks
 
 GetBlock = Callable[[CID], bytes]
@@ -39,12 +39,19 @@ def _checked(get_block: GetBlock, cid: CID) -> bytes:
     return block
 
 
+def _decode(cid: CID, block: bytes):
+    try:
+        node = decode_node(block)
+        return node, decode_data(node.data or b"")
+    except (DagPbError, UnixFSError) as exc:
+        raise VerifyError(cid, f"not a UnixFS node: {exc}") from None
+
+
 def node_type(get_block: GetBlock, cid: CID) -> int | None:
     """UnixFS type of a dag-pb node (None for raw leaves: a file)."""
     if cid.codec != DAG_PB:
         return None
-    block = _checked(get_block, cid)
-    return decode_data(decode_node(block).data or b"").type
+    return _decode(cid, _checked(get_block, cid))[1].type
 
 
 def _safe_name(parent: CID, name: str | None) -> str:
@@ -55,9 +62,7 @@ def _safe_name(parent: CID, name: str | None) -> str:
 
 def list_dir(get_block: GetBlock, cid: CID) -> list[tuple[str, CID]]:
     """Entries of a directory, plain or HAMT-sharded, in link order."""
-    block = _checked(get_block, cid)
-    node = decode_node(block)
-    data = decode_data(node.data or b"")
+    node, data = _decode(cid, _checked(get_block, cid))
     if data.type == DIRECTORY:
         return [(_safe_name(cid, link.name), link.cid) for link in node.links]
     if data.type != HAMT_SHARD:

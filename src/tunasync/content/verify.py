@@ -266,6 +266,8 @@ def dfs_blocks(get_block: Callable[[CID], bytes], root: CID | str,
 
     A file: its root and every block under it (or only those a byte range needs, with the path to
     them). A directory: the node itself (and the inner shards of a HAMT). Identity CIDs are skipped.
+    Raw leaves are yielded as `get_block` returned them and never looked into, so a caller may return
+    a placeholder for them (the devnet's CAR planner does). Blocks are not re-verified here.
     """
     root = CID.decode(root)
     first = True
