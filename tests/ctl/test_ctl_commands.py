@@ -181,3 +181,9 @@ async def test_rm_worker(env, jobs):
     assert r.code == 1
     assert r.err.startswith("Failed to correctly send command: HTTP status code is not 200: ")
     assert "invalid workerID w3" in r.err
+
+
+async def test_command_without_worker_gets_the_managers_empty_500(env, jobs):
+    """Go sends worker_id "" and the manager answers 500 with an empty body (quirk 6, kept by the manager)."""
+    r = await ctl(env, "start", "debian")
+    assert (r.code, r.err) == (1, "Failed to correctly send command: HTTP status code is not 200: \n")

@@ -111,3 +111,8 @@ def test_worker_list_decoding():
     assert s.name == "a" and s.status.value == "syncing"
     with pytest.raises(DecodeError):
         decode_statuses([{"name": "a", "status": "bogus"}])
+
+
+def test_reencoding_escapes_html_characters_like_go():
+    items = decode_web([dict(WEB, upstream="rsync://a.example/x&y<z>/")])
+    assert '"upstream": "rsync://a.example/x\\u0026y\\u003cz\\u003e/"' in gojson.dumps_indent(encode_web(items))

@@ -11,17 +11,17 @@ import asyncio
 import signal
 import sys
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from ..models import gojson, timefmt
 from .ctl_common import CONTEXT, CommonOpts, Fail, common, fail, out, run, seg
 from .ctl_config import CtlConfig
 from .ctl_http import GetJSONError, ManagerClient, TransportError
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 STATUS_STYLE = {"success": "green", "failed": "red", "syncing": "cyan", "pre-syncing": "cyan",
                 "paused": "yellow", "disabled": "dim"}
@@ -55,6 +55,9 @@ def _local(t: datetime | None) -> str:
 
 def history_table(runs: list[dict[str, Any]], title: str) -> Table:
     """A rich table of runs: started, ended, duration, status, size, error."""
+    from rich.table import Table  # imported here: every other tunasynctl command starts faster without rich
+    from rich.text import Text
+
     table = Table(title=title, title_justify="left", header_style="bold")
     for col in ("Started", "Ended", "Duration"):
         table.add_column(col, no_wrap=True)
@@ -92,6 +95,8 @@ def history_cmd(opts: CommonOpts, worker: str, limit: int | None, as_json: bool,
     if not runs:
         out(f"No runs recorded for {mirror} on {worker}")
         return
+    from rich.console import Console
+
     console = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 160)
     console.print(history_table(runs, f"{mirror} @ {worker}"))
 
