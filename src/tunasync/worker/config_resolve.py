@@ -123,11 +123,11 @@ def check_mirror(m: MirrorConfig, cfg: WorkerConfig, problems: Problems) -> Reso
     try:
         rendered = config_template.render(log_template, template_fields(m, interval, retry, timeout))
         log_dir = rendered.text
-        if rendered.unknown_field:
-            problems.warning(*log_key, f"template field .{rendered.unknown_field} does not exist for mirror "
-                             f"{m.name!r}: the log dir is cut there ({log_dir!r}), as Go does")
+        if rendered.error:
+            problems.warning(*log_key, f"{rendered.error}: for mirror {m.name!r} the log dir is cut there "
+                             f"({log_dir!r}), as Go does")
     except ValueError as exc:
-        problems.error(*log_key, f"template: {exc}")
+        problems.error(*log_key, str(exc))
 
     if m.role not in ("", "master", "slave"):
         problems.warning(file, key("role"), f"unknown role {m.role!r}: treated as master (expected master or slave)")

@@ -1,94 +1,46 @@
-"""The subset of Go html/template that `log_dir` uses (spec §4.4, quirk 24).
+"""log_dir templates: Go html/template over the mirror's Go field names (spec §4.4, quirk 24).
 
-`{{.Name}}` and any other Go field name of the mirror config (`{{ .Provider }}`, `{{- .Name -}}`,
-comments `{{/* ... */}}`) are substituted; values are printed as Go's fmt does (`[a b]` for lists,
-`map[k:v]` for maps, `true`, numbers) and then HTML-escaped as html/template escapes text:
-`& ' " < > +` and NUL. So a mirror named `c++` logs under `.../c&#43;&#43;` exactly as Go does
-(quirk 24: kept, existing log directories stay where they are).
+A thin adapter over the project's Go template engine (`tunasync.gotemplate`, html mode): `{{.Name}}`
+and every other Go field name of the mirror config (`{{.Provider}}` is the enum number, `{{.Env}}`
+prints as `map[K:V]`), with html/template's escaping of values (`& ' " < > +` and NUL), so a mirror
+named `c++` logs under `.../c&#43;&#43;` exactly as Go does (quirk 24: kept, existing log
+directories stay where they are).
 
-Parse errors (an unclosed `{{`, an empty action, anything beyond field access such as `{{if}}`)
-raise ValueError; the loader turns them into ConfigErrors (Go panics at startup). An unknown field
-truncates the output at that point, as Go's ignored execution error does; `render` reports it so the
-config check can warn.
+Parse errors raise ValueError (the loader makes them ConfigErrors; Go panics at startup). An
+execution error (an unknown field) cuts the output at that point, as Go's ignored error does;
+`render` reports the reason so the config check can warn.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-_ESCAPES = {"&": "&amp;", "'": "&#39;", '"': "&#34;", "<": "&lt;", ">": "&gt;", "+": "&#43;", "\0": "\ufffd"}
-_FIELD = re.compile(r"^\.([A-Za-z_][A-Za-z0-9_]*)$")
+from ..gotemplate import ExecError
+from ..gotemplate import render as go_render
 
 
-def html_escape(text: str) -> str:
-    return "".join(_ESCAPES.get(c, c) for c in text)
+class _GoMap:
+    """A map field (Env): the engine prints mappings as structs, Go prints `map[k:v ...]` sorted by key."""
 
+    def __init__(self, items: Mapping[str, Any]):
+        self.items = dict(items)
 
-def go_sprint(value: Any) -> str:
-    """fmt.Sprint of a config value."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list | tuple):
-        return "[" + " ".join(go_sprint(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        return "map[" + " ".join(f"{go_sprint(k)}:{go_sprint(value[k])}" for k in sorted(value)) + "]"
-    if value is None:
-        return "<nil>"
-    return str(value)
+    def go_string(self) -> str:
+        return "map[" + " ".join(f"{k}:{self.items[k]}" for k in sorted(self.items)) + "]"
 
 
 @dataclass(frozen=True)
 class Rendered:
     text: str
-    unknown_field: str | None = None  # the field that stopped execution, as Go silently does
-
-
-def parse(template: str) -> list[tuple[str, str]]:
-    """Split into ("text", literal) and ("field", Name) parts; ValueError on a parse error."""
-    parts: list[tuple[str, str]] = []
-    pos = 0
-    while True:
-        start = template.find("{{", pos)
-        if start < 0:
-            parts.append(("text", template[pos:]))
-            return [p for p in parts if p != ("text", "")]
-        text = template[pos:start]
-        end = template.find("}}", start + 2)
-        if end < 0:
-            raise ValueError(f"unclosed action at offset {start}")
-        action = template[start + 2 : end]
-        pos = end + 2
-        # "{{- " and " -}}" trim the whitespace next to the action, as in Go.
-        if action.startswith("- ") or action == "-":
-            text = text.rstrip()
-            action = action[1:]
-        if action.endswith(" -"):
-            action = action[:-1]
-            rest = template[pos:]
-            pos += len(rest) - len(rest.lstrip())
-        parts.append(("text", text))
-        action = action.strip()
-        if action.startswith("/*") and action.endswith("*/"):
-            continue
-        if not action:
-            raise ValueError(f"missing value for command at offset {start}")
-        m = _FIELD.match(action)
-        if m is None:
-            raise ValueError(f"unsupported action {{{{{action}}}}} (only {{{{.Field}}}} is supported)")
-        parts.append(("field", m.group(1)))
+    error: str | None = None  # the execution error that cut the output (Go ignores it silently)
 
 
 def render(template: str, fields: Mapping[str, Any]) -> Rendered:
     """Execute `template` over Go field names -> values; ValueError on a parse error."""
-    out: list[str] = []
-    for kind, value in parse(template):
-        if kind == "text":
-            out.append(value)
-        elif value in fields:
-            out.append(html_escape(go_sprint(fields[value])))
-        else:
-            return Rendered("".join(out), value)
-    return Rendered("".join(out))
+    data = {k: _GoMap(v) if isinstance(v, Mapping) else v for k, v in fields.items()}
+    try:
+        return Rendered(go_render(template, data, html=True, strict=True, type_name="worker.mirrorConfig"))
+    except ExecError as exc:
+        return Rendered(exc.partial, exc.reason)
