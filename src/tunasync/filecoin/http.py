@@ -111,11 +111,14 @@ class Http:
         raise NetworkError(name, last)
 
     async def json(self, method: str, url: str, *, headers: dict[str, str] | None = None, json_body: Any = None,
-                   ok: tuple[int, ...] = (200,), none_on: tuple[int, ...] = (), endpoint: str | None = None) -> Any:
-        """One JSON request/answer; statuses in `none_on` return None (e.g. IPNI 404 = nobody)."""
+                   ok: tuple[int, ...] = (200,), none_on: tuple[int, ...] = (), endpoint: str | None = None,
+                   retries: int | None = None) -> Any:
+        """One JSON request/answer; statuses in `none_on` return None (e.g. IPNI 404 = nobody).
+        Pass retries=0 for requests that must not be repeated (they may have taken effect)."""
         name = endpoint or url
         async with self.open(method, url, headers={"Accept": "application/json", **(headers or {})},
-                             json_body=json_body, ok=ok, passthrough=none_on, endpoint=name) as resp:
+                             json_body=json_body, ok=ok, passthrough=none_on, endpoint=name,
+                             retries=retries) as resp:
             if resp.status in none_on:
                 return None
             with wrap_errors(name):

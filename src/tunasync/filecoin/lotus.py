@@ -46,7 +46,9 @@ class LotusClient:
         rid = next(self._ids)
         body = {"jsonrpc": "2.0", "method": method, "params": list(params), "id": rid}
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        answer = await self.http.json("POST", self.url, headers=headers, json_body=body, endpoint=self.url)
+        # Lotus answers some method errors with HTTP 500 and a JSON-RPC error body
+        answer = await self.http.json("POST", self.url, headers=headers, json_body=body, endpoint=self.url,
+                                      ok=(200, 500))
         if not isinstance(answer, dict) or answer.get("jsonrpc") != "2.0" or answer.get("id") != rid:
             raise NetworkError(self.url, f"{method}: malformed JSON-RPC answer (no jsonrpc 2.0 envelope with id {rid})")
         if "error" in answer and answer["error"] is not None:

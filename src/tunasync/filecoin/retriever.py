@@ -59,7 +59,13 @@ class VerifiedRetriever(Retriever):
     async def candidates(self, cid: CID) -> list[Candidate]:
         out = [Candidate(url=g.rstrip("/"), name=g) for g in self.gateways]
         if self.router is not None:
-            for rec in await self.router.providers(cid):
+            try:
+                records = await self.router.providers(cid)
+            except NetworkError:
+                if not out:
+                    raise
+                records = []  # the indexer is down: the configured gateways may still have it
+            for rec in records:
                 if not ({"http-gateway", "piece-http"} & set(rec.protocols)):
                     continue
                 for url in rec.http_urls():

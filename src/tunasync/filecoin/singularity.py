@@ -36,9 +36,10 @@ class SingularityBackend(StorageBackend):
         self.price_per_gb = price_per_gb
         self._prep_id: int | None = None
 
-    async def _call(self, method: str, path: str, body: Any = None) -> Any:
+    async def _call(self, method: str, path: str, body: Any = None, once: bool = False) -> Any:
+        """`once`: never repeat (creating a schedule twice would make two deals)."""
         url = f"{self.url}{path}"
-        return await self.http.json(method, url, json_body=body, endpoint=url)
+        return await self.http.json(method, url, json_body=body, endpoint=url, retries=0 if once else None)
 
     async def preparation_id(self) -> int:
         """The preparation our pieces live in, created on first use."""
@@ -51,7 +52,7 @@ class SingularityBackend(StorageBackend):
             if isinstance(p, dict) and p.get("name") == self.preparation:
                 self._prep_id = int(p["id"])
                 return self._prep_id
-        created = await self._call("POST", "/preparation", {
+        created = await self._call("POST", "/preparation", once=True, body={
             "name": self.preparation, "sourceStorages": [], "outputStorages": [], "maxSize": "31.5GiB",
             "pieceSize": "32GiB", "noInline": False, "noDag": True})
         if not isinstance(created, dict) or "id" not in created:
@@ -70,7 +71,7 @@ class SingularityBackend(StorageBackend):
         template = piece.car_url.replace(str(piece.piece_cid), "{PIECE_CID}")
         if "{PIECE_CID}" not in template:
             raise ValueError(f"car_url {piece.car_url!r} must end in the piece CID (…/piece/{piece.piece_cid})")
-        await self._call("POST", "/schedule", {
+        await self._call("POST", "/schedule", once=True, body={
             "preparation": str(prep), "provider": provider, "dealType": self.deal_type, "verified": self.verified,
             "pricePerGb": self.price_per_gb, "duration": self.duration, "startDelay": self.start_delay,
             "urlTemplate": template, "totalDealNumber": 1, "allowedPieceCids": [str(piece.piece_cid)],
