@@ -13,6 +13,7 @@ import stat
 import sys
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import click
 
@@ -25,7 +26,7 @@ class Result:
     size: int
     cid: str
     kind: str = "file"
-    piece: object | None = None  # tunasync.content.piece.PieceInfo
+    piece: Any = None  # tunasync.content.piece.PieceInfo
 
 
 class Progress:
@@ -38,8 +39,8 @@ class Progress:
         self.enabled = enabled and total > 0
         self.start = time.monotonic()
         self.done = 0
-        self._bar = None
-        self._task = None
+        self._bar: Any = None
+        self._task: Any = None
 
     def __call__(self, n: int) -> None:
         self.done += n
@@ -156,6 +157,7 @@ def _write_car(run: Run, paths: tuple[str, ...], out: str, follow: bool, hidden:
         run.error(out, "--car takes exactly one PATH (a file or a directory)")
         return
     path = paths[0]
+    info: Any
     try:
         if os.path.isdir(path):
             tree = walk_tree(path, follow, hidden)
@@ -193,7 +195,7 @@ def command(profile: str, piece: bool, car_out: str | None, as_json: bool, follo
     """Print the UnixFS CID of each file PATH; directories recurse and print their own CID last."""
     from ..content.tree import walk_tree
 
-    plan: list[tuple[str, object]] = []
+    plan: list[tuple[str, Any]] = []
     total = 0
     run = Run(profile, piece, as_json, Progress(0, False))
     for path in paths:

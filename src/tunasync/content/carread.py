@@ -85,10 +85,10 @@ def _cbor(buf: bytes, pos: int, depth: int = 0) -> tuple[object, int]:
             out[key] = val
         return out, pos
     if major == 6 and arg == 42:
-        raw, pos = _cbor(buf, pos, depth + 1)
-        if not isinstance(raw, bytes) or not raw.startswith(b"\0"):
+        inner, pos = _cbor(buf, pos, depth + 1)
+        if not isinstance(inner, bytes) or not inner.startswith(b"\0"):
             raise ValueError("tag 42 without a 0x00-prefixed byte string")
-        return CID.decode(raw[1:]), pos
+        return CID.decode(inner[1:]), pos
     if major == 7 and info in (20, 21, 22):
         return {20: False, 21: True, 22: None}[info], pos
     raise ValueError(f"unsupported CBOR major type {major}")

@@ -9,6 +9,8 @@ bucket bitmap as a big-endian integer without leading zero bytes, hashType 0x22,
 
 from __future__ import annotations
 
+from typing import Any
+
 from .cid import CID, DAG_PB
 from .dagpb import PBLink, encode_node
 from .unixfs import HAMT_SHARD, MURMUR3_X64_64, Profile, UnixFSData, encode_data
@@ -74,7 +76,7 @@ def bucket(name: bytes, depth: int) -> int:
 
 
 # a shard in construction: bucket -> (name, cid, tsize) | nested shard dict
-_Shard = dict[int, object]
+_Shard = dict[int, Any]
 
 
 def _insert(shard: _Shard, entry: tuple[str, CID, int], key: bytes, depth: int) -> None:
@@ -86,8 +88,7 @@ def _insert(shard: _Shard, entry: tuple[str, CID, int], key: bytes, depth: int) 
         _insert(cur, entry, key, depth + 1)
     else:
         sub: _Shard = {}
-        other = cur  # type: ignore[assignment]
-        _insert(sub, other, other[0].encode("utf-8"), depth + 1)  # type: ignore[index]
+        _insert(sub, cur, cur[0].encode("utf-8"), depth + 1)
         _insert(sub, entry, key, depth + 1)
         shard[b] = sub
 
@@ -104,8 +105,8 @@ def _encode(shard: _Shard, profile: Profile, blocks: dict[CID, bytes]) -> tuple[
             cid, tsize = _encode(item, profile, blocks)
             links.append(PBLink(cid, prefix, tsize))
         else:
-            name, cid, tsize = item  # type: ignore[misc]
-            links.append(PBLink(cid, prefix + name, tsize))
+            links.append(PBLink(item[1], prefix + item[0], item[2]))
+            tsize = item[2]
         child_total += tsize
     bits = bitmap.to_bytes(FANOUT // 8, "big").lstrip(b"\0")
     data = UnixFSData(HAMT_SHARD, data=bits or None, hash_type=MURMUR3_X64_64, fanout=FANOUT)

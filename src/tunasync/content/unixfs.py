@@ -106,7 +106,7 @@ def file_data(filesize: int, blocksizes: list[int]) -> bytes:
     return b"".join(parts)
 
 
-def leaf_data(chunk: bytes | memoryview) -> bytes:
+def leaf_data(chunk: bytes | bytearray | memoryview) -> bytes:
     """Data of a dag-pb leaf: Type=File, the chunk inline (absent when empty), filesize."""
     n = len(chunk)
     if n == 0:
