@@ -19,6 +19,7 @@ from .filedag import FileBuilder, FileDag, make_leaf
 from .unixfs import FileChangedError, PathError, Profile, get_profile
 
 _pool: ThreadPoolExecutor | None = None
+_pool_pid = 0
 _pool_lock = threading.Lock()
 
 
@@ -28,10 +29,11 @@ def hash_threads() -> int:
 
 
 def _executor() -> ThreadPoolExecutor:
-    global _pool
+    global _pool, _pool_pid
     with _pool_lock:
-        if _pool is None:
+        if _pool is None or _pool_pid != os.getpid():  # a forked child inherits no threads
             _pool = ThreadPoolExecutor(max_workers=hash_threads(), thread_name_prefix="cid-hash")
+            _pool_pid = os.getpid()
         return _pool
 
 
