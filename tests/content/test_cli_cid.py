@@ -140,3 +140,33 @@ def test_the_docs_examples_print_what_the_docs_say(tmp_path):
     for args in (["hello.txt"], ["--profile", "kubo", "hello.txt"], ["site/"]):
         out = tunasync("cid", *args, cwd=tmp_path).stdout
         assert out and all(line in doc for line in out.splitlines()), out
+
+
+def test_progress_bar_only_on_a_terminal(pattern_file):
+    """On a tty a rich bar shows progress (delay set to 0 here); through a pipe stderr stays clean."""
+    import pty
+    import subprocess
+    import sys
+
+    big = str(pattern_file(45613057))
+    piped = tunasync("cid", big)
+    assert piped.returncode == 0 and piped.stderr == ""
+    primary, secondary = pty.openpty()
+    env = dict(os.environ, TUNASYNC_PROGRESS_DELAY="0", COLUMNS="100")
+    proc = subprocess.Popen([sys.executable, "-m", "tunasync.cli.main", "cid", big], stdin=secondary,
+                            stdout=secondary, stderr=secondary, env=env, close_fds=True)
+    os.close(secondary)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(primary)
+    assert proc.wait(timeout=60) == 0
+    text = out.decode("utf-8", "replace")
+    assert "hashing" in text and "MB" in text
+    assert "bafybeih6tfqxgwyqtet2vaiqfjtdisrzv4cjmvm3ov6swdtljna55s4fle" in text

@@ -32,7 +32,7 @@ class Result:
 class Progress:
     """A rich progress bar on stderr, shown only on a terminal and only once a run takes a while."""
 
-    DELAY = 1.5
+    DELAY = float(os.environ.get("TUNASYNC_PROGRESS_DELAY", "1.5"))  # seconds before it appears
 
     def __init__(self, total: int, enabled: bool):
         self.total = total
