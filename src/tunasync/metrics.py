@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
-__all__ = ["DURATION_BUCKETS", "add_metrics_route", "new_registry", "render"]
+__all__ = ["DURATION_BUCKETS", "RETRIEVAL_BUCKETS", "RetrievalMetrics", "add_metrics_route", "new_registry", "render"]
 
 # Sync and retrieval durations span seconds to days: buckets from 1 s to 2 days.
 DURATION_BUCKETS = (1, 5, 15, 60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400, 172800, float("inf"))
+
+# Retrievals of evicted files take from tens of milliseconds (a cached block) to minutes.
+RETRIEVAL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, float("inf"))
 
 REGISTRY_KEY = web.AppKey("tunasync_metrics_registry", CollectorRegistry)
 _HOOKS_KEY = web.AppKey("tunasync_metrics_hooks", list)
@@ -50,3 +53,25 @@ def add_metrics_route(app: web.Application, registry: CollectorRegistry, path: s
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app.router.add_get(path, metrics)
+
+
+class RetrievalMetrics:
+    """What `tunasync serve` reports about on-demand retrievals (names used by contrib/grafana).
+
+    `result` is a short word: `ok`, `verify_failed`, `not_found`, `error` (keep the set small).
+    """
+
+    def __init__(self, registry: CollectorRegistry):
+        self.retrievals = Counter("tunasync_serve_retrievals", "On-demand retrievals of evicted files, by result.",
+                                  ["result"], registry=registry)
+        self.duration = Histogram("tunasync_serve_retrieval_duration_seconds",
+                                  "Time from request to a verified, complete retrieval.", ["result"],
+                                  buckets=RETRIEVAL_BUCKETS, registry=registry)
+        self.retrieved_bytes = Counter("tunasync_serve_retrieved_bytes", "Verified bytes retrieved from the network.",
+                                       registry=registry)
+
+    def observe(self, result: str, seconds: float, nbytes: int = 0) -> None:
+        self.retrievals.labels(result).inc()
+        self.duration.labels(result).observe(seconds)
+        if nbytes:
+            self.retrieved_bytes.inc(nbytes)
