@@ -11,7 +11,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 
 __all__ = ["DURATION_BUCKETS", "RETRIEVAL_BUCKETS", "RetrievalMetrics", "add_metrics_route", "new_registry", "render"]
 
@@ -25,8 +33,13 @@ REGISTRY_KEY = web.AppKey("tunasync_metrics_registry", CollectorRegistry)
 _HOOKS_KEY = web.AppKey("tunasync_metrics_hooks", list)
 
 
-def new_registry() -> CollectorRegistry:
-    return CollectorRegistry(auto_describe=True)
+def new_registry(process: bool = False) -> CollectorRegistry:
+    """A fresh registry; `process=True` adds the standard `process_*` and `python_info` metrics (a daemon's own)."""
+    reg = CollectorRegistry(auto_describe=True)
+    if process:
+        ProcessCollector(registry=reg)
+        PlatformCollector(registry=reg)
+    return reg
 
 
 def render(registry: CollectorRegistry) -> bytes:

@@ -103,3 +103,10 @@ def test_old_runs_seen_again_are_not_counted():
     assert val(smp, "tunasync_sync_runs_total", mirror="m", worker="w", result="success") == 1
     assert val(smp, "tunasync_sync_duration_seconds_bucket", mirror="m", worker="w", result="success", le="900.0") == 0
     assert val(smp, "tunasync_sync_duration_seconds_bucket", mirror="m", worker="w", result="success", le="1800.0") == 1
+
+
+async def test_manager_exports_its_process_metrics(tmp_path, port):
+    async with running_manager(tmp_path, port) as m, aiohttp.ClientSession() as s:
+        smp = await scrape(s, m.url)
+    assert val(smp, "process_resident_memory_bytes") > 0
+    assert val(smp, "process_open_fds") > 0

@@ -167,7 +167,7 @@ class ManagerMetrics:
     """The manager's registry: snapshot collector plus run events from status changes."""
 
     def __init__(self) -> None:
-        self.registry = new_registry()
+        self.registry = new_registry(process=True)
         self.collector = SnapshotCollector()
         self.registry.register(self.collector)
         self.durations = Histogram("tunasync_sync_duration_seconds",

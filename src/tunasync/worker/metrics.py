@@ -74,7 +74,7 @@ class WorkerMetrics:
 
     def __init__(self, worker: Worker):
         self.worker = worker
-        self.registry = new_registry()
+        self.registry = new_registry(process=True)
         self.registry.register(_JobsCollector(worker))
         labels = ["worker", "mirror", "result"]
         self.runs = Counter("tunasync_worker_runs", "Finished runs by result.", labels, registry=self.registry)
