@@ -173,3 +173,13 @@ async def test_public_feeds_allow_other_origins(tmp_path, port):
                 assert r.status == 200 and r.headers.get("Access-Control-Allow-Origin") == "*", path
         async with s.get(m.url + "/workers") as r:
             assert "Access-Control-Allow-Origin" not in r.headers
+
+
+async def test_operator_routes_stay_public_when_tokens_are_on(tmp_path, port):
+    tokens = MIRRORZ + '[[auth.tokens]]\nname = "ops"\nrole = "admin"\ntoken = "s3cret"\n'
+    async with running_manager(tmp_path, port, tokens) as m, aiohttp.ClientSession() as s:
+        for path in ("/", "/jobs", "/archive", "/metrics", "/mirrorz.json"):
+            async with s.get(m.url + path) as r:
+                assert r.status == 200, path
+        async with s.get(m.url + "/workers") as r:
+            assert r.status == 401
