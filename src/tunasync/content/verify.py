@@ -137,7 +137,7 @@ class DfsVerifier:
         self._header = True
         out: list[tuple[int, bytes]] = []
         self._replay(out)
-        self._section(cid.bytes + block, -1, out)
+        self._block(cid, memoryview(block), None, out)
         self._replay(out)
         return out
 
@@ -160,19 +160,22 @@ class DfsVerifier:
             cid, end = CID.from_bytes(section)
         except ValueError as exc:
             raise CarError(f"bad CID in section: {exc}", at) from None
-        block = memoryview(section)[end:]
+        self._block(cid, memoryview(section)[end:], at, out)
+
+    def _block(self, cid: CID, block: memoryview, at: int | None, out: list[tuple[int, bytes]]) -> None:
+        where = f" (section at byte {at})" if at is not None else ""
         stack = self._stack
         if not stack:
             raise VerifyError(self.root, f"unexpected extra block {cid} after the file was complete")
         exp = stack[-1]
         if not same_block(exp[0], cid):
-            raise VerifyError(exp[0], f"expected this block next, got {cid} (section at byte {at})")
+            raise VerifyError(exp[0], f"expected this block next, got {cid}{where}")
         stack.pop()
         if cid.mh_code == SHA2_256 and cid.codec in (RAW, DAG_PB) and len(cid.digest) == 32:
             if len(block) > MAX_BLOCK:
                 raise CarError(f"block {cid} is {len(block)} bytes, over the 2 MiB limit", at)
             if hashlib.sha256(block).digest() != cid.digest:
-                raise VerifyError(cid, f"block bytes do not match the CID (section at byte {at})")
+                raise VerifyError(cid, f"block bytes do not match the CID{where}")
         else:
             check_block(cid, block, at)
         self.blocks += 1
