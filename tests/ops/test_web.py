@@ -183,3 +183,19 @@ async def test_operator_routes_stay_public_when_tokens_are_on(tmp_path, port):
                 assert r.status == 200, path
         async with s.get(m.url + "/workers") as r:
             assert r.status == 401
+
+
+async def test_page_can_show_another_manager(tmp_path, port, chromium):
+    """`/?api=URL`: the page of one manager shows another's mirrors (the feeds allow any origin)."""
+    from .worker_harness import free_port
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    async with running_manager(tmp_path / "a", port) as a, running_manager(tmp_path / "b", free_port()) as b:
+        await populate(b.url)
+        async with Browser(chromium) as br:
+            page = await br.new_page()
+            await page.goto(f"{a.url}/?api={b.url}/")
+            await page.wait_for(f"{ROWS}.length === 6")
+            assert "debian" in [r["mirror"] for r in await rows(page)]
+            await page.close()
