@@ -113,7 +113,7 @@ class Executor:
         elif isinstance(val, int) and not isinstance(val, bool):
             items = [(i, i) for i in range(val)]
         else:
-            raise _Fail(node, f"range can't iterate over {go_str(val)}")
+            raise _Fail(node.pipe, f"range can't iterate over {go_str(val)}")
         if not items:
             self.walk(node.else_body, dot)
             return
@@ -154,7 +154,9 @@ class Executor:
         if has_final:
             extra.append(final)
         if isinstance(first, IdentN):
-            return self.call(first, extra)
+            return self.call(first, extra, cmd)
+        if isinstance(first, ConstN) and first.src == "nil":
+            raise _Fail(first, "nil is not a command")
         if isinstance(first, FieldN):
             return self.chain(first, dot, first.names, extra)
         if isinstance(first, VarN) and first.names:
@@ -182,7 +184,7 @@ class Executor:
             del self.vars[mark:]
             return self.chain(node, val, node.names, [])
         if isinstance(node, IdentN):
-            return self.call(node, [])
+            return self.call(node, [], node)
         raise _Fail(node, "can't evaluate node")
 
     def var(self, node: VarN) -> Any:
@@ -191,15 +193,16 @@ class Executor:
                 return val
         raise _Fail(node, f"undefined variable: {node.name}")
 
-    def call(self, node: IdentN, args: list[Any]) -> Any:
+    def call(self, node: IdentN, args: list[Any], at: Node) -> Any:
+        """Call a builtin; errors point at the whole command, as Go's do."""
         fn, lo, hi = FUNCS[node.name]
         if len(args) < lo or (hi is not None and len(args) > hi):
             want = str(lo) if hi == lo else f"at least {lo}"
-            raise _Fail(node, f"wrong number of args for {node.name}: want {want} got {len(args)}")
+            raise _Fail(at, f"wrong number of args for {node.name}: want {want} got {len(args)}")
         try:
             return fn(*args)
         except TemplateError as exc:
-            raise _Fail(node, f"error calling {node.name}: {exc.reason}") from None
+            raise _Fail(at, f"error calling {node.name}: {exc.reason}") from None
 
     def chain(self, node: Node, recv: Any, names: list[str], args: list[Any]) -> Any:
         for k, name in enumerate(names):

@@ -10,7 +10,12 @@ from typing import Any
 
 from .errors import TemplateError
 from .gofmt import sprint, sprintf, sprintln
-from .values import GoStringer, go_str, truth, type_name
+from .values import GoStringer, enum_index, go_str, truth, type_name
+
+
+def text_html_escape(s: str) -> str:
+    """text/template's `html` builtin (template.HTMLEscapeString): like html_escape but `+` stays."""
+    return html_escape(s).replace("&#43;", "+")
 
 
 def html_escape(s: str) -> str:
@@ -88,12 +93,21 @@ def _kind(v: Any) -> str:
     return "other"
 
 
-def _eq(a: Any, *bs: Any) -> bool:
+def _pair(a: Any, b: Any) -> tuple[Any, Any]:
+    """Comparable forms: a SyncStatus (Go uint8 with String()) compares with ints by number, else by text."""
+    def one(x: Any, other: Any) -> Any:
+        if isinstance(x, Enum) and isinstance(other, int) and not isinstance(other, bool):
+            return enum_index(x)
+        return _basic(x)
+
+    return one(a, b), one(b, a)
+
+
+def _eq(a0: Any, *bs: Any) -> bool:
     if not bs:
         raise TemplateError("missing argument for comparison")
-    a = _basic(a)
-    for b in bs:
-        b = _basic(b)
+    for b0 in bs:
+        a, b = _pair(a0, b0)
         if _kind(a) != _kind(b) and "nil" not in (_kind(a), _kind(b)):
             raise TemplateError("incompatible types for comparison")
         if a == b:
@@ -102,7 +116,7 @@ def _eq(a: Any, *bs: Any) -> bool:
 
 
 def _lt(a: Any, b: Any) -> bool:
-    a, b = _basic(a), _basic(b)
+    a, b = _pair(a, b)
     if _kind(a) != _kind(b) or _kind(a) not in ("number", "string", "time"):
         raise TemplateError("incompatible types for comparison")
     return a < b
@@ -146,7 +160,7 @@ FUNCS: dict[str, tuple[Callable[..., Any], int, int | None]] = {
     "le": (lambda a, b: _lt(a, b) or _eq(a, b), 2, 2),
     "gt": (lambda a, b: not (_lt(a, b) or _eq(a, b)), 2, 2),
     "ge": (lambda a, b: not _lt(a, b), 2, 2),
-    "html": (lambda *a: html_escape(sprint(list(a))), 0, None),
+    "html": (lambda *a: text_html_escape(sprint(list(a))), 0, None),
     "urlquery": (lambda *a: urllib.parse.quote_plus(sprint(list(a))), 0, None),
     "js": (_js, 0, None),
 }

@@ -126,6 +126,7 @@ class Parser:
         self.toks = lex(source, name)
         self.i = 0
         self.range_depth = 0
+        self.vars: list[str] = ["$"]  # declared variables in scope (Go checks uses at parse time)
 
     # token helpers -------------------------------------------------------------------------
     def fail(self, pos: int, reason: str) -> TemplateError:
@@ -190,6 +191,13 @@ class Parser:
 
     def parse_branch(self, kw: Tok) -> BranchN:
         kind = kw.value
+        mark = len(self.vars)
+        try:
+            return self._parse_branch(kw, kind)
+        finally:
+            del self.vars[mark:]  # variables declared in a control structure end with it
+
+    def _parse_branch(self, kw: Tok, kind: str) -> BranchN:
         pipe = self.parse_pipe(kind, end="right")
         if kind == "range":
             self.range_depth += 1
@@ -218,6 +226,9 @@ class Parser:
         start = start_tok.pos if start_tok else len(self.source)
         pipe = PipeN(start)
         self._parse_decls(pipe, context)
+        nxt = self.peek()
+        if nxt is not None and nxt.kind == end:
+            raise self.fail(nxt.pos, f"missing value for {context}")
         while True:
             cmd = self.parse_command(end)
             pipe.cmds.append(cmd)
@@ -247,8 +258,13 @@ class Parser:
                 pipe.decls, pipe.assign = names, op.kind == "assign"
                 if len(names) > 2 or (len(names) == 2 and context != "range"):
                     raise self.fail(t.pos, "too many declarations in " + context)
+                for name in names:
+                    if pipe.assign and name not in self.vars:
+                        raise self.fail(t.pos, f'undefined variable "{name}"')
+                    if not pipe.assign:
+                        self.vars.append(name)
                 return
-            if op is not None and op.kind == "comma" and context == "range" and len(names) == 1:
+            if op is not None and op.kind == "comma" and context == "range":
                 self.next()
                 continue
             break
@@ -272,13 +288,19 @@ class Parser:
         t = self.next()
         node: Node
         if t.kind == "field":
+            more_at = self.toks[self.i].pos if self.i < len(self.toks) else t.pos
             names = [t.value] + self._chain()
-            node = FieldN(t.pos, "." + ".".join(names), names=names)
+            # Go positions a field chain `.A.B` at its second field (parse.ChainNode's position)
+            node = FieldN(t.pos if len(names) == 1 else more_at, "." + ".".join(names), names=names)
         elif t.kind == "dot":
             node = DotN(t.pos, ".")
         elif t.kind == "var":
+            if t.value not in self.vars:
+                raise self.fail(t.pos, f'undefined variable "{t.value}"')
+            more_at = self.toks[self.i].pos if self.i < len(self.toks) else t.pos
             names = self._chain()
-            node = VarN(t.pos, t.value + "".join("." + n for n in names), name=t.value, names=names)
+            node = VarN(more_at if names else t.pos, t.value + "".join("." + n for n in names), name=t.value,
+                        names=names)
         elif t.kind == "ident":
             if t.value in ("true", "false"):
                 node = ConstN(t.pos, t.value, value=t.value == "true")

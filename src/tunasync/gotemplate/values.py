@@ -63,7 +63,7 @@ def type_name(v: Any, root_type: str | None = None) -> str:
     if isinstance(v, Mapping):
         return root_type or "struct"
     if isinstance(v, list | tuple):
-        return "[]interface {}"
+        return "[]string" if v and all(isinstance(x, str) for x in v) else "[]interface {}"
     return type(v).__name__
 
 
