@@ -135,3 +135,52 @@ def test_unsafe_entry_names_are_refused(tmp_path):
     assert os.listdir(tmp_path) == []
     with pytest.raises(VerifyError, match="needs a file"):
         extract(blocks.__getitem__, root, str(tmp_path / "out"), (0, 1))
+
+
+TRICKLE = """
+import { createReadStream, createWriteStream } from 'node:fs'
+import { Readable } from 'node:stream'
+import * as UnixFS from '@ipld/unixfs'
+import * as Trickle from '@ipld/unixfs/file/layout/trickle'
+import { withMaxChunkSize } from '@ipld/unixfs/file/chunker/fixed'
+import * as raw from 'multiformats/codecs/raw'
+import { CarWriter } from '@ipld/car/writer'
+const [src, out, rawLeaves] = process.argv.slice(1)
+const settings = UnixFS.configure({
+  chunker: withMaxChunkSize(1024), fileLayout: Trickle.configure({ maxDirectLeaves: 3, maxSiblingSubgroups: 2 }),
+  ...(rawLeaves === 'raw' ? { fileChunkEncoder: raw, smallFileEncoder: raw } : {}),
+})
+const { readable, writable } = new TransformStream({}, UnixFS.withCapacity(1 << 30))
+const blocks = []
+const drain = (async () => { const r = readable.getReader(); for (;;) { const x = await r.read(); if (x.done) break; blocks.push(x.value) } })()
+const writer = UnixFS.createWriter({ writable, settings })
+const file = UnixFS.createFileWriter(writer)
+for await (const chunk of createReadStream(src)) await file.write(new Uint8Array(chunk))
+const link = await file.close()
+await writer.close()
+await drain
+const { writer: car, out: bytes } = CarWriter.create([link.cid])
+const done = Readable.from(bytes).pipe(createWriteStream(out))
+for (const b of blocks) await car.put(b)
+await car.close()
+await new Promise(resolve => done.on('finish', resolve))
+console.log(link.cid.toString())
+"""
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("leaves", ["raw", "dag-pb"])
+def test_trickle_dags_are_read_too(oracle_dir, tmp_path, leaves):
+    """No profile writes trickle DAGs, but readers must take them (spec §1.5): whole file and ranges."""
+    from content_helpers import run_node
+
+    data = random.Random(8).randbytes(40 * 1024 + 77)
+    (tmp_path / "src").write_bytes(data)
+    root = run_node(oracle_dir, TRICKLE, str(tmp_path / "src"), str(tmp_path / "t.car"), leaves).strip()
+    with CarIndex.open(str(tmp_path / "t.car")) as ix:
+        assert len(ix.offsets) > 45  # a real multi-level trickle tree
+        extract(_get(ix), root, str(tmp_path / "out"))
+        assert (tmp_path / "out").read_bytes() == data
+        for first, last in [(0, 10), (5000, 20000), (len(data) - 5, None)]:
+            extract(_get(ix), root, str(tmp_path / "part"), (first, last))
+            assert (tmp_path / "part").read_bytes() == data[first : None if last is None else last + 1]
