@@ -48,3 +48,17 @@ def test_decode_matches_model_validation(body) -> None:
 def test_decode_refuses_what_go_refuses(body, field) -> None:
     with pytest.raises(DecodeError, match=field):
         decode_status(body)
+
+
+@pytest.mark.parametrize("text", [
+    "2024-05-01T12:34:56Z", "2024-05-01T12:34:56.1+08:00", "2024-05-01T12:34:56.000001-05:30",
+    "2024-05-01T12:34:56.120000+00:00", "0999-01-01T00:00:00+14:00", "0001-01-01T00:00:00Z",
+])
+def test_time_text_matches_shared_formatter(text) -> None:
+    from tunasync.manager.codec import _t
+
+    t = timefmt.parse_rfc3339(text)
+    assert _t(t) == timefmt.format_rfc3339(t)
+    if t.year > 1:  # the same wall time in this machine's zone
+        local = t.replace(tzinfo=None).astimezone()
+        assert _t(local) == timefmt.format_rfc3339(local)

@@ -7,41 +7,50 @@ sent as the reply.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from json.encoder import encode_basestring as q  # what json.dumps(ensure_ascii=False) uses
 
 from ..models import MirrorStatus, SyncStatus, WorkerStatus, gojson, timefmt
 
 _ZERO_TEXT = timefmt.format_rfc3339(timefmt.ZERO_TIME)
+_UTC = timedelta(0)
+# Go's HTML-safe escapes, applied to the whole text as gojson.dumps does (keys and times never hold them).
+_GO_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 
 def _t(t: datetime) -> str:
-    return _ZERO_TEXT if t == timefmt.ZERO_TIME else timefmt.format_rfc3339(t)
+    """timefmt.format_rfc3339, faster: isoformat, fraction without trailing zeros, `Z` for UTC."""
+    if t == timefmt.ZERO_TIME:
+        return _ZERO_TEXT
+    off = t.utcoffset()
+    if off is None or off.seconds % 60 or off.microseconds:
+        return timefmt.format_rfc3339(t)  # naive or odd offsets: the reference implementation
+    text = t.isoformat()
+    if t.microsecond:
+        head, tail = text[:26].rstrip("0"), text[26:]
+    else:
+        head, tail = text[:19], text[19:]
+    return head + ("Z" if off == _UTC else tail)
 
 
 def encode_status(s: MirrorStatus) -> str:
-    return gojson.dumps({
-        "name": s.name,
-        "worker": s.worker,
-        "is_master": s.is_master,
-        "status": s.status.value,
-        "last_update": _t(s.last_update),
-        "last_started": _t(s.last_started),
-        "last_ended": _t(s.last_ended),
-        "next_schedule": _t(s.next_schedule),
-        "upstream": s.upstream,
-        "size": s.size,
-        "error_msg": s.error_msg,
-    })
+    text = (
+        '{"name":' + q(s.name) + ',"worker":' + q(s.worker)
+        + ',"is_master":' + ("true" if s.is_master else "false")
+        + ',"status":"' + s.status.value
+        + '","last_update":"' + _t(s.last_update) + '","last_started":"' + _t(s.last_started)
+        + '","last_ended":"' + _t(s.last_ended) + '","next_schedule":"' + _t(s.next_schedule)
+        + '","upstream":' + q(s.upstream) + ',"size":' + q(s.size) + ',"error_msg":' + q(s.error_msg) + "}"
+    )
+    return text.translate(_GO_ESCAPES)
 
 
 def encode_worker(w: WorkerStatus) -> str:
-    return gojson.dumps({
-        "id": w.id,
-        "url": w.url,
-        "token": w.token,
-        "last_online": _t(w.last_online),
-        "last_register": _t(w.last_register),
-    })
+    text = (
+        '{"id":' + q(w.id) + ',"url":' + q(w.url) + ',"token":' + q(w.token)
+        + ',"last_online":"' + _t(w.last_online) + '","last_register":"' + _t(w.last_register) + '"}'
+    )
+    return text.translate(_GO_ESCAPES)
 
 
 def encode(m: MirrorStatus | WorkerStatus) -> str:
