@@ -72,6 +72,8 @@ def test_template_fields_print_like_go_in_the_local_zone(shanghai):
     # the zero time's text has an offset Shanghai did not use in year 1: Go makes a nameless zone
     assert render("{{.Scheduled}}", item) == "0001-01-01 00:00:00 +0000 +0000"
     assert render("{{.LastUpdateTs.Unix}} {{.ScheduledTs.Unix}}", item) == "1714538096 -62135596800"
+    # checked against Go 1.19: time.Unix(-62135596800, 0) in Asia/Shanghai is local mean time
+    assert render("{{.ScheduledTs}}", item) == "0001-01-01 08:05:43 +0805 LMT"
 
 
 def test_template_times_in_another_zone_keep_their_offset(shanghai):
@@ -116,3 +118,8 @@ def test_worker_list_decoding():
 def test_reencoding_escapes_html_characters_like_go():
     items = decode_web([dict(WEB, upstream="rsync://a.example/x&y<z>/")])
     assert '"upstream": "rsync://a.example/x\\u0026y\\u003cz\\u003e/"' in gojson.dumps_indent(encode_web(items))
+
+
+def test_round_trip_holds_in_a_zone_with_local_mean_time(shanghai):
+    items = decode_web([WEB])
+    assert gojson.dumps_indent(encode_web(items)) == gojson.dumps_indent([WEB])

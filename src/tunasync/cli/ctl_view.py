@@ -58,13 +58,12 @@ def go_rfc3339(t: datetime) -> datetime:
 
 
 def go_unix(ts: int) -> datetime:
-    """Go time.Unix(ts, 0): a local time (the zero time's stamp stays the zero time)."""
-    if ts == timefmt.ZERO_TS:
-        return timefmt.ZERO_TIME
+    """Go time.Unix(ts, 0): a local time, even for the zero time's stamp (Shanghai: `08:05:43 +0805 LMT`)."""
     try:
         return datetime.fromtimestamp(ts, timezone.utc).astimezone()
     except (OverflowError, OSError, ValueError):
-        return datetime.fromtimestamp(0, timezone.utc) + timedelta(seconds=ts)
+        # year 0 (zero stamp west of Greenwich) does not exist in Python: keep the instant in UTC
+        return timefmt.ZERO_TIME if ts == timefmt.ZERO_TS else datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=ts)
 
 
 def _list(raw: Any, go_type: str) -> list[Any] | None:
