@@ -136,3 +136,12 @@ def test_car_writer_removes_its_temporary_file_on_error(tmp_path):
         assert w.add(cid, b"x") and not w.add(cid, b"x")
         raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_bundle_paths_must_be_relative_and_clean(tmp_path):
+    from tunasync.errors import ContentError
+
+    for bad in ("/etc/passwd", "../x", "a//b", "./a", ""):
+        with pytest.raises(ContentError, match="invalid relative path"):
+            write_bundle_car(str(tmp_path), [bad], str(tmp_path / "x.car"))
+    assert list(tmp_path.iterdir()) == []

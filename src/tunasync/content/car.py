@@ -150,6 +150,9 @@ def write_bundle_car(base_dir: str, rel_paths: list[str], out_path: str,
     prof = get_profile(profile)
     if not rel_paths:
         raise ContentError(f"{out_path}: a bundle needs at least one file")
+    for rel in rel_paths:  # fail before hashing anything
+        if not rel or rel.startswith("/") or any(p in ("", ".", "..") for p in rel.split("/")):
+            raise ContentError(f"{out_path}: invalid relative path {rel!r} for a bundle")
     dags: dict[str, tuple[FileDag, tuple[int, int, int]]] = {}
     for rel in sorted(set(rel_paths)):
         dags[rel] = _hash_for_car(os.path.join(base_dir, rel), prof)
