@@ -71,7 +71,7 @@ async def test_registers_runs_and_reports(tmp_path):
         {"name": "job-missing", "provider": "command", "upstream": "x", "command": "no-such-binary-xyz"},
         {"name": "job-size", "provider": "command", "upstream": "u", "command": "true"},
     ]
-    async with manager(tmp_path) as base, running_worker(tmp_path, mirrors, api_base=base):
+    async with manager(tmp_path) as base, running_worker(tmp_path, mirrors, api_base=base) as (w, _):
         _, workers = await get_json(f"{base}/workers")
         assert [(w["id"], w["url"]) for w in workers] == [("dut", f"http://127.0.0.1:{_port(tmp_path)}/")]
         ok = await wait_status(base, "job-ls", "success")

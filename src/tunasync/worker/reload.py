@@ -86,7 +86,7 @@ async def _delete(w: Worker, name: str) -> None:
     del w.jobs[name]
     w.scheduler.queue.remove(name)
     p = job.provider
-    await w.client.post_status(MirrorStatus(
+    w.scheduler.reporter.status(MirrorStatus(
         name=name, worker=w.name, is_master=p.is_master, status=SyncStatus.DISABLED,
         upstream=p.upstream, size=job.size or "unknown"))
 

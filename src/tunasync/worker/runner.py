@@ -132,6 +132,20 @@ def group_alive(pgid: int) -> bool:
     return False
 
 
+def _prepare_files(spec: ProcessSpec) -> int:
+    """Create the working dir (errors only logged, as Go) and open the log file; returns its fd."""
+    if spec.cwd is not None:
+        try:
+            os.makedirs(spec.cwd, mode=0o755, exist_ok=True)
+        except OSError as exc:
+            log.error("cannot create working dir %s: %s", spec.cwd, exc)
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if spec.append else os.O_TRUNC)
+    try:
+        return os.open(spec.log_file, flags, 0o644)
+    except OSError as exc:
+        raise StartError(f"open {spec.log_file}: {(exc.strerror or str(exc)).lower()}") from None
+
+
 class JobProcess:
     """A started job process: `wait()` for its return code, `terminate()` it and its group."""
 
@@ -149,17 +163,9 @@ class JobProcess:
 
     async def start(self) -> None:
         spec = self.spec
-        if spec.cwd is not None:
-            try:
-                os.makedirs(spec.cwd, mode=0o755, exist_ok=True)
-            except OSError as exc:
-                log.error("cannot create working dir %s: %s", spec.cwd, exc)
         env = {**os.environ, **spec.env} if spec.inherit_env else dict(spec.env)
-        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if spec.append else os.O_TRUNC)
-        try:
-            fd = os.open(spec.log_file, flags, 0o644)
-        except OSError as exc:
-            raise StartError(f"open {spec.log_file}: {(exc.strerror or str(exc)).lower()}") from None
+        # In a thread: on a busy disk mkdir/open take milliseconds, and the event loop runs every job.
+        fd = await asyncio.to_thread(_prepare_files, spec)
         try:
             try:
                 program = _lookup(spec.argv[0])

@@ -6,9 +6,8 @@ Between ticks the loop consumes job messages: a message counts only while its jo
 `halting` (that is how paused/disabled jobs stay so on the manager); it is posted to every manager,
 re-queues the job at its next run when flagged, and then the schedules are posted.
 
-Messages that are already waiting are handled as one batch: statuses of different mirrors are posted
-concurrently (one mirror's messages stay in order) and the schedules are posted once per batch. The
-manager sees the same final state as with Go's one-by-one posting.
+The posts themselves go through the Reporter (reporter.py), so jobs never wait for a slow manager;
+the manager sees the same final state as with Go's one-by-one posting.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from ..models import MirrorStatus, SyncStatus, timefmt
 from .job import Ctrl, Job, JobMessage, JobState
+from .reporter import Reporter
 from .schedule import ScheduleQueue, next_run
 
 if TYPE_CHECKING:
@@ -51,6 +51,7 @@ class Scheduler:
         self._starts: set[asyncio.Task[bool]] = set()
         self._task: asyncio.Task[None] | None = None
         self.now: Callable[[], object] = timefmt.now
+        self.reporter = Reporter(client, self.queue.entries)
         self.observers: list[Callable[[Job, JobMessage], None]] = []  # see every accepted message (metrics)
 
     async def send(self, msg: JobMessage) -> None:
@@ -63,9 +64,12 @@ class Scheduler:
                             upstream=p.upstream, size=job.size or "unknown", error_msg=msg.msg)
 
     async def post_schedules(self) -> None:
-        await self.client.post_schedules(self.queue.entries())
+        """Post the schedules and wait until they are out."""
+        self.reporter.schedules()
+        await self.reporter.flush()
 
     def start(self) -> None:
+        self.reporter.start()
         self._task = asyncio.create_task(self._loop(), name="scheduler")
 
     async def stop(self) -> None:
@@ -76,6 +80,7 @@ class Scheduler:
         await asyncio.gather(self._task, return_exceptions=True)
         for t in list(self._starts):
             t.cancel()
+        await self.reporter.stop()
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -129,8 +134,7 @@ class Scheduler:
         t.add_done_callback(self._starts.discard)
 
     async def process(self, batch: list[JobMessage]) -> None:
-        """Filter, post statuses (per mirror in order, mirrors concurrently), re-queue, post schedules."""
-        per_mirror: dict[str, list[MirrorStatus]] = {}
+        """Filter, hand statuses to the reporter (it posts them, then the schedules), re-queue."""
         now = self.now()
         for msg in batch:
             job = self.jobs.get(msg.name)
@@ -139,17 +143,8 @@ class Scheduler:
                          job.state.value if job else "deleted")
                 continue
             log.info("job %s: %s %s", msg.name, msg.status.value, msg.msg)
-            for observe in self.observers:
+            for observe in self.observers:  # worker metrics (worker/metrics.py)
                 observe(job, msg)
-            per_mirror.setdefault(msg.name, []).append(self.status_of(job, msg))
             if msg.schedule:
                 self.queue.add(msg.name, next_run(now, self.run_spec(job)))  # type: ignore[arg-type]
-        if not per_mirror:
-            return
-
-        async def in_order(statuses: list[MirrorStatus]) -> None:
-            for st in statuses:
-                await self.client.post_status(st)
-
-        await asyncio.gather(*(in_order(s) for s in per_mirror.values()))
-        await self.post_schedules()
+            self.reporter.status(self.status_of(job, msg))

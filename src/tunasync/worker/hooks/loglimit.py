@@ -13,6 +13,7 @@ shared in such a dir, as in Go (it lives in the log dir, not per mirror).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections.abc import Callable
@@ -66,15 +67,19 @@ class LogLimitHook(JobHook):
             except FileNotFoundError:
                 pass
 
+    def _prepare(self, log_dir: str, name: str) -> None:
+        self._prune(log_dir)
+        point_latest(log_dir, name)
+
     async def pre_exec(self) -> None:
         p = self.provider
         if p.log_file == "/dev/null":
             return
         log_dir = p.log_dir
+        name = f"{p.name}_{self.now().strftime('%Y-%m-%d_%H_%M')}.log"
         try:
-            self._prune(log_dir)
-            name = f"{p.name}_{self.now().strftime('%Y-%m-%d_%H_%M')}.log"
-            point_latest(log_dir, name)
+            # In a thread: directory operations can take milliseconds, and the event loop runs every job.
+            await asyncio.to_thread(self._prepare, log_dir, name)
         except OSError as exc:
             raise HookError(f"log dir {log_dir}: {exc.strerror or exc}") from None
         p.context.enter()
