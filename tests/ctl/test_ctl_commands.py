@@ -187,3 +187,57 @@ async def test_command_without_worker_gets_the_managers_empty_500(env, jobs):
     """Go sends worker_id "" and the manager answers 500 with an empty body (quirk 6, kept by the manager)."""
     r = await ctl(env, "start", "debian")
     assert (r.code, r.err) == (1, "Failed to correctly send command: HTTP status code is not 200: \n")
+
+
+@pytest.fixture
+async def odd_manager(home):
+    """A stand-in manager giving replies the real one never gives, to reach Go's remaining error branches."""
+    from aiohttp import web
+
+    from .ctlkit import ctl_env, free_port
+
+    async def size(request: web.Request) -> web.Response:
+        return web.json_response({"name": "debian", "size": "unknown"})
+
+    async def delete_worker(request: web.Request) -> web.Response:
+        return web.json_response({"message": "kept"})
+
+    async def jobs(request: web.Request) -> web.Response:
+        return web.Response(text="[{\"name\": 1}]", content_type="application/json")
+
+    async def worker_jobs(request: web.Request) -> web.Response:
+        return web.Response(text="not json", content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/workers/{id}/jobs/{job}/size", size)
+    app.router.add_delete("/workers/{id}", delete_worker)
+    app.router.add_get("/jobs", jobs)
+    app.router.add_get("/workers/{id}/jobs", worker_jobs)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield ctl_env(home), ["-m", "127.0.0.1", "-p", str(port)]
+    await runner.cleanup()
+
+
+async def test_set_size_checks_the_size_the_manager_returns(odd_manager):
+    env, addr = odd_manager
+    r = await ctl(env, "set-size", "-w", "w1", "debian", "3T", *addr)
+    assert (r.code, r.err) == (1, "Mirror size error, expecting 3T, manager returned unknown\n")
+
+
+async def test_rm_worker_needs_the_deleted_message(odd_manager):
+    env, addr = odd_manager
+    r = await ctl(env, "rm-worker", "-w", "w1", *addr)
+    assert (r.code, r.err) == (1, "Failed to remove the worker\n")
+
+
+async def test_undecodable_replies_are_errors(odd_manager):
+    env, addr = odd_manager
+    r = await ctl(env, "list", "-a", *addr)
+    assert r.code == 1
+    assert r.err.startswith("Failed to correctly get information of all jobs from manager server: json: cannot unmarshal")
+    r = await ctl(env, "list", "w1", "-v", *addr)
+    assert (r.code, r.err) == (1, "Failed to correctly get information of jobs from at least one manager\n")
+    assert "Failed to correctly get jobs for worker w1: invalid JSON" in r.out
