@@ -70,3 +70,21 @@ async def test_modify_keeps_paused_and_disabled_states(tmp_path):
         assert w.jobs["p"].state.value == "paused" and w.jobs["p"].alive and "p" not in w.scheduler.queue
         assert w.jobs["d"].state.value == "disabled" and not w.jobs["d"].alive
         assert w.jobs["p"].provider.upstream == "z"
+
+
+async def test_tunasynctl_reload_through_the_manager(tmp_path):
+    """`tunasynctl reload -w dut` = manager POST /cmd → worker `reload` with an empty mirror_id (answered 200)."""
+    from test_worker import post
+
+    ms = [{"name": "one", "provider": "command", "upstream": "x", "command": "true"}]
+    async with manager(tmp_path) as base, running_worker(tmp_path, ms, api_base=base) as (w, url):
+        await wait_status(base, "one", "success")
+        ms.append({"name": "two", "provider": "command", "upstream": "x", "command": "true"})
+        write_worker_conf(w.cfg.path, port=w.cfg.server.listen_port, api_base=base, tmp=str(tmp_path), mirrors=ms)
+        assert await post(url, b'{"cmd":"reload","mirror_id":""}') == (200, '{"msg":"OK"}\n')
+        await wait_status(base, "two", "success")
+        ms.append({"name": "three", "provider": "command", "upstream": "x", "command": "true"})
+        write_worker_conf(w.cfg.path, port=w.cfg.server.listen_port, api_base=base, tmp=str(tmp_path), mirrors=ms)
+        body = b'{"cmd":"reload","worker_id":"dut","mirror_id":"","args":null,"options":null}'
+        assert (await post(f"{base}/cmd", body))[0] == 200
+        await wait_status(base, "three", "success")
