@@ -248,3 +248,16 @@ def test_300_mib_pattern_streamed(main_core):
     assert str(info.v1) == "baga6ea4seaqoqf2si5fuqpibdjhfaufy7vtxaznnqvjz5fcn43ct4nnarxrbmby"
     assert str(info.v2) == "bafkzcibfqcaia2ay5alver2lja6qcgsokbilr7lhobs23bktt2ke3zwfhy22bdpccydq"
     assert (info.padded_size, info.height, info.padding) == (512 << 20, 24, 218103808)
+
+
+def test_impl_env_picks_the_sha256_implementation():
+    native = _native()
+    if native is None:
+        pytest.skip("native CommP core not built (python setup.py build_ext --inplace)")
+    code = "from tunasync.content import _commp; print(_commp.impl())"
+    env = dict(os.environ, TUNASYNC_COMMP_IMPL="portable")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "portable"
+    with pytest.raises(ValueError, match="not available"):
+        native.use("no-such-sha")
+    assert native.impl() in native.impls()
