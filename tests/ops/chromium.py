@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import json
 import os
 import shutil
+import signal
 import tempfile
 import time
 from pathlib import Path
@@ -115,7 +117,8 @@ class Browser:
             self.exe, *["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
              "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
              "--hide-scrollbars", "--remote-debugging-port=0", f"--user-data-dir={profile}", "about:blank"],
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True)  # its helpers (renderers, crashpad) die with it, below
         port_file = profile / "DevToolsActivePort"
         deadline = time.monotonic() + 60
         while not (port := await asyncio.to_thread(_read_port, port_file)):
@@ -147,4 +150,17 @@ class Browser:
             except TimeoutError:
                 self.proc.kill()
                 await self.proc.wait()
-        self.tmp.cleanup()
+        if self.proc is not None:
+            # helpers that outlive the browser still write into the profile while it is removed
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        for _ in range(50):
+            try:
+                shutil.rmtree(self.tmp.name)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+        with contextlib.suppress(OSError):
+            self.tmp.cleanup()
