@@ -93,7 +93,9 @@ def sha256_file(path: Path) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", type=int, default=GIB)
-    ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--workdir", type=Path, default=None, help="default: a new directory in /dev/shm if present "
+                    "(the figures are about network + verification, not this machine's disk)")
+    ap.add_argument("--trials", type=int, default=3)
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -106,7 +108,8 @@ def main() -> None:
     from tunasync.content.car import write_file_car
     from tunasync.content.piece import piece_of_file
 
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-retrieve-"))
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-retrieve-", dir=shm))
     work.mkdir(parents=True, exist_ok=True)
     src, car = work / "file.bin", work / "file.car"
     t = time.perf_counter()
@@ -135,24 +138,31 @@ def main() -> None:
         print(f"stored at {dn['providers'][0]['actor']} ({time.perf_counter() - t:.1f} s)")
         base = dn["providers"][0]["url"]
 
-        plain = run_child("plain", f"{base}/piece/{piece.v1}", str(work / "plain.car"))
-        (work / "plain.car").unlink()
-        verified = run_child("verified", base, str(info.root), str(work / "out.bin"))
+        plains, verifieds = [], []
+        for _ in range(args.trials):  # alternate, so background load hits both alike
+            plains.append(run_child("plain", f"{base}/piece/{piece.v1}", str(work / "plain.car")))
+            (work / "plain.car").unlink()
+            verifieds.append(run_child("verified", base, str(info.root), str(work / "out.bin")))
         ok = sha256_file(work / "out.bin") == sha256_file(src)
         with open(f"/proc/{devnet.pid}/status") as f:
             dn_rss = next((int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM")), 0.0)
     finally:
         devnet.terminate()
         devnet.wait(30)
-    p_tp = plain["bytes"] / plain["seconds"] / 1e6
-    v_tp = verified["bytes"] / verified["seconds"] / 1e6
-    print(f"plain download of the CAR : {plain['bytes']} B in {plain['seconds']:.2f} s = {p_tp:.0f} MB/s, "
-          f"client peak RSS {plain['max_rss_mb']:.0f} MB")
-    print(f"verified retrieval        : {verified['bytes']} B in {verified['seconds']:.2f} s = {v_tp:.0f} MB/s, "
-          f"client peak RSS {verified['max_rss_mb']:.0f} MB, output identical: {ok}")
-    print(f"devnet peak RSS {dn_rss:.0f} MB")
-    print(f"ratio verified/plain = {v_tp / p_tp:.2f} (goal >= 0.80); RSS goal < 150 MB: "
-          f"{'ok' if verified['max_rss_mb'] < 150 else 'MISSED'}")
+    def rates(runs: list[dict]) -> list[float]:
+        return sorted(r["bytes"] / r["seconds"] / 1e6 for r in runs)
+
+    p_r, v_r = rates(plains), rates(verifieds)
+    p_best, v_best = p_r[-1], v_r[-1]
+    p_med, v_med = p_r[len(p_r) // 2], v_r[len(v_r) // 2]
+    v_rss = max(r["max_rss_mb"] for r in verifieds)
+    print(f"plain download of the CAR ({plains[0]['bytes']} B): best {p_best:.0f} MB/s, median {p_med:.0f} MB/s, "
+          f"client peak RSS {max(r['max_rss_mb'] for r in plains):.0f} MB")
+    print(f"verified retrieval ({verifieds[0]['bytes']} B): best {v_best:.0f} MB/s, median {v_med:.0f} MB/s, "
+          f"client peak RSS {v_rss:.0f} MB, output identical: {ok}")
+    print(f"devnet peak RSS {dn_rss:.0f} MB; {args.trials} alternating trials each; load average {os.getloadavg()[0]:.1f}")
+    print(f"ratio verified/plain = {v_best / p_best:.2f} best-to-best, {v_med / p_med:.2f} median-to-median "
+          f"(goal >= 0.80); RSS goal < 150 MB: {'ok' if v_rss < 150 else 'MISSED'}")
     if args.workdir is None:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -146,3 +146,33 @@ def test_directory_cids_equal_ipfs_car_pack_including_a_hamt(oracle_dir, tmp_pat
         assert str(_our_dir_cid(d)) == theirs, d
     hamt_dir = build_tree({"k": (X_RAW, 1)}).root  # sanity: the helper builds v1 dag-pb roots
     assert hamt_dir.codec == DAG_PB and PROFILES["ipfs-car"].shard_rule == "entries"
+
+
+SHARDED = """
+import * as UnixFS from '@ipld/unixfs'
+import * as raw from 'multiformats/codecs/raw'
+const [n] = process.argv.slice(1)
+const settings = UnixFS.configure({ fileChunkEncoder: raw, smallFileEncoder: raw })
+const { readable, writable } = new TransformStream({}, UnixFS.withCapacity(1 << 30))
+const drain = (async () => { const r = readable.getReader(); while (!(await r.read()).done); })()
+const writer = UnixFS.createWriter({ writable, settings })
+const f = UnixFS.createFileWriter(writer)
+await f.write(new TextEncoder().encode('x'))
+const link = await f.close()
+const dir = UnixFS.createShardedDirectoryWriter(writer)
+for (let i = 0; i < Number(n); i++) dir.set(`file-${String(i).padStart(7, '0')}.deb`, link)
+const root = await dir.close()
+await writer.close(); await drain
+console.log(root.cid.toString())
+"""
+
+
+@pytest.mark.node
+def test_a_deep_hamt_matches_ipld_unixfs(oracle_dir):
+    """20 000 entries: shards nested three levels deep (names colliding in their first 16 hash bits)."""
+    n = 20000
+    theirs = run_node(oracle_dir, SHARDED, str(n)).strip()
+    cid, _, blocks = dir_node([(f"file-{i:07d}.deb", X_RAW, 1) for i in range(n)])
+    assert str(cid) == theirs
+    depth2 = [b for b in blocks.values() if any(len(link.name or "") == 2 for link in decode_node(b).links)]
+    assert len(depth2) > 256  # sub-shards that themselves hold sub-shards

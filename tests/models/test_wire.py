@@ -5,7 +5,16 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from tunasync.models import ClientCmd, CmdVerb, MirrorSchedules, MirrorStatus, SyncStatus, WorkerStatus, gojson, timefmt
+from tunasync.models import (
+    ClientCmd,
+    CmdVerb,
+    MirrorSchedules,
+    MirrorStatus,
+    SyncStatus,
+    WorkerStatus,
+    gojson,
+    timefmt,
+)
 
 CST = timezone(timedelta(hours=8))
 

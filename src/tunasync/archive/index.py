@@ -235,6 +235,21 @@ class ArchiveIndex:
             )
             return cur.rowcount == 1
 
+    def set_hashed_many(self, rows: Iterable[tuple[str, tuple[int, int, int], str]], profile: str) -> list[str]:
+        """`set_hashed` for many (path, expect, cid) in one transaction; returns the paths refused."""
+        refused = []
+        now = time.time()
+        with self.tx() as db:
+            for path, (size, mtime_ns, inode), cid in rows:
+                cur = db.execute(
+                    """UPDATE files SET cid = ?, profile = ?, state = 'hashed', hashed_at = ?
+                       WHERE path = ? AND size = ? AND mtime_ns = ? AND inode = ? AND state = 'local'""",
+                    (cid, profile, now, path, size, mtime_ns, inode),
+                )
+                if cur.rowcount != 1:
+                    refused.append(path)
+        return refused
+
     def set_state(self, path: str, new: FileState, **fields: object) -> None:
         with self.tx() as db:
             row = db.execute("SELECT state FROM files WHERE path = ?", (path,)).fetchone()

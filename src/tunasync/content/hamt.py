@@ -68,28 +68,33 @@ def murmur3_x64_64(data: bytes) -> bytes:
     return murmur3_x64_128(data)[:8]
 
 
-def bucket(name: bytes, depth: int) -> int:
+def bucket(name: bytes, depth: int, first_frame: bytes | None = None) -> int:
     """The bucket index of `name` at `depth` (8 bits per level; a new hash frame every 8 levels)."""
     frame, byte = divmod(depth, 8)
-    digest = murmur3_x64_64(name if frame == 0 else name + bytes((frame,)))
+    if frame == 0:
+        digest = first_frame if first_frame is not None else murmur3_x64_64(name)
+    else:
+        digest = murmur3_x64_64(name + bytes((frame,)))
     return digest[byte]
 
 
-# a shard in construction: bucket -> (name, cid, tsize) | nested shard dict
+# a shard in construction: bucket -> ((name, cid, tsize), name bytes, first hash frame) | nested shard
 _Shard = dict[int, Any]
 
 
-def _insert(shard: _Shard, entry: tuple[str, CID, int], key: bytes, depth: int) -> None:
-    b = bucket(key, depth)
+def _insert(shard: _Shard, entry: tuple[str, CID, int], key: bytes, frame0: bytes, depth: int) -> None:
+    """Put an entry (with its name's first hash frame, computed once) into a shard in construction."""
+    b = bucket(key, depth, frame0)
     cur = shard.get(b)
     if cur is None:
-        shard[b] = entry
+        shard[b] = (entry, key, frame0)
     elif isinstance(cur, dict):
-        _insert(cur, entry, key, depth + 1)
+        _insert(cur, entry, key, frame0, depth + 1)
     else:
         sub: _Shard = {}
-        _insert(sub, cur, cur[0].encode("utf-8"), depth + 1)
-        _insert(sub, entry, key, depth + 1)
+        old_entry, old_key, old_frame = cur
+        _insert(sub, old_entry, old_key, old_frame, depth + 1)
+        _insert(sub, entry, key, frame0, depth + 1)
         shard[b] = sub
 
 
@@ -105,8 +110,8 @@ def _encode(shard: _Shard, profile: Profile, blocks: dict[CID, bytes]) -> tuple[
             cid, tsize = _encode(item, profile, blocks)
             links.append(PBLink(cid, prefix, tsize))
         else:
-            links.append(PBLink(item[1], prefix + item[0], item[2]))
-            tsize = item[2]
+            name, cid, tsize = item[0]
+            links.append(PBLink(cid, prefix + name, tsize))
         child_total += tsize
     bits = bitmap.to_bytes(FANOUT // 8, "big").lstrip(b"\0")
     data = UnixFSData(HAMT_SHARD, data=bits or None, hash_type=MURMUR3_X64_64, fanout=FANOUT)
@@ -122,7 +127,8 @@ def build_hamt(entries: list[tuple[str, CID, int]], profile: Profile) -> tuple[C
     """Build a sharded directory from (name, cid, tsize) entries; return (root, Tsize, blocks)."""
     root: _Shard = {}
     for entry in entries:
-        _insert(root, entry, entry[0].encode("utf-8"), 0)
+        key = entry[0].encode("utf-8")
+        _insert(root, entry, key, murmur3_x64_64(key), 0)
     blocks: dict[CID, bytes] = {}
     cid, tsize = _encode(root, profile, blocks)
     return cid, tsize, blocks

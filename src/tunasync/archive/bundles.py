@@ -1,0 +1,155 @@
+"""Packing hashed files into bundle CARs (DESIGN "Bundles"): one bundle = one CAR = one piece.
+
+`plan` is pure: files in sorted path order, cut into groups of about `bundle_size` bytes (a file larger
+than the target gets a bundle of its own). `pack` writes the CAR (content.car.write_bundle_car:
+deterministic, written to `.tmp` and renamed), computes its CommP and records both; the bundle row's
+state is the journal of the step:
+
+    packing ─► staged     (CAR complete under cars/<id>.car, piece CID recorded)
+
+A crash while `packing` is rolled back by `recover_bundles` (tmp and CAR removed, the files go back to
+`hashed`). A disk that fills while packing is a clean ArchiveError: the tmp file is removed, the bundle
+rolled back, nothing is evicted.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from ..content.car import write_bundle_car
+from ..content.piece import piece_of_file
+from ..content.unixfs import FileChangedError
+from ..errors import ArchiveError, ContentError
+from .index import ArchiveIndex
+from .settings import MirrorArchive
+
+log = logging.getLogger(__name__)
+
+Crash = Callable[[str], None]
+
+
+def no_crash(_point: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class Member:
+    path: str
+    cid: str
+    size: int
+    mtime_ns: int
+
+
+def plan(files: Iterable[Member], bundle_size: int) -> list[list[Member]]:
+    """Group files (sorted by path) into bundles of about `bundle_size` bytes."""
+    groups: list[list[Member]] = []
+    cur: list[Member] = []
+    total = 0
+    for m in sorted(files, key=lambda m: m.path):
+        if cur and total + m.size > bundle_size:
+            groups.append(cur)
+            cur, total = [], 0
+        cur.append(m)
+        total += m.size
+    if cur:
+        groups.append(cur)
+    return groups
+
+
+def hashed_members(index: ArchiveIndex) -> list[Member]:
+    """Files hashed and not stored anywhere yet (no bundle, no foreign copies)."""
+    rows = index._conn().execute(
+        "SELECT path, cid, size, mtime_ns FROM files WHERE state = 'hashed' AND deleted = 0 AND bundle_id IS NULL "
+        "ORDER BY path")
+    return [Member(*r) for r in rows]
+
+
+def pack(ms: MirrorArchive, index: ArchiveIndex, members: list[Member], crash: Crash = no_crash) -> int:
+    """Create, write and stage one bundle; returns its id (blocking: run in a thread).
+
+    ArchiveError on a full disk; FileChangedError when a member changed since it was hashed (the
+    bundle is rolled back and that file goes back to `local`).
+    """
+    ms.ensure_dirs()
+    bid = index.new_bundle([(m.path, m.cid, m.size, m.mtime_ns) for m in members])
+    crash("pack.created")
+    out = ms.car_path(bid)
+    try:
+        info = write_bundle_car(ms.root, [m.path for m in members], str(out), ms.profile)
+        crash("pack.car_written")
+        want = {m.path: m.cid for m in members}
+        got = {p: str(c) for p, c in info.files.items()}
+        if got != want:
+            bad = sorted(p for p in want if got.get(p) != want[p])
+            raise FileChangedError(os.path.join(ms.root, bad[0]), "content differs from the CID recorded when hashed")
+        piece = piece_of_file(str(out))
+        crash("pack.piece_computed")
+    except FileChangedError as exc:
+        rollback_bundle(ms, index, bid)
+        rel = os.path.relpath(exc.path, ms.root) if os.path.isabs(exc.path) else exc.path
+        _back_to_local(index, rel)
+        raise
+    except OSError as exc:
+        rollback_bundle(ms, index, bid)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise ArchiveError(f"{ms.cars_dir}: disk full while packing bundle {bid} of {ms.name}; "
+                               "nothing was evicted") from None
+        raise ArchiveError(f"{out}: cannot write bundle {bid}: {exc.strerror or exc}") from None
+    except ContentError:
+        rollback_bundle(ms, index, bid)
+        raise
+    index.update_bundle(bid, root_cid=str(info.root), piece_cid=str(piece.v1), piece_cid_v2=str(piece.v2),
+                        padded_size=piece.padded_size, car_size=info.size, state="staged")
+    crash("pack.staged")
+    return bid
+
+
+def _back_to_local(index: ArchiveIndex, rel: str) -> None:
+    with index.tx() as db:
+        db.execute("UPDATE files SET state = 'local', cid = NULL, profile = NULL, hashed_at = NULL, "
+                   "mtime_ns = -1 WHERE path = ?", (rel,))  # mtime -1: the next scan sees it as changed
+
+
+def rollback_bundle(ms: MirrorArchive, index: ArchiveIndex, bid: int) -> None:
+    """Forget an unfinished bundle: its files go back to `hashed`, its CAR files are removed."""
+    for p in (ms.car_path(bid), ms.car_path(bid).with_name(f"{bid}.car.tmp")):
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.warning("archive %s: cannot remove %s: %s", ms.name, p, exc)
+    with index.tx() as db:
+        db.execute("UPDATE files SET state = 'hashed', bundle_id = NULL WHERE bundle_id = ? AND state = 'storing'",
+                   (bid,))
+        db.execute("DELETE FROM bundle_files WHERE bundle_id = ?", (bid,))
+        db.execute("DELETE FROM bundles WHERE id = ?", (bid,))
+
+
+def rebuild_car(ms: MirrorArchive, index: ArchiveIndex, bid: int) -> bool:
+    """Write the bundle's CAR again from the files on disk; True when its piece CID matches the record.
+
+    A mismatch (a member changed on disk) removes the rebuilt CAR and returns False.
+    """
+    b = index.bundle(bid)
+    if b is None or b.piece_cid is None:
+        return False
+    ms.ensure_dirs()
+    members = index.bundle_members(bid)
+    out = ms.car_path(bid)
+    try:
+        write_bundle_car(ms.root, [m[0] for m in members], str(out), ms.profile)
+        piece = piece_of_file(str(out))
+    except (OSError, ContentError) as exc:
+        log.warning("archive %s: cannot rebuild bundle %d from disk: %s", ms.name, bid, exc)
+        out.unlink(missing_ok=True)
+        return False
+    if str(piece.v1) != b.piece_cid or piece.padded_size != b.padded_size:
+        log.warning("archive %s: rebuilt bundle %d has piece %s, recorded %s", ms.name, bid, piece.v1, b.piece_cid)
+        out.unlink(missing_ok=True)
+        return False
+    return True
