@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS files (
     hashed_at   REAL,
     stored_at   REAL,
     evicted_at  REAL,
-    last_access REAL
+    last_access REAL,
+    test_retrieval_at REAL
 );
 CREATE INDEX IF NOT EXISTS files_state ON files(state);
 CREATE INDEX IF NOT EXISTS files_bundle ON files(bundle_id);
@@ -103,6 +104,7 @@ class FileRecord:
     stored_at: float | None = None
     evicted_at: float | None = None
     last_access: float | None = None
+    test_retrieval_at: float | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> FileRecord:
@@ -262,6 +264,29 @@ class ArchiveIndex:
     def touch(self, path: str, when: float | None = None) -> None:
         self._conn().execute("UPDATE files SET last_access = ? WHERE path = ?", (when or time.time(), path))
 
+    def mark_cached(self, path: str, inode: int, when: float | None = None) -> bool:
+        """A retrieved, verified copy of an evicted file is now on disk (mtime restored, new inode).
+
+        The new inode is recorded so the next scan sees the file unchanged; False when the row is no
+        longer `evicted` (upstream changed it meanwhile: the retrieved copy must not be kept)."""
+        now = when or time.time()
+        with self.tx() as db:
+            cur = db.execute("UPDATE files SET state = 'cached', inode = ?, last_access = ? "
+                             "WHERE path = ? AND state = 'evicted'", (inode, now, path))
+            return cur.rowcount == 1
+
+    def cached_lru(self) -> list[FileRecord]:
+        """Cached files, least recently used first (what a cache budget returns to `evicted`)."""
+        rows = self._conn().execute(
+            "SELECT * FROM files WHERE state = 'cached' AND deleted = 0 "
+            "ORDER BY COALESCE(last_access, 0), path")
+        return [FileRecord.from_row(r) for r in rows]
+
+    def cid_holders(self, cid: str) -> list[FileRecord]:
+        """Every indexed file with this CID (the same bytes under several paths)."""
+        return [FileRecord.from_row(r) for r in
+                self._conn().execute("SELECT * FROM files WHERE cid = ? ORDER BY path", (cid,))]
+
     def counts(self) -> dict[str, tuple[int, int]]:
         """state -> (files, bytes), deleted files excluded."""
         out = {s.value: (0, 0) for s in FileState}
@@ -296,6 +321,11 @@ class ArchiveIndex:
             q, args = q + " WHERE state = ?", (state,)
         return [Bundle.from_row(r) for r in self._conn().execute(q + " ORDER BY id", args)]
 
+    def bundle_by_piece(self, piece_cid: str) -> Bundle | None:
+        row = self._conn().execute("SELECT * FROM bundles WHERE piece_cid = ? ORDER BY id LIMIT 1",
+                                   (piece_cid,)).fetchone()
+        return Bundle.from_row(row) if row else None
+
     def bundle_members(self, bid: int) -> list[tuple[str, str, int, int]]:
         return [
             tuple(r)
@@ -326,6 +356,12 @@ class ArchiveIndex:
             "SELECT COUNT(DISTINCT provider) FROM copies WHERE piece_cid = ? AND active = 1", (piece_cid,)
         ).fetchone()
         return int(row[0])
+
+    def copy_providers(self, piece_cid: str) -> list[str]:
+        """Providers the last chain check found holding a live copy of the piece."""
+        return [r[0] for r in self._conn().execute(
+            "SELECT DISTINCT provider FROM copies WHERE piece_cid = ? AND active = 1 ORDER BY provider",
+            (piece_cid,))]
 
     def copies_histogram(self) -> dict[int, int]:
         """verified copies -> number of pieces with that many."""
