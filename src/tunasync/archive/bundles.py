@@ -17,24 +17,18 @@ from __future__ import annotations
 import errno
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..content.car import write_bundle_car
 from ..content.piece import piece_of_file
 from ..content.unixfs import FileChangedError
 from ..errors import ArchiveError, ContentError
+from .crash import Crash, no_crash
 from .index import ArchiveIndex
 from .settings import MirrorArchive
 
 log = logging.getLogger(__name__)
-
-Crash = Callable[[str], None]
-
-
-def no_crash(_point: str) -> None:
-    pass
-
 
 @dataclass(frozen=True)
 class Member:

@@ -14,6 +14,7 @@ import os
 import time
 from dataclasses import dataclass
 
+from .crash import Crash, no_crash
 from .index import ArchiveIndex, FileRecord
 from .states import FileState
 
@@ -43,31 +44,39 @@ def _same_file(full: str, rec: FileRecord) -> bool:
     return (st.st_size, st.st_mtime_ns, st.st_ino) == (rec.size, rec.mtime_ns, rec.inode)
 
 
-def evict_one(index: ArchiveIndex, root: str, rec: FileRecord, *, crash_at: str | None = None) -> EvictOutcome:
+def evict_one(index: ArchiveIndex, root: str, rec: FileRecord, *, crash: Crash = no_crash,
+              crash_at: str | None = None) -> EvictOutcome:
     """Remove one already-approved file from disk. The caller decided with policy.should_evict.
 
-    `crash_at` ("intent" | "unlinking" | "unlinked") raises SystemExit at that point: the crash-injection
-    tests use it to prove every step recovers.
+    `crash` is called after each step ("evict.intent", "evict.unlinking", "evict.unlinked"); `crash_at`
+    (the step name without "evict.") raises SystemExit there instead. Both prove every step recovers.
     """
+    if crash_at is not None:
+        crash = _exit_at(crash_at)
     if rec.state not in (FileState.STORED, FileState.CACHED):
         return EvictOutcome(rec.path, False, f"state is {rec.state.value}")
     full = os.path.join(root, rec.path)
     detail = json.dumps({"size": rec.size, "mtime_ns": rec.mtime_ns, "inode": rec.inode, "cid": rec.cid})
     jid = index.journal_begin("evict", "intent", path=rec.path, detail=detail)
-    if crash_at == "intent":
-        raise SystemExit("crash injected at intent")
+    crash("evict.intent")
     if not _same_file(full, rec):
         index.journal_end(jid)
         return EvictOutcome(rec.path, False, "file changed or vanished since it was stored; rescan first")
     index.journal_step(jid, "unlinking")
-    if crash_at == "unlinking":
-        raise SystemExit("crash injected before unlink")
+    crash("evict.unlinking")
     os.unlink(full)
     _fsync_dir(os.path.dirname(full))
-    if crash_at == "unlinked":
-        raise SystemExit("crash injected after unlink")
+    crash("evict.unlinked")
     _finish(index, jid, rec.path)
     return EvictOutcome(rec.path, True, "evicted")
+
+
+def _exit_at(step: str) -> Crash:
+    def crash(point: str) -> None:
+        if point == f"evict.{step}":
+            raise SystemExit(f"crash injected at {step}")
+
+    return crash
 
 
 def _finish(index: ArchiveIndex, jid: int, path: str) -> None:

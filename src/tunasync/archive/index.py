@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from .states import FileState, check_transition
 
@@ -39,6 +40,7 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE INDEX IF NOT EXISTS files_state ON files(state);
 CREATE INDEX IF NOT EXISTS files_bundle ON files(bundle_id);
 CREATE INDEX IF NOT EXISTS files_cid ON files(cid);
+CREATE INDEX IF NOT EXISTS files_mtime ON files(mtime_ns);
 CREATE TABLE IF NOT EXISTS bundles (
     id            INTEGER PRIMARY KEY,
     root_cid      TEXT,
@@ -212,7 +214,7 @@ class ArchiveIndex:
                        ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
                          inode = excluded.inode, state = 'local', cid = NULL, profile = NULL, bundle_id = NULL,
                          deleted = 0, hashed_at = NULL, stored_at = NULL, evicted_at = NULL,
-                         last_seen = excluded.last_seen""",
+                         test_retrieval_at = NULL, last_seen = excluded.last_seen""",
                     (path, size, mtime_ns, inode, now, now),
                 )
                 n += 1
@@ -309,14 +311,14 @@ class ArchiveIndex:
                 db.execute(
                     "UPDATE files SET bundle_id = ?, state = 'storing' WHERE path = ? AND cid = ?", (bid, path, cid)
                 )
-            return int(bid)
+            return int(bid or 0)
 
     def bundle(self, bid: int) -> Bundle | None:
         row = self._conn().execute("SELECT * FROM bundles WHERE id = ?", (bid,)).fetchone()
         return Bundle.from_row(row) if row else None
 
     def bundles(self, state: str | None = None) -> list[Bundle]:
-        q, args = "SELECT * FROM bundles", ()
+        q, args = "SELECT * FROM bundles", cast(tuple[str, ...], ())
         if state:
             q, args = q + " WHERE state = ?", (state,)
         return [Bundle.from_row(r) for r in self._conn().execute(q + " ORDER BY id", args)]
@@ -333,6 +335,31 @@ class ArchiveIndex:
                 "SELECT path, cid, size, mtime_ns FROM bundle_files WHERE bundle_id = ? ORDER BY path", (bid,)
             )
         ]
+
+    def attach_to_known_bundles(self) -> tuple[int, int]:
+        """Hashed files whose CID is already in one of our bundles join it instead of being packed again
+        (the same bytes under another path, or a file that came back). Returns (stored, storing)."""
+        with self.tx() as db:
+            db.execute("""UPDATE files SET bundle_id = (
+                    SELECT bf.bundle_id FROM bundle_files bf JOIN bundles b ON b.id = bf.bundle_id
+                    WHERE bf.cid = files.cid AND b.state != 'packing'
+                    ORDER BY (b.state = 'stored') DESC, bf.bundle_id LIMIT 1)
+                WHERE state = 'hashed' AND bundle_id IS NULL AND deleted = 0 AND cid IN (
+                    SELECT bf.cid FROM bundle_files bf JOIN bundles b ON b.id = bf.bundle_id
+                    WHERE b.state != 'packing')""")
+            now = time.time()
+            stored = db.execute("""UPDATE files SET state = 'stored', stored_at = ? WHERE state = 'hashed'
+                AND bundle_id IN (SELECT id FROM bundles WHERE state = 'stored')""", (now,)).rowcount
+            storing = db.execute("""UPDATE files SET state = 'storing' WHERE state = 'hashed'
+                AND bundle_id IS NOT NULL""").rowcount
+        return stored, storing
+
+    def set_bundle_stored(self, bid: int) -> int:
+        """The bundle's piece has its copies: it and its `storing` files become `stored`."""
+        with self.tx() as db:
+            db.execute("UPDATE bundles SET state = 'stored' WHERE id = ?", (bid,))
+            return db.execute("UPDATE files SET state = 'stored', stored_at = ? "
+                              "WHERE bundle_id = ? AND state = 'storing'", (time.time(), bid)).rowcount
 
     def update_bundle(self, bid: int, **fields: object) -> None:
         sets = ", ".join(f"{k} = ?" for k in fields)
@@ -373,6 +400,44 @@ class ArchiveIndex:
             hist[int(n)] = hist.get(int(n), 0) + 1
         return hist
 
+    def set_foreign(self, cid: str, providers: int, piece_cid: str | None, stored: bool) -> int:
+        """Record the verified foreign copies of a CID; with `stored`, its hashed files need no upload."""
+        now = time.time()
+        with self.tx() as db:
+            db.execute("INSERT OR REPLACE INTO foreign_copies VALUES (?, ?, ?, ?)", (cid, providers, piece_cid, now))
+            if not stored:
+                return 0
+            return db.execute("UPDATE files SET state = 'stored', stored_at = ? WHERE cid = ? AND state = 'hashed' "
+                              "AND bundle_id IS NULL", (now, cid)).rowcount
+
+    def foreign(self, cid: str) -> tuple[int, str | None, float] | None:
+        row = self._conn().execute("SELECT providers, piece_cid, verified_at FROM foreign_copies WHERE cid = ?",
+                                   (cid,)).fetchone()
+        return (int(row[0]), row[1], float(row[2])) if row else None
+
+    def evicted_paths(self) -> list[str]:
+        """Files off disk that upstream still has: what rsync must not fetch again."""
+        return [r[0] for r in self._conn().execute(
+            "SELECT path FROM files WHERE state = 'evicted' AND deleted = 0 ORDER BY path")]
+
+    def evicted_stats(self) -> dict[str, tuple[int, int]]:
+        """path -> (size, mtime_ns) of the evicted files upstream still had when last asked."""
+        return {r[0]: (r[1], r[2]) for r in self._conn().execute(
+            "SELECT path, size, mtime_ns FROM files WHERE state = 'evicted' AND deleted = 0 ORDER BY path")}
+
+    def eviction_candidates(self, mtime_before_ns: int, limit: int | None = None) -> list[FileRecord]:
+        """Stored or cached files older than the cutoff, oldest first."""
+        q = ("SELECT * FROM files WHERE state IN ('stored', 'cached') AND deleted = 0 AND mtime_ns < ? "
+             "ORDER BY mtime_ns, path")
+        args: tuple[object, ...] = (mtime_before_ns,)
+        if limit is not None:
+            q, args = q + " LIMIT ?", (mtime_before_ns, limit)
+        return [FileRecord.from_row(r) for r in self._conn().execute(q, args)]
+
+    def set_test_retrieval(self, path: str, when: float | None = None) -> None:
+        with self.tx() as db:
+            db.execute("UPDATE files SET test_retrieval_at = ? WHERE path = ?", (when or time.time(), path))
+
     # -- journal -------------------------------------------------------------------------------
     def journal_begin(self, op: str, step: str, path: str | None = None, bundle_id: int | None = None,
                       detail: str | None = None) -> int:
@@ -381,7 +446,7 @@ class ArchiveIndex:
                 db.execute(
                     "INSERT INTO journal (op, path, bundle_id, step, detail, created) VALUES (?, ?, ?, ?, ?, ?)",
                     (op, path, bundle_id, step, detail, time.time()),
-                ).lastrowid
+                ).lastrowid or 0
             )
 
     def journal_step(self, jid: int, step: str) -> None:

@@ -31,6 +31,7 @@ class MirrorArchive:
     piece_url: str = ""  # public base for /piece/{cid}; "" = an embedded loopback server
     upstream: str = ""  # rsync upstream (upstream-deletion check); "" for command mirrors
     provider: str = "rsync"
+    rsync_cmd: str = "rsync"
     rsync_env: dict[str, str] = field(default_factory=dict)
     cache_budget: int | None = None
     network: dict[str, Any] = field(default_factory=dict)  # the [archive] table for open_network
@@ -75,6 +76,7 @@ def mirror_archive(cfg: WorkerConfig, mirror: MirrorConfig) -> MirrorArchive:
         name=mirror.name, root=r.working_dir, dir=Path(a.index_dir) / mirror.name, policy=policy,
         profile=a.profile, bundle_size=a.bundle_size, piece_url=a.piece_url.rstrip("/"),
         upstream=mirror.upstream if mirror.provider != "command" else "", provider=mirror.provider,
+        rsync_cmd=r.rsync_cmd,
         rsync_env=env, cache_budget=a.cache_budget, network=a.model_dump(), config_file=cfg.path)
 
 

@@ -30,9 +30,10 @@ TRANSITIONS: dict[FileState, frozenset[FileState]] = {
     FileState.LOCAL: frozenset({FileState.HASHED, FileState.LOCAL}),
     FileState.HASHED: frozenset({FileState.STORING, FileState.STORED, FileState.LOCAL}),
     FileState.STORING: frozenset({FileState.STORED, FileState.HASHED, FileState.LOCAL}),
-    FileState.STORED: frozenset({FileState.EVICTED, FileState.STORING, FileState.LOCAL}),
+    FileState.STORED: frozenset({FileState.EVICTED, FileState.STORING, FileState.LOCAL, FileState.HASHED}),
     FileState.EVICTED: frozenset({FileState.CACHED, FileState.STORING, FileState.LOCAL}),
-    FileState.CACHED: frozenset({FileState.EVICTED, FileState.STORING, FileState.LOCAL, FileState.STORED}),
+    FileState.CACHED: frozenset({FileState.EVICTED, FileState.STORING, FileState.LOCAL, FileState.STORED,
+                                 FileState.HASHED}),
 }
 
 

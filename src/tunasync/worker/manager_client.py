@@ -192,6 +192,20 @@ class ManagerClient:
         self._schedules = entries
         await asyncio.gather(*(self._schedules_to(m, entries) for m in self.managers))
 
+    async def post_archive(self, mirror: str, figures: dict[str, Any]) -> None:
+        """POST a mirror's archive figures (our extra route) to every registered manager; best effort."""
+        for m in self.managers:
+            if not m.registered.is_set():
+                continue
+            try:
+                status, text = await self._post(m, f"/workers/{self.worker_id}/jobs/{mirror}/archive", figures)
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                log.warning("archive figures of %s to manager %s failed: %s", mirror, m.base, exc)
+                continue
+            if status >= 300:
+                log.warning("archive figures of %s to manager %s: HTTP %d: %s", mirror, m.base, status,
+                            text.strip())
+
     async def fetch_jobs(self) -> list[MirrorStatus]:
         """The first manager's records for this worker; [] on any failure (as Go)."""
         if not self.managers or self._session is None:

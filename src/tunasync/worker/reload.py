@@ -49,6 +49,11 @@ async def reload_worker(w: Worker) -> bool:
         if w.halting:
             return False
         old = w.cfg
+        if w.archive is not None:
+            w.archive.update(new)  # before any provider is rebuilt: the hooks read the new settings
+        elif any(m.archive for m in new.mirrors):
+            log.warning("reload: archive = true on a worker that started without archived mirrors; "
+                        "the archive tier starts after a restart")
         changes = diff_mirrors(old.mirrors, new.mirrors)
         changed_names = {c.name for c in changes}
         for ch in changes:

@@ -31,6 +31,7 @@ from .slots import Slots
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from .archive_runner import ArchiveRunner
     from .providers.base import Provider
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,19 @@ class Worker:
         self.done = asyncio.Event()
         self.control_runner: web.AppRunner | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self.archive: ArchiveRunner | None = None
+        if any(getattr(m, "archive", False) for m in cfg.mirrors):
+            from .archive_runner import ArchiveRunner
+
+            self.archive = ArchiveRunner(cfg, self.client)
+            if build is default_build:
+                self.build = self._build_with_archive
+
+    def _build_with_archive(self, mirror: Any, cfg: Any) -> Provider:
+        from .providers.build import build_provider
+
+        assert self.archive is not None
+        return build_provider(mirror, cfg, archive_hook=self.archive.hook)
 
     # -- start-up (§4.7) ----------------------------------------------------------------------------
     def new_job(self, mirror: Any, cfg: Any) -> Job:
@@ -110,6 +124,8 @@ class Worker:
         if not await self.client.wait_registered(self.register_wait):
             log.warning("no manager answered yet; still trying in the background")
         records = await self.client.fetch_jobs()
+        if self.archive is not None:
+            self.spawn(self.archive.post_all())  # the status page shows archive figures from the start
         self.initial_schedule(records)
         await self.scheduler.post_schedules()
         self.scheduler.start()
@@ -209,6 +225,8 @@ class Worker:
                 t.cancel()
         if self.control_runner is not None:
             await self.control_runner.cleanup()
+        if self.archive is not None:
+            await self.archive.close()  # a run cut short here is what a crash is: journaled, recovered
         await self.client.close()
         log.info("all the jobs are stopped")
         self.done.set()

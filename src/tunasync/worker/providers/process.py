@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 # Context key the archive tier sets to a file of evicted paths that rsync must not fetch again
 # (DESIGN "rsync must not fetch evicted files again"); command providers get it in this env var.
 ARCHIVE_EXCLUDE_KEY = "archive_exclude_from"
-ARCHIVE_EXCLUDE_ENV = "TUNASYNC_ARCHIVE_EXCLUDE_FILE"
+ARCHIVE_EXCLUDE_ENV = "TUNASYNC_ARCHIVE_EXCLUDE"
 
 
 class ProcessProvider(Provider):

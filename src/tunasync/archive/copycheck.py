@@ -1,0 +1,114 @@
+"""How many verified copies exist: of our bundles' pieces (chain facts), and of single files others stored.
+
+A copy counts only by the rule of spec filecoin.md §4.3, checked through the ChainObserver: the storage
+backend's word (its deal list) only says which deals to look at. Foreign copies (`count_foreign_copies`)
+come from the ContentRouter (IPNI names the pieces holding a CID), each piece checked on chain the
+same way, and count only after a verified sample retrieval of the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass, field
+
+from ..content.cid import CID
+from ..errors import ContentError, NetworkError
+from ..filecoin.census import file_copies, total_providers
+from ..filecoin.interfaces import ClaimRef
+from .context import ArchiveCtx
+from .index import Bundle, FileRecord
+
+log = logging.getLogger(__name__)
+
+PENDING_STATES = ("proposed", "published")
+SAMPLE_BYTES = 1 << 20  # a foreign copy is sampled by retrieving (and verifying) the first MiB
+
+
+@dataclass
+class PieceCopies:
+    providers: list[str]  # distinct providers with a live copy (chain-verified)
+    pending: list[str] = field(default_factory=list)  # deals under way, not counted yet
+    failed: list[str] = field(default_factory=list)  # providers whose deals failed or ended
+    epoch: int = 0
+
+    @property
+    def count(self) -> int:
+        return len(self.providers)
+
+
+async def bundle_copies(ctx: ArchiveCtx, b: Bundle) -> PieceCopies:
+    """Check the bundle's piece on chain now and cache the answer in the index (`copies` table)."""
+    net = ctx.need_net()
+    assert b.piece_cid is not None and b.padded_size is not None
+    piece = CID.decode(b.piece_cid)
+    deals = await net.storage.deals(piece)
+    found = await net.chain.discover_deals(piece)
+    deal_ids = sorted({d.deal_id for d in deals if d.deal_id is not None}
+                      | {i for i, size in found.items() if size == b.padded_size})
+    claims = [ClaimRef(d.provider, d.claim_id) for d in deals if d.claim_id is not None]
+    report = await net.chain.verified_copies(piece, b.padded_size, deal_ids=deal_ids, claims=claims,
+                                             providers=sorted({d.provider for d in deals}))
+    rows = [(d.provider, d.ident, d.counted) for d in report.details]
+    await asyncio.to_thread(ctx.index.record_copies, b.piece_cid, report.epoch, rows)
+    live = set(report.providers)
+    pending = sorted({d.provider for d in deals if d.state in PENDING_STATES and d.provider not in live})
+    failed = sorted({d.provider for d in deals if d.state not in PENDING_STATES and d.state != "active"
+                     and d.provider not in live})
+    return PieceCopies(report.providers, pending, failed, report.epoch)
+
+
+async def foreign_copies(ctx: ArchiveCtx, rec: FileRecord) -> int:
+    """Chain-verified providers holding `rec`'s CID in someone else's piece, after a verified sample
+    retrieval; 0 when nobody has it, the chain disagrees, or the sample does not verify."""
+    net = ctx.need_net()
+    assert rec.cid is not None
+    cid = CID.decode(rec.cid)
+    try:
+        results = await file_copies(net, cid)
+    except NetworkError as exc:
+        log.info("archive %s: no foreign-copy answer for %s: %s", ctx.ms.name, rec.path, exc)
+        return 0
+    providers = total_providers(results)
+    if len(providers) < ctx.policy.copies:
+        return len(providers)
+    piece = str(results[0].piece_cid) if len(results) == 1 else None
+    if not await sample_retrieval(ctx, cid, rec.size):
+        return 0
+    await asyncio.to_thread(ctx.index.set_foreign, rec.cid, len(providers), piece, True)
+    return len(providers)
+
+
+async def sample_retrieval(ctx: ArchiveCtx, cid: CID, size: int, candidates=None) -> bool:  # noqa: ANN001
+    """Retrieve (verified block by block) the first MiB of `cid` into the mirror's tmp dir, then drop it."""
+    net = ctx.need_net()
+    ctx.ms.ensure_dirs()
+    tmp = ctx.ms.tmp_dir / f"sample-{uuid.uuid4().hex}"
+    rng = (0, min(size, SAMPLE_BYTES) - 1) if size > 0 else None
+    try:
+        got = await net.retriever.fetch(cid, tmp, byte_range=rng, candidates=candidates)
+        return got.size == (rng[1] + 1 if rng else 0)
+    except (NetworkError, ContentError) as exc:
+        log.warning("archive %s: sample retrieval of %s failed: %s", ctx.ms.name, cid, exc)
+        return False
+    finally:
+        await asyncio.to_thread(tmp.unlink, True)
+
+
+async def check_foreign(ctx: ArchiveCtx, recs: list[FileRecord]) -> int:
+    """Foreign-copy check of hashed files (bounded concurrency); returns how many need no upload."""
+    sem = asyncio.Semaphore(ctx.concurrency)
+    done = 0
+    stored = 0
+
+    async def one(rec: FileRecord) -> None:
+        nonlocal done, stored
+        async with sem:
+            if await foreign_copies(ctx, rec) >= ctx.policy.copies:
+                stored += 1
+            done += 1
+            ctx.progress("copies", done, len(recs), rec.path)
+
+    await asyncio.gather(*(one(r) for r in recs))
+    return stored

@@ -1,0 +1,160 @@
+"""One archive run of a mirror, in order; what the worker starts after each successful sync and what
+`tunasync archive scan|store|evict|repair` run step by step.
+
+    recover ─► scan ─► hash ─► known bundles ─► foreign copies ─► pack + offer ─► repair? ─► evict ─► exclude list
+      journaled half-steps    only changed files    same CID stored already    (count_foreign_copies)
+
+Only one process works on a mirror's archive at a time (`MirrorLock`, an flock beside the index): the
+CLI refuses with a clear error while the worker is busy with it, and the other way round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..errors import ArchiveError
+from . import evict, store
+from .context import ArchiveCtx
+from .copycheck import check_foreign
+from .evictor import EvictReport, evict_due
+from .exclude import write_exclude_file
+from .hashing import HashResult, hash_pending
+from .repair import RepairReport, repair
+from .scan import ScanResult, scan
+from .states import FileState
+from .upstream import deleted_upstream
+
+log = logging.getLogger(__name__)
+
+REPAIR_EVERY = 6 * 3600.0  # seconds between chain checks of stored pieces in the after-sync runs
+
+
+class MirrorLock:
+    """Exclusive, non-blocking lock of one mirror's archive (released when the process dies)."""
+
+    def __init__(self, ctx: ArchiveCtx):
+        self.ms = ctx.ms
+        self.path = ctx.ms.dir / "lock"
+        self.fd: int | None = None
+
+    def __enter__(self) -> MirrorLock:
+        self.ms.ensure_dirs()
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise ArchiveError(f"archive {self.ms.name} is busy: process {holder} is working on it "
+                               f"(lock {self.path})") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+@dataclass
+class RunReport:
+    recovered: list[str] = field(default_factory=list)
+    scan: ScanResult | None = None
+    upstream_deleted: list[str] = field(default_factory=list)
+    hashed: HashResult | None = None
+    known: tuple[int, int] = (0, 0)  # joined bundles already stored / under way
+    foreign: int = 0  # files others already hold n copies of
+    store: store.StoreReport | None = None
+    repair: RepairReport | None = None
+    evict: EvictReport | None = None
+    excluded: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        s = self.scan
+        return {
+            "recovered": len(self.recovered),
+            "scanned": s.files if s else 0, "changed": len(s.changed) if s else 0,
+            "deleted": len(s.deleted) if s else 0, "upstream_deleted": len(self.upstream_deleted),
+            "hashed": self.hashed.hashed if self.hashed else 0,
+            "hash_errors": len(self.hashed.errors) if self.hashed else 0,
+            "known": sum(self.known), "foreign": self.foreign,
+            "packed": len(self.store.packed) if self.store else 0,
+            "stored_bundles": len(self.store.stored) if self.store else 0,
+            "degraded": len(self.repair.degraded) if self.repair else 0,
+            "evicted": len(self.evict.evicted) if self.evict else 0,
+            "evicted_bytes": self.evict.bytes if self.evict else 0,
+            "excluded": self.excluded, "seconds": round(self.seconds, 3),
+        }
+
+
+def recover(ctx: ArchiveCtx) -> list[str]:
+    """Finish or roll back what a crash left half done (blocking)."""
+    return evict.recover(ctx.index, ctx.ms.root) + store.recover_bundles(ctx)
+
+
+def write_exclude(ctx: ArchiveCtx) -> int:
+    ctx.ms.ensure_dirs()
+    return write_exclude_file(str(ctx.ms.exclude_path), ctx.index.evicted_paths())
+
+
+async def scan_and_hash(ctx: ArchiveCtx, report: RunReport, check_upstream: bool = False) -> None:
+    report.scan = await asyncio.to_thread(scan, ctx.ms.root, ctx.index)
+    ctx.crash("scan.done")
+    if check_upstream:
+        evicted = await asyncio.to_thread(ctx.index.evicted_stats)
+        gone = await deleted_upstream(ctx.ms, evicted)
+        if gone:
+            await asyncio.to_thread(ctx.index.mark_deleted, gone)
+            report.upstream_deleted = gone
+            log.info("archive %s: upstream deleted %d evicted file(s)", ctx.ms.name, len(gone))
+    total = sum(r.size for r in await asyncio.to_thread(lambda: list(ctx.index.files(FileState.LOCAL))))
+    done = [0]
+
+    def progress(_files: int, nbytes: int) -> None:
+        done[0] += nbytes
+        ctx.progress("hash", done[0], total, "")
+
+    report.hashed = await asyncio.to_thread(hash_pending, ctx.index, ctx.ms.root, ctx.ms.profile,
+                                            progress=progress)
+    ctx.crash("hash.done")
+    report.known = await asyncio.to_thread(ctx.index.attach_to_known_bundles)
+
+
+async def find_foreign(ctx: ArchiveCtx, report: RunReport) -> None:
+    if ctx.net is None or not ctx.policy.count_foreign_copies:
+        return
+    recs = await asyncio.to_thread(lambda: [r for r in ctx.index.files(FileState.HASHED) if r.bundle_id is None])
+    if recs:
+        report.foreign = await check_foreign(ctx, recs)
+
+
+async def run(ctx: ArchiveCtx, *, after_sync: bool = False, wait: float = 0.0, evict_now: bool = True,
+              now: datetime | None = None) -> RunReport:
+    """The whole pipeline (see the module docstring); holds the mirror lock throughout."""
+    t0 = time.monotonic()
+    report = RunReport()
+    with MirrorLock(ctx):
+        report.recovered = await asyncio.to_thread(recover, ctx)
+        await scan_and_hash(ctx, report, check_upstream=after_sync)
+        await find_foreign(ctx, report)
+        report.store = await store.store(ctx, wait=wait)
+        last_text = await asyncio.to_thread(ctx.index.get_meta, "repaired_at")
+        last = float(last_text or 0)
+        if time.time() - last >= REPAIR_EVERY:
+            report.repair = await repair(ctx)
+            await asyncio.to_thread(ctx.index.set_meta, "repaired_at", str(time.time()))
+        if evict_now:
+            report.evict = await evict_due(ctx, now=now)
+        report.excluded = await asyncio.to_thread(write_exclude, ctx)
+    report.seconds = time.monotonic() - t0
+    return report

@@ -1,0 +1,50 @@
+"""A mirror's archive figures: what `tunasync archive status` prints and the worker posts to the
+manager's `GET /archive` (the shape `manager.metrics.archive_summary` and the status page read)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from .index import ArchiveIndex
+from .policy import Policy, evict_after
+from .states import FileState
+
+
+def next_evictions(index: ArchiveIndex, policy: Policy, limit: int = 10) -> list[dict[str, Any]]:
+    """The files on disk that become due first (by mtime), with what still stands in their way."""
+    rows = index._conn().execute(
+        "SELECT path, size, mtime_ns, state FROM files WHERE deleted = 0 AND state != 'evicted' "
+        "ORDER BY mtime_ns, path LIMIT ?", (limit,))
+    out = []
+    for path, size, mtime_ns, state in rows:
+        due = evict_after(mtime_ns, policy)
+        out.append({"path": path, "size": size, "state": state, "due": due.isoformat(timespec="seconds"),
+                    "due_ts": int(due.timestamp())})
+    return out
+
+
+def figures(index: ArchiveIndex, policy: Policy, now: datetime | None = None) -> dict[str, Any]:
+    now = now or datetime.now(timezone.utc)
+    counts = index.counts()
+    conn = index._conn()
+    bundles = {s: (n, b or 0) for s, n, b in conn.execute(
+        "SELECT state, COUNT(*), SUM(padded_size) FROM bundles GROUP BY state")}
+    deleted = conn.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM files WHERE deleted = 1").fetchone()
+    cutoff = (now.timestamp() - policy.keep_years * 365.2425 * 86400) * 1e9
+    due_now = conn.execute(
+        "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM files WHERE deleted = 0 AND state IN ('stored', 'cached') "
+        "AND mtime_ns < ?", (int(cutoff),)).fetchone()
+    nxt = next_evictions(index, policy, 1)
+    return {
+        "states": {s.value: {"files": counts[s.value][0], "bytes": counts[s.value][1]} for s in FileState},
+        "copies": {str(k): v for k, v in sorted(index.copies_histogram().items())},
+        "bundles": {s: {"count": n, "padded_bytes": b} for s, (n, b) in sorted(bundles.items())},
+        "deleted_upstream": {"files": deleted[0], "bytes": deleted[1]},
+        "evictable_now": {"files": due_now[0], "bytes": due_now[1]},
+        "next_eviction": nxt[0]["due"] if nxt else None,
+        "copies_wanted": policy.copies,
+        "keep_years": policy.keep_years,
+        "updated": int(time.time()),
+    }

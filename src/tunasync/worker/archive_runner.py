@@ -1,0 +1,161 @@
+"""The worker's archive tier: one background pipeline per archived mirror, the network, the figures.
+
+Built only when a mirror has `archive = true`. The `archive` hook calls in; runs are queued, never
+concurrent for one mirror (a sync that succeeds while a run is going queues one more run), and never
+on the job's path. After each run the mirror's figures go to the manager (`POST .../archive`). The
+network is opened on first use; without `[archive] piece_url` a loopback server offers the staged CARs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ..archive import pipeline
+from ..archive.context import ArchiveCtx
+from ..archive.index import ArchiveIndex
+from ..archive.pieces import PieceServer
+from ..archive.settings import MirrorArchive, archived_mirrors
+from ..archive.status import figures
+from ..errors import ArchiveError, ConfigError, NetworkError
+
+if TYPE_CHECKING:
+    from ..filecoin.interfaces import FilecoinNetwork
+    from .hooks.archive import ArchiveHook
+    from .manager_client import ManagerClient
+    from .providers.base import Provider
+
+log = logging.getLogger(__name__)
+
+
+class ArchiveRunner:
+    def __init__(self, cfg: Any, client: ManagerClient | None = None, *, wait: float = 0.0):
+        self.client = client
+        self.wait = wait  # seconds a run waits for deals to become copies (0: check again next run)
+        self.mirrors: dict[str, MirrorArchive] = {}
+        self.indexes: dict[str, ArchiveIndex] = {}
+        self.update(cfg)
+        self._net: FilecoinNetwork | None = None
+        self._net_lock = asyncio.Lock()
+        self._pieces: PieceServer | None = None
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._again: set[str] = set()
+        self._syncing: set[str] = set()
+        self.runs: dict[str, int] = {}
+        self.last: dict[str, dict[str, Any]] = {}  # mirror -> summary of its last run (or error)
+
+    def update(self, cfg: Any) -> None:
+        """Take the (re)loaded config's archive settings."""
+        self.cfg = cfg
+        self.mirrors = {m.name: m for m in archived_mirrors(cfg)}
+        for name, ms in self.mirrors.items():
+            if name not in self.indexes:
+                ms.ensure_dirs()
+                self.indexes[name] = ArchiveIndex(ms.index_path)
+
+    def hook(self, provider: Provider) -> ArchiveHook:
+        from .hooks.archive import ArchiveHook
+
+        return ArchiveHook(provider, self)
+
+    # -- called by the hook ----------------------------------------------------------------------
+    def sync_started(self, name: str) -> None:
+        self._syncing.add(name)
+
+    def sync_ended(self, name: str) -> None:
+        self._syncing.discard(name)
+
+    async def exclude_file(self, name: str) -> str | None:
+        ms = self.mirrors.get(name)
+        if ms is None:
+            return None
+        index = self.indexes[name]
+        ctx = ArchiveCtx(ms, index)
+        await asyncio.to_thread(pipeline.write_exclude, ctx)
+        return str(ms.exclude_path)
+
+    def after_success(self, name: str) -> None:
+        if name not in self.mirrors:
+            return
+        task = self._tasks.get(name)
+        if task is not None and not task.done():
+            self._again.add(name)
+            return
+        self._tasks[name] = asyncio.create_task(self._loop(name), name=f"archive-{name}")
+
+    # -- runs ------------------------------------------------------------------------------------
+    async def network(self) -> FilecoinNetwork:
+        async with self._net_lock:
+            if self._net is None:
+                from ..filecoin.network import open_network
+
+                section = next(iter(self.mirrors.values())).network
+                self._net = await open_network(section, file=self.cfg.path)
+            return self._net
+
+    async def piece_base(self) -> str:
+        ms = next(iter(self.mirrors.values()))
+        if ms.piece_url:
+            return ms.piece_url
+        if self._pieces is None:
+            self._pieces = PieceServer([(m, self.indexes[n]) for n, m in self.mirrors.items()])
+            await self._pieces.start()
+        return self._pieces.base
+
+    async def context(self, name: str) -> ArchiveCtx:
+        ms = self.mirrors[name]
+        return ArchiveCtx(ms, self.indexes[name], net=await self.network(), piece_base=await self.piece_base(),
+                          syncing=lambda: name in self._syncing)
+
+    async def _loop(self, name: str) -> None:
+        while True:
+            self._again.discard(name)
+            await self.run_once(name)
+            if name not in self._again or name not in self.mirrors:
+                return
+
+    async def run_once(self, name: str) -> dict[str, Any]:
+        try:
+            ctx = await self.context(name)
+            report = await pipeline.run(ctx, after_sync=True, wait=self.wait)
+            summary = report.summary()
+            log.info("archive %s: %s", name, " ".join(f"{k}={v}" for k, v in summary.items() if v))
+        except (ArchiveError, NetworkError, ConfigError, OSError) as exc:
+            log.error("archive %s: run failed: %s", name, exc)
+            summary = {"error": str(exc)}
+        self.runs[name] = self.runs.get(name, 0) + 1
+        self.last[name] = summary
+        await self.post_figures(name, summary)
+        return summary
+
+    async def post_figures(self, name: str, last_run: dict[str, Any] | None = None) -> None:
+        if self.client is None or name not in self.mirrors:
+            return
+        ms = self.mirrors[name]
+        figs = await asyncio.to_thread(figures, self.indexes[name], ms.policy)
+        if last_run is not None:
+            figs["last_run"] = last_run
+        await self.client.post_archive(name, figs)
+
+    async def post_all(self) -> None:
+        for name in self.mirrors:
+            await self.post_figures(name, self.last.get(name))
+
+    async def idle(self) -> None:
+        """Wait until no run is going (tests, shutdown)."""
+        while any(not t.done() for t in self._tasks.values()):
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+    async def close(self) -> None:
+        for t in self._tasks.values():
+            t.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        if self._pieces is not None:
+            await self._pieces.close()
+        if self._net is not None:
+            await self._net.close()
+        for index in self.indexes.values():
+            index.close()
+
+

@@ -1,0 +1,36 @@
+"""The `archive` hook (DESIGN "Pipeline after each successful sync").
+
+pre_exec: write the exclude list of evicted paths from the index and hand it to the provider (rsync gets
+`--exclude-from`, command scripts `TUNASYNC_ARCHIVE_EXCLUDE`), and tell the archive the sync runs, so
+nothing is evicted under rsync's feet. post_exec: the sync has ended. post_success: queue an archive run
+in the background and return at once: the sync's success status is never delayed by hashing or deals.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..providers.process import ARCHIVE_EXCLUDE_KEY
+from .base import JobHook
+
+if TYPE_CHECKING:
+    from ..archive_runner import ArchiveRunner
+    from ..providers.base import Provider
+
+
+class ArchiveHook(JobHook):
+    def __init__(self, provider: Provider, runner: ArchiveRunner):
+        super().__init__(provider)
+        self.runner = runner
+
+    async def pre_exec(self) -> None:
+        self.runner.sync_started(self.provider.name)
+        path = await self.runner.exclude_file(self.provider.name)
+        if path:
+            self.provider.context.set(ARCHIVE_EXCLUDE_KEY, path)
+
+    async def post_exec(self) -> None:
+        self.runner.sync_ended(self.provider.name)
+
+    async def post_success(self) -> None:
+        self.runner.after_success(self.provider.name)
