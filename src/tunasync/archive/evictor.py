@@ -138,14 +138,14 @@ async def _one(ctx: ArchiveCtx, rec: FileRecord, now: datetime, copies: _Copies,
     n, cands = await copies.of(rec)
     tested = rec.test_retrieval_at is not None
     first = should_evict(state=rec.state, mtime_ns=rec.mtime_ns, now=now, verified_copies=n,
-                         test_retrieval_ok=True, policy=policy)
+                         test_retrieval_ok=True, policy=policy, size=rec.size)
     if first and policy.verify_before_evict and not tested and not dry_run:
         tested = await test_retrieval(ctx, rec, cands)
         if tested:
             await asyncio.to_thread(ctx.index.set_test_retrieval, rec.path)
             ctx.crash("evict.tested")
     decision = should_evict(state=rec.state, mtime_ns=rec.mtime_ns, now=now, verified_copies=n,
-                            test_retrieval_ok=tested or (dry_run and bool(first)), policy=policy)
+                            test_retrieval_ok=tested or (dry_run and bool(first)), policy=policy, size=rec.size)
     if not decision:
         report.kept[rec.path] = decision.reason
         return

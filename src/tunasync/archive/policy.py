@@ -57,10 +57,13 @@ def should_evict(
     test_retrieval_ok: bool | None,
     policy: Policy,
     upstream_deleted: bool = False,
+    size: int | None = None,
 ) -> Decision:
     """May this file leave local disk now? Every condition must hold; the first that fails is the reason."""
     if state not in (FileState.STORED, FileState.CACHED):
         return Decision(False, f"state is {state.value}, not stored")
+    if size == 0:
+        return Decision(False, "empty: nothing to gain, and nothing to retrieve it with")
     due = evict_after(mtime_ns, policy)
     if now < due:
         return Decision(False, f"younger than keep_years (due {due:%Y-%m-%d})")
