@@ -96,6 +96,13 @@ async def sample_retrieval(ctx: ArchiveCtx, cid: CID, size: int, candidates=None
         await asyncio.to_thread(tmp.unlink, True)
 
 
+def settle(results: list[object]) -> None:
+    """After every task of a batch has ended (none left running in a thread), raise the first failure."""
+    for r in results:
+        if isinstance(r, BaseException):
+            raise r
+
+
 async def check_foreign(ctx: ArchiveCtx, recs: list[FileRecord]) -> int:
     """Foreign-copy check of hashed files (bounded concurrency); returns how many need no upload."""
     sem = asyncio.Semaphore(ctx.concurrency)
@@ -110,5 +117,5 @@ async def check_foreign(ctx: ArchiveCtx, recs: list[FileRecord]) -> int:
             done += 1
             ctx.progress("copies", done, len(recs), rec.path)
 
-    await asyncio.gather(*(one(r) for r in recs))
+    settle(await asyncio.gather(*(one(r) for r in recs), return_exceptions=True))
     return stored

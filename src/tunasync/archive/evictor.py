@@ -20,7 +20,7 @@ from ..errors import ContentError, NetworkError
 from ..filecoin.census import file_copies, total_providers
 from ..filecoin.retriever import provider_candidates
 from .context import ArchiveCtx
-from .copycheck import bundle_copies
+from .copycheck import bundle_copies, settle
 from .evict import evict_one
 from .exclude import evictable_name
 from .index import FileRecord
@@ -121,7 +121,7 @@ async def evict_due(ctx: ArchiveCtx, now: datetime | None = None, dry_run: bool 
                 done += 1
                 ctx.progress("evict", done, len(recs), rec.path)
 
-    await asyncio.gather(*(one(r) for r in recs))
+    settle(await asyncio.gather(*(one(r) for r in recs), return_exceptions=True))
     return report
 
 

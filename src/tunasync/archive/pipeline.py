@@ -138,8 +138,8 @@ async def find_foreign(ctx: ArchiveCtx, report: RunReport) -> None:
         report.foreign = await check_foreign(ctx, recs)
 
 
-async def run(ctx: ArchiveCtx, *, after_sync: bool = False, wait: float = 0.0, evict_now: bool = True,
-              now: datetime | None = None) -> RunReport:
+async def run(ctx: ArchiveCtx, *, after_sync: bool = False, wait: float = 0.0, poll: float = 2.0,
+              evict_now: bool = True, now: datetime | None = None) -> RunReport:
     """The whole pipeline (see the module docstring); holds the mirror lock throughout."""
     t0 = time.monotonic()
     report = RunReport()
@@ -147,7 +147,7 @@ async def run(ctx: ArchiveCtx, *, after_sync: bool = False, wait: float = 0.0, e
         report.recovered = await asyncio.to_thread(recover, ctx)
         await scan_and_hash(ctx, report, check_upstream=after_sync)
         await find_foreign(ctx, report)
-        report.store = await store.store(ctx, wait=wait)
+        report.store = await store.store(ctx, wait=wait, poll=poll)
         last_text = await asyncio.to_thread(ctx.index.get_meta, "repaired_at")
         last = float(last_text or 0)
         if time.time() - last >= REPAIR_EVERY:
