@@ -68,7 +68,7 @@ api_base = "http://127.0.0.1:1"
 
 [server]
 listen_addr = "127.0.0.1"
-listen_port = 0
+listen_port = 6000
 
 [archive]
 network = "devnet"

@@ -138,6 +138,28 @@ async def find_foreign(ctx: ArchiveCtx, report: RunReport) -> None:
         report.foreign = await check_foreign(ctx, recs)
 
 
+async def maintain(ctx: ArchiveCtx, *, poll: float = 2.0, now: datetime | None = None) -> RunReport:
+    """Between syncs: no scan (rsync may be writing), but open bundles are checked and offered, repair
+    runs when due, due files are evicted (never while the sync runs), the exclude list is rewritten."""
+    t0 = time.monotonic()
+    report = RunReport()
+    with MirrorLock(ctx):
+        report.recovered = await asyncio.to_thread(recover, ctx)
+        report.store = await store.store(ctx, poll=poll)
+        await _repair_if_due(ctx, report)
+        report.evict = await evict_due(ctx, now=now)
+        report.excluded = await asyncio.to_thread(write_exclude, ctx)
+    report.seconds = time.monotonic() - t0
+    return report
+
+
+async def _repair_if_due(ctx: ArchiveCtx, report: RunReport) -> None:
+    last_text = await asyncio.to_thread(ctx.index.get_meta, "repaired_at")
+    if time.time() - float(last_text or 0) >= REPAIR_EVERY:
+        report.repair = await repair(ctx)
+        await asyncio.to_thread(ctx.index.set_meta, "repaired_at", str(time.time()))
+
+
 async def run(ctx: ArchiveCtx, *, after_sync: bool = False, wait: float = 0.0, poll: float = 2.0,
               evict_now: bool = True, now: datetime | None = None) -> RunReport:
     """The whole pipeline (see the module docstring); holds the mirror lock throughout."""
@@ -148,11 +170,7 @@ async def run(ctx: ArchiveCtx, *, after_sync: bool = False, wait: float = 0.0, p
         await scan_and_hash(ctx, report, check_upstream=after_sync)
         await find_foreign(ctx, report)
         report.store = await store.store(ctx, wait=wait, poll=poll)
-        last_text = await asyncio.to_thread(ctx.index.get_meta, "repaired_at")
-        last = float(last_text or 0)
-        if time.time() - last >= REPAIR_EVERY:
-            report.repair = await repair(ctx)
-            await asyncio.to_thread(ctx.index.set_meta, "repaired_at", str(time.time()))
+        await _repair_if_due(ctx, report)
         if evict_now:
             report.evict = await evict_due(ctx, now=now)
         report.excluded = await asyncio.to_thread(write_exclude, ctx)

@@ -13,9 +13,9 @@ from .states import FileState
 
 
 def next_evictions(index: ArchiveIndex, policy: Policy, limit: int = 10) -> list[dict[str, Any]]:
-    """The files on disk that become due first (by mtime), with what still stands in their way."""
+    """The files on disk that become due first (by mtime); empty files never leave and are not listed."""
     rows = index._conn().execute(
-        "SELECT path, size, mtime_ns, state FROM files WHERE deleted = 0 AND state != 'evicted' "
+        "SELECT path, size, mtime_ns, state FROM files WHERE deleted = 0 AND state != 'evicted' AND size > 0 "
         "ORDER BY mtime_ns, path LIMIT ?", (limit,))
     out = []
     for path, size, mtime_ns, state in rows:
@@ -35,7 +35,7 @@ def figures(index: ArchiveIndex, policy: Policy, now: datetime | None = None) ->
     cutoff = (now.timestamp() - policy.keep_years * 365.2425 * 86400) * 1e9
     due_now = conn.execute(
         "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM files WHERE deleted = 0 AND state IN ('stored', 'cached') "
-        "AND mtime_ns < ?", (int(cutoff),)).fetchone()
+        "AND size > 0 AND mtime_ns < ?", (int(cutoff),)).fetchone()
     nxt = next_evictions(index, policy, 1)
     return {
         "states": {s.value: {"files": counts[s.value][0], "bytes": counts[s.value][1]} for s in FileState},

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 
 from ..archive import pipeline
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+TICK = float(os.environ.get("TUNASYNC_ARCHIVE_TICK", "600"))
+
 
 class ArchiveRunner:
     def __init__(self, cfg: Any, client: ManagerClient | None = None, *, wait: float = 0.0):
@@ -39,9 +42,10 @@ class ArchiveRunner:
         self._net: FilecoinNetwork | None = None
         self._net_lock = asyncio.Lock()
         self._pieces: PieceServer | None = None
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._again: set[str] = set()
         self._syncing: set[str] = set()
+        self._ticker: asyncio.Task[None] | None = None
         self.runs: dict[str, int] = {}
         self.last: dict[str, dict[str, Any]] = {}  # mirror -> summary of its last run (or error)
 
@@ -84,6 +88,21 @@ class ArchiveRunner:
             return
         self._tasks[name] = asyncio.create_task(self._loop(name), name=f"archive-{name}")
 
+    def start(self, tick: float = TICK) -> None:
+        """Start the maintenance tick (open deals, repair, eviction between syncs)."""
+        if self._ticker is None and tick > 0:
+            self._ticker = asyncio.create_task(self._tick(tick), name="archive-tick")
+
+    async def _tick(self, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            for name in list(self.mirrors):
+                task = self._tasks.get(name)
+                if task is not None and not task.done():
+                    continue  # a full run is going; it does all of this too
+                self._tasks[name] = asyncio.create_task(self.run_once(name, full=False),
+                                                        name=f"archive-tick-{name}")
+
     # -- runs ------------------------------------------------------------------------------------
     async def network(self) -> FilecoinNetwork:
         async with self._net_lock:
@@ -115,15 +134,21 @@ class ArchiveRunner:
             if name not in self._again or name not in self.mirrors:
                 return
 
-    async def run_once(self, name: str) -> dict[str, Any]:
+    async def run_once(self, name: str, full: bool = True) -> dict[str, Any]:
         try:
             ctx = await self.context(name)
-            report = await pipeline.run(ctx, after_sync=True, wait=self.wait)
+            if full:
+                report = await pipeline.run(ctx, after_sync=True, wait=self.wait)
+            else:
+                report = await pipeline.maintain(ctx)
             summary = report.summary()
             log.info("archive %s: %s", name, " ".join(f"{k}={v}" for k, v in summary.items() if v))
         except (ArchiveError, NetworkError, ConfigError, OSError) as exc:
             log.error("archive %s: run failed: %s", name, exc)
             summary = {"error": str(exc)}
+        except Exception as exc:  # a bug here must not end the worker's archive for good: log it whole
+            log.exception("archive %s: run failed unexpectedly", name)
+            summary = {"error": f"{type(exc).__name__}: {exc}"}
         self.runs[name] = self.runs.get(name, 0) + 1
         self.last[name] = summary
         await self.post_figures(name, summary)
@@ -148,6 +173,9 @@ class ArchiveRunner:
             await asyncio.gather(*self._tasks.values(), return_exceptions=True)
 
     async def close(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            await asyncio.gather(self._ticker, return_exceptions=True)
         for t in self._tasks.values():
             t.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)

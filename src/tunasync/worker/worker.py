@@ -126,6 +126,7 @@ class Worker:
         records = await self.client.fetch_jobs()
         if self.archive is not None:
             self.spawn(self.archive.post_all())  # the status page shows archive figures from the start
+            self.archive.start()
         self.initial_schedule(records)
         await self.scheduler.post_schedules()
         self.scheduler.start()
