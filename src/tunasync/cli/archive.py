@@ -54,6 +54,7 @@ def _mirrors(config: Path, name: str | None) -> list[Any]:
 async def _ctx(ms: Any, network: bool, bars: Any):
     """ArchiveCtx with the network (and a loopback piece server when [archive] piece_url is unset)."""
     from ..archive.context import ArchiveCtx
+    from ..archive.crash import from_env
     from ..archive.index import ArchiveIndex
     from ..archive.pieces import PieceServer
     from ..filecoin.network import open_network
@@ -67,7 +68,8 @@ async def _ctx(ms: Any, network: bool, bars: Any):
         pieces = PieceServer([(ms, index)])
         base = await pieces.start()
     try:
-        yield ArchiveCtx(ms, index, net=net, piece_base=base, progress=bars)
+        # TUNASYNC_ARCHIVE_CRASH=point[:n] makes the command SIGKILL itself there (the kill -9 tests)
+        yield ArchiveCtx(ms, index, net=net, piece_base=base, progress=bars, crash=from_env())
     finally:
         if bars is not None:
             bars.stop()
@@ -161,9 +163,10 @@ def scan_cmd(config: Path, dry_run: bool, as_json: bool, mirror: str) -> None:
 @click.option("--dry-run", is_flag=True, help="Show what would be packed and offered; change nothing.")
 @click.option("--wait", type=float, default=600.0, show_default=True,
               help="Seconds to wait for deals to become verified copies (0: offer and return).")
+@click.option("--poll", type=float, default=2.0, hidden=True, help="Seconds between chain checks while waiting.")
 @click.option("--json", "as_json", is_flag=True)
 @click.argument("mirror")
-def store_cmd(config: Path, dry_run: bool, wait: float, as_json: bool, mirror: str) -> None:
+def store_cmd(config: Path, dry_run: bool, wait: float, poll: float, as_json: bool, mirror: str) -> None:
     """Scan, hash, skip what the network already holds n times, pack the rest and store it until n
     providers hold verified copies."""
     from ..archive import pipeline, store
@@ -184,7 +187,7 @@ def store_cmd(config: Path, dry_run: bool, wait: float, as_json: bool, mirror: s
                 report.recovered = await asyncio.to_thread(pipeline.recover, ctx)
                 await pipeline.scan_and_hash(ctx, report)
                 await pipeline.find_foreign(ctx, report)
-                report.store = await store.store(ctx, wait=wait)
+                report.store = await store.store(ctx, wait=wait, poll=poll)
                 await asyncio.to_thread(pipeline.write_exclude, ctx)
             return {**report.summary(), "waiting": {str(k): v for k, v in report.store.waiting.items()}}
 
@@ -238,9 +241,10 @@ def evict_cmd(config: Path, dry_run: bool, as_json: bool, mirror: str) -> None:
 @click.option("--dry-run", is_flag=True, help="Only check copies on chain; offer nothing.")
 @click.option("--wait", type=float, default=600.0, show_default=True,
               help="Seconds to wait for the new deals to become verified copies.")
+@click.option("--poll", type=float, default=2.0, hidden=True, help="Seconds between chain checks while waiting.")
 @click.option("--json", "as_json", is_flag=True)
 @click.argument("mirror")
-def repair_cmd(config: Path, dry_run: bool, wait: float, as_json: bool, mirror: str) -> None:
+def repair_cmd(config: Path, dry_run: bool, wait: float, poll: float, as_json: bool, mirror: str) -> None:
     """Check every stored piece on chain; store again those with fewer than n verified copies."""
     from ..archive import pipeline, store
     from ..archive.repair import repair
@@ -255,7 +259,7 @@ def repair_cmd(config: Path, dry_run: bool, wait: float, as_json: bool, mirror: 
                 await asyncio.to_thread(pipeline.recover, ctx)
                 rep = await repair(ctx)
                 if rep.degraded and wait > 0:
-                    await store.store(ctx, wait=wait)
+                    await store.store(ctx, wait=wait, poll=poll)
                 return rep
 
     rep = _run(main)

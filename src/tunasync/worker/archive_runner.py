@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..archive import pipeline
 from ..archive.context import ArchiveCtx
+from ..archive.crash import from_env
 from ..archive.index import ArchiveIndex
 from ..archive.pieces import PieceServer
 from ..archive.settings import MirrorArchive, archived_mirrors
@@ -125,7 +126,7 @@ class ArchiveRunner:
     async def context(self, name: str) -> ArchiveCtx:
         ms = self.mirrors[name]
         return ArchiveCtx(ms, self.indexes[name], net=await self.network(), piece_base=await self.piece_base(),
-                          syncing=lambda: name in self._syncing)
+                          syncing=lambda: name in self._syncing, crash=from_env())
 
     async def _loop(self, name: str) -> None:
         while True:
