@@ -307,8 +307,8 @@ def ls_cmd(config: Path, as_json: bool, show_deleted: bool, mirror: str, path: s
         console().print(files_table(rows))
     elif rows:  # plain columns for pipes and scripts
         for r in rows:
-            copies = "-" if r["copies"] is None else r["copies"]
-            state = r["state"] + ("(deleted)" if r["deleted"] else "")
-            click.echo(f"{state}\t{copies}\t{r['size']}\t{r['cid'] or '-'}\t{r['path']}")
+            n = "-" if r["copies"] is None else str(r["copies"])
+            state = f"{r['state']}{'(deleted)' if r['deleted'] else ''}"
+            click.echo(f"{state}\t{n}\t{r['size']}\t{r['cid'] or '-'}\t{r['path']}")
     else:
         click.echo(f"no indexed file under {path or '/'} in {mirror}")
