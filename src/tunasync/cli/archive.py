@@ -36,8 +36,12 @@ def _run(fn: Callable[[], Awaitable[T]]) -> T:
 
 
 def _mirrors(config: Path, name: str | None) -> list[Any]:
+    import logging
+
     from ..archive.settings import archived_mirrors, find_mirror, load
 
+    # warnings about running the worker (no manager URL, port 0, ...) are `tunasync worker --check`'s
+    logging.getLogger("tunasync.worker.config").setLevel(logging.ERROR)
     try:
         cfg = load(config)
         if name:

@@ -22,46 +22,67 @@ ROLES = ("worker", "admin", "read")
 
 class _Section(BaseModel):
     # Go's TOML decoder refuses a string where an int is expected: strict types, like Go.
-    model_config = ConfigDict(strict=True, extra="forbid")
+    # Attribute docstrings are the descriptions of the generated config reference (tunasync.configref).
+    model_config = ConfigDict(strict=True, extra="forbid", use_attribute_docstrings=True)
 
 
 class ServerConfig(_Section):
     addr: str = "127.0.0.1"
+    """Address the HTTP API binds."""
     port: int = 14242
+    """Port of the HTTP API (and the status page, /metrics, /mirrorz.json)."""
     ssl_cert: str = ""
+    """Certificate file: HTTPS when both ssl_cert and ssl_key are set."""
     ssl_key: str = ""
+    """Key file of ssl_cert."""
 
 
 class FilesConfig(_Section):
     status_file: str = "/var/lib/tunasync/tunasync.json"
+    """tunasync.json status file (the bytes of GET /jobs), rewritten atomically on change; "" = off."""
     db_type: str = "sqlite"
+    """sqlite (default), redis (db_file is a Redis URL), or Go's bolt / badger / leveldb (stored in SQLite)."""
     db_file: str = "/var/lib/tunasync/tunasync.db"
+    """SQLite file, Redis URL, or the Go database path (bolt: a file; badger/leveldb: a directory)."""
     ca_cert: str = ""
+    """CA file to verify workers' HTTPS control servers."""
 
 
 class TokenConfig(_Section):
     name: str = ""
+    """Who the token belongs to (shown in logs)."""
     role: Literal["worker", "admin", "read"]
+    """worker (register and post statuses), admin (everything) or read (GET routes)."""
     token: str = ""
+    """The bearer token itself."""
     token_file: str = ""
+    """Or a file holding it (first line)."""
 
 
 class AuthConfig(_Section):
     tokens: list[TokenConfig] = Field(default_factory=list)
+    """[[auth.tokens]] entries; none: the API is open, as in Go."""
 
 
 class HistoryConfig(_Section):
     keep: int = 50
+    """Runs kept per mirror for GET /workers/:id/jobs/:job/history."""
 
 
 class ManagerConfig(_Section):
     debug: bool = False
+    """Log at DEBUG."""
     server: ServerConfig = Field(default_factory=ServerConfig)
+    """[server]: where the API listens."""
     files: FilesConfig = Field(default_factory=FilesConfig)
+    """[files]: database and status file."""
     auth: AuthConfig = Field(default_factory=AuthConfig)
+    """[auth]: API tokens."""
     history: HistoryConfig = Field(default_factory=HistoryConfig)
+    """[history]: run history."""
     # Site metadata for /mirrorz.json, kept as a free table for the helper that renders it.
     mirrorz: dict[str, Any] = Field(default_factory=dict)
+    """[mirrorz]: site metadata for /mirrorz.json (see docs/operators.md)."""
     # The config file this came from (None: defaults only); not a TOML key.
     source: str | None = Field(default=None, exclude=True)
 

@@ -1,0 +1,120 @@
+"""The configuration reference, generated from the config models (their attribute docstrings).
+
+    python -m tunasync.configref              print it (Markdown)
+    python -m tunasync.configref --write F    replace the part of F between the markers below
+    python -m tunasync.configref --check F    exit 1 when F's copy is out of date (a test runs this)
+
+The README carries the output between `<!-- config-reference:begin -->` and `<!-- config-reference:end -->`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import typing
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+BEGIN = "<!-- config-reference:begin -->"
+END = "<!-- config-reference:end -->"
+
+
+def _type(annotation: Any) -> str:
+    text = str(annotation).replace("typing.", "").replace("<class '", "").replace("'>", "")
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return " \\| ".join(f"`{a}`" for a in typing.get_args(annotation))
+    if origin is typing.Annotated:
+        return _type(typing.get_args(annotation)[0])
+    return text.replace("NoneType", "None").replace("|", "\\|")
+
+
+def _default(name: str, field: Any) -> str:
+    if field.is_required():
+        return "required"
+    value = field.get_default(call_default_factory=True)
+    if isinstance(value, BaseModel) or value in ({}, []) and not isinstance(value, bool):
+        return "" if isinstance(value, BaseModel) else f"`{value!r}`"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if name in ("bundle_size",) and isinstance(value, int):
+        return f"`{value >> 30}GiB`" if value % (1 << 30) == 0 else f"`{value}`"
+    return f"`{value!r}`".replace("'", '"') if value is not None else "unset"
+
+
+def section_table(model: type[BaseModel], skip: tuple[str, ...] = ()) -> list[str]:
+    rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for name, field in model.model_fields.items():
+        if name in skip or field.exclude:
+            continue
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            continue
+        desc = (field.description or "").replace("|", "\\|").replace("\n", " ")
+        rows.append(f"| `{field.alias or name}` | {_type(annotation)} | {_default(name, field)} | {desc} |")
+    return rows
+
+
+def render() -> str:
+    from .manager.config import FilesConfig, HistoryConfig, ServerConfig, TokenConfig
+    from .manager.config import ManagerConfig as MgrConfig
+    from .worker.config_models import (
+        ArchiveConfig,
+        BtrfsSnapshotConfig,
+        CgroupConfig,
+        DockerConfig,
+        GlobalConfig,
+        IncludeConfig,
+        ManagerConfig,
+        MirrorConfig,
+        ZfsConfig,
+    )
+    from .worker.config_models import (
+        ServerConfig as WorkerServer,
+    )
+
+    out = ["### Worker config (`tunasync worker -c worker.conf`)", ""]
+    for title, model in (("[global]", GlobalConfig), ("[manager]", ManagerConfig), ("[server]", WorkerServer),
+                         ("[cgroup]", CgroupConfig), ("[docker]", DockerConfig), ("[zfs]", ZfsConfig),
+                         ("[btrfs_snapshot]", BtrfsSnapshotConfig), ("[include]", IncludeConfig),
+                         ("[archive] (beyond Go: the Filecoin archive tier)", ArchiveConfig),
+                         ("[[mirrors]] (nested `[[mirrors.mirrors]]` inherit their parent's keys)", MirrorConfig)):
+        out += [f"#### `{title.split(' ')[0]}`" + (title[len(title.split(' ')[0]):]), ""]
+        out += section_table(model) + [""]
+    out += ["### Manager config (`tunasync manager -c manager.conf`)", ""]
+    out += ["#### top level", ""] + section_table(MgrConfig, skip=("mirrorz",)) + [""]
+    for title, model in (("[server]", ServerConfig), ("[files]", FilesConfig), ("[history]", HistoryConfig),
+                         ("[[auth.tokens]]", TokenConfig)):
+        out += [f"#### `{title}`", ""] + section_table(model) + [""]
+    out += ["`[mirrorz]` is a free table of site metadata for `/mirrorz.json`: see docs/operators.md.", ""]
+    return "\n".join(out)
+
+
+def splice(text: str, block: str) -> str:
+    a, b = text.index(BEGIN) + len(BEGIN), text.index(END)
+    return text[:a] + "\n" + block + "\n" + text[b:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m tunasync.configref")
+    ap.add_argument("--write", type=Path)
+    ap.add_argument("--check", type=Path)
+    args = ap.parse_args(argv)
+    block = render()
+    if args.write:
+        args.write.write_text(splice(args.write.read_text(), block))
+    elif args.check:
+        text = args.check.read_text()
+        if splice(text, block) != text:
+            print(f"{args.check}: the config reference is out of date; run python -m tunasync.configref "
+                  f"--write {args.check}", file=sys.stderr)
+            return 1
+    else:
+        print(block)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
