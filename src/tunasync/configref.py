@@ -76,17 +76,20 @@ def render() -> str:
     )
 
     out = ["### Worker config (`tunasync worker -c worker.conf`)", ""]
-    for title, model in (("[global]", GlobalConfig), ("[manager]", ManagerConfig), ("[server]", WorkerServer),
+    worker_sections: list[tuple[str, type[BaseModel]]] = [("[global]", GlobalConfig), ("[manager]", ManagerConfig), ("[server]", WorkerServer),
                          ("[cgroup]", CgroupConfig), ("[docker]", DockerConfig), ("[zfs]", ZfsConfig),
                          ("[btrfs_snapshot]", BtrfsSnapshotConfig), ("[include]", IncludeConfig),
                          ("[archive] (beyond Go: the Filecoin archive tier)", ArchiveConfig),
-                         ("[[mirrors]] (nested `[[mirrors.mirrors]]` inherit their parent's keys)", MirrorConfig)):
+                         ("[[mirrors]] (nested `[[mirrors.mirrors]]` inherit their parent's keys)", MirrorConfig)]
+    for title, model in worker_sections:
         out += [f"#### `{title.split(' ')[0]}`" + (title[len(title.split(' ')[0]):]), ""]
         out += section_table(model) + [""]
     out += ["### Manager config (`tunasync manager -c manager.conf`)", ""]
     out += ["#### top level", ""] + section_table(MgrConfig, skip=("mirrorz",)) + [""]
-    for title, model in (("[server]", ServerConfig), ("[files]", FilesConfig), ("[history]", HistoryConfig),
-                         ("[[auth.tokens]]", TokenConfig)):
+    manager_sections: list[tuple[str, type[BaseModel]]] = [
+        ("[server]", ServerConfig), ("[files]", FilesConfig), ("[history]", HistoryConfig),
+        ("[[auth.tokens]]", TokenConfig)]
+    for title, model in manager_sections:
         out += [f"#### `{title}`", ""] + section_table(model) + [""]
     out += ["`[mirrorz]` is a free table of site metadata for `/mirrorz.json`: see docs/operators.md.", ""]
     return "\n".join(out)
