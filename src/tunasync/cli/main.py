@@ -7,7 +7,6 @@ Each subcommand lives in its own module `tunasync.cli.<module>` exposing a click
 from __future__ import annotations
 
 import importlib
-import sys
 
 import click
 
@@ -80,4 +79,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -7,6 +7,7 @@ One `CID` type for everything: UnixFS blocks (raw 0x55, dag-pb 0x70), piece CIDs
 from __future__ import annotations
 
 import base64
+import builtins
 import hashlib
 from dataclasses import dataclass
 
@@ -190,7 +191,7 @@ class CID:
     def to_v1(self) -> CID:
         return self if self.version == 1 else CID.v1(self.codec, self.digest, self.mh_code)
 
-    def verify(self, data: bytes) -> bool:
+    def verify(self, data: builtins.bytes) -> bool:  # `bytes` is a property of this class
         """True when `data` hashes to this CID (sha2-256 or identity); False for a mismatch."""
         if self.mh_code == SHA2_256:
             return hashlib.sha256(data).digest() == self.digest

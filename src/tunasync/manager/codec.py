@@ -110,4 +110,4 @@ def decode_status(data: object) -> MirrorStatus:
         v = data.get(key)
         if v is not None:
             fields[key] = _time(key, v)
-    return MirrorStatus.model_construct(**fields)
+    return MirrorStatus.model_construct(None, **fields)

@@ -103,8 +103,9 @@ def create_app(config: ManagerConfig, db: Database, extra_setup: Iterable[AppSet
         app[STATE].client = make_session(config)
 
     async def stop_client(app: web.Application) -> None:
-        if app[STATE].client is not None:
-            await app[STATE].client.close()
+        client = app[STATE].client
+        if client is not None:
+            await client.close()
 
     app.on_startup.append(start_client)
     app.on_cleanup.append(stop_client)

@@ -17,7 +17,7 @@ import glob
 import logging
 import os
 import tomllib
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from ..errors import ConfigError
 from .config_diff import MirrorChange, diff_mirrors
@@ -151,6 +151,6 @@ def _check_global(cfg: WorkerConfig, problems: Problems) -> None:
     a = cfg.archive
     if a.network == "filecoin" and not a.lotus_url:
         # Fatal only when a mirror is archived: otherwise [archive] is not used at all.
-        level = "error" if any(m.archive for m in cfg.mirrors) else "warning"
+        level: Literal["error", "warning"] = "error" if any(m.archive for m in cfg.mirrors) else "warning"
         problems.append(Problem(level, path, "archive.lotus_url",
                                 "required when network = filecoin (e.g. https://api.node.glif.io/rpc/v1)"))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ..models import MirrorStatus, SyncStatus, timefmt
@@ -50,7 +51,7 @@ class Scheduler:
         self.paused_ticks = False  # set while halting: no new scheduled starts
         self._starts: set[asyncio.Task[bool]] = set()
         self._task: asyncio.Task[None] | None = None
-        self.now: Callable[[], object] = timefmt.now
+        self.now: Callable[[], datetime] = timefmt.now
         self.reporter = Reporter(client, self.queue.entries)
         self.observers: list[Callable[[Job, JobMessage], None]] = []  # see every accepted message (metrics)
 

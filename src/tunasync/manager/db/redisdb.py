@@ -96,7 +96,7 @@ class RedisDatabase(Database):
         for key, raw in (await self.r.hgetall(STATUS)).items():
             s = load_status(raw)
             if s is not None:
-                w, m = split_status_key(key.decode("utf-8", "replace"))
+                w, m = split_status_key(_text(key))
                 out.append((w, m, s))
         return out
 
@@ -107,7 +107,7 @@ class RedisDatabase(Database):
             s = load_status(raw)
             if s is not None and should_flush(s):
                 keys.append(key)
-                victims.append(split_status_key(key.decode("utf-8", "replace")))
+                victims.append(split_status_key(_text(key)))
         if keys:
             await self.r.hdel(STATUS, *keys)
         return victims
@@ -139,7 +139,7 @@ class RedisDatabase(Database):
             except ValueError:
                 continue
             if isinstance(stats, dict):
-                w, m = split_status_key(key.decode("utf-8", "replace"))
+                w, m = split_status_key(_text(key))
                 out.append((w, m, stats))
         out.sort(key=lambda t: (t[0], t[1]))
         return out
@@ -150,7 +150,11 @@ class RedisDatabase(Database):
         # MULTI/EXEC: redis applies all of it or, if the connection drops before EXEC, none.
         async with self.r.pipeline(transaction=True) as p:
             if wmap:
-                p.hset(WORKERS, mapping=wmap)
+                p.hset(WORKERS, mapping=dict(wmap))  # type: ignore[arg-type]
             if smap:
-                p.hset(STATUS, mapping=smap)
+                p.hset(STATUS, mapping=dict(smap))  # type: ignore[arg-type]
             await p.execute()
+
+
+def _text(key: bytes | str) -> str:
+    return key if isinstance(key, str) else key.decode("utf-8", "replace")
