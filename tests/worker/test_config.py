@@ -321,6 +321,10 @@ def test_archive_section_and_mirror_keys(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_worker_config(no_rpc)
     assert err.value.key == "archive.lotus_url"
+    half = write(tmp_path, BASE + '[archive]\nnetwork = "filecoin"\nlotus_url = "https://rpc.example/rpc/v1"\n'
+                 '[[mirrors]]\nname = "m"\nupstream = "rsync://h/m/"\narchive = true\n', "half.conf")
+    keys = {p.key: p.level for p in check_worker_config(str(half))}
+    assert keys["archive.singularity_url"] == "warning" and keys["archive.piece_url"] == "warning"
 
     bad = write(tmp_path, BASE + '[archive]\nnetwork = "ipfs"\nprofile = "x"\nbundle_size = "big"\ncopies = 0\n', "bad.conf")
     keys = {p.key for p in check_worker_config(bad) if p.level == "error"}

@@ -154,3 +154,13 @@ def _check_global(cfg: WorkerConfig, problems: Problems) -> None:
         level: Literal["error", "warning"] = "error" if any(m.archive for m in cfg.mirrors) else "warning"
         problems.append(Problem(level, path, "archive.lotus_url",
                                 "required when network = filecoin (e.g. https://api.node.glif.io/rpc/v1)"))
+    if a.network == "filecoin" and any(m.archive for m in cfg.mirrors):
+        # Reading copies works without these; making copies does not (the store step would fail later).
+        if not a.singularity_url:
+            problems.warning(path, "archive.singularity_url",
+                             "empty: no storage backend, so archived mirrors are indexed but never stored")
+        elif not a.providers:
+            problems.warning(path, "archive.providers", "empty: Singularity has no storage provider to make deals with")
+        if not a.piece_url:
+            problems.warning(path, "archive.piece_url", "empty: storage providers cannot reach the loopback "
+                             "server that offers our CARs; set the public URL of `tunasync serve -c` + /piece")
