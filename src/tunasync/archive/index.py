@@ -426,8 +426,9 @@ class ArchiveIndex:
             "SELECT path, size, mtime_ns FROM files WHERE state = 'evicted' AND deleted = 0 ORDER BY path")}
 
     def eviction_candidates(self, mtime_before_ns: int, limit: int | None = None) -> list[FileRecord]:
-        """Stored or cached files older than the cutoff, oldest first."""
-        q = ("SELECT * FROM files WHERE state IN ('stored', 'cached') AND deleted = 0 AND mtime_ns < ? "
+        """Stored files older than the cutoff, oldest first. Cached files (retrieved back) are not here:
+        the cache budget decides when they go (archive/cache.py), least recently used first."""
+        q = ("SELECT * FROM files WHERE state = 'stored' AND deleted = 0 AND mtime_ns < ? "
              "ORDER BY mtime_ns, path")
         args: tuple[object, ...] = (mtime_before_ns,)
         if limit is not None:
