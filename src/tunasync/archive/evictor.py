@@ -1,10 +1,10 @@
 """Which files leave the disk now, and making them leave safely (the dangerous operation).
 
 For each stored file older than keep_years (oldest first; retrieved `cached` copies go by the cache
-budget instead): its copies are checked on chain
-again now (one check per bundle per run), then, by default, the file is retrieved once from those
-providers and verified block by block against its CID; only then `policy.should_evict` may say yes
-and the journaled `evict.evict_one` removes it. Nothing is removed while the mirror's sync runs.
+budget instead): its copies are checked on chain again now (one check per bundle per run), then, by
+default, the file is retrieved once from those providers and verified block by block against its CID;
+only then `policy.should_evict` may say yes and the journaled `evict.evict_one` removes it. Nothing is
+removed while the mirror's sync runs.
 """
 
 from __future__ import annotations
