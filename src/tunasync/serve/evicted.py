@@ -1,0 +1,169 @@
+"""Serving an evicted file: from the index (HEAD, 304, 412, 416: no retrieval), from the single
+flight that retrieves it into the cache (GET), or from a ranged retrieval (`Range`, answered at once).
+
+Headers go out only once the first verified byte is there, so a retrieval that fails before that is a
+502/504 page; one that fails later drops the connection (a client never sees a clean short body).
+A completed retrieval is placed under its final name (mtime restored), recorded `cached`, and the
+cache budget is enforced (never on files still being streamed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+
+from aiohttp import web
+
+from ..archive.index import ArchiveIndex, FileRecord
+from .conditional import Plan, Validators, plan
+from .files import abort, response_for, send_range
+from .flight import Flight, Flights
+from .metrics import ServeMetrics
+from .pages import page
+from .partial import open_partial, place, unlink_if
+from .policy import RetrievalFailed, ServePolicy
+from .retrieval import NetworkHandle, pump, verified
+from .trees import Tree
+
+log = logging.getLogger(__name__)
+
+SOURCE = "X-Tunasync-Source"  # "archive": answered by tunasync serve from the archive tier
+
+
+class EvictedFiles:
+    def __init__(self, flights: Flights, network: NetworkHandle, policy: ServePolicy, metrics: ServeMetrics,
+                 spool_dir: str | None = None):
+        self.flights = flights
+        self.network = network
+        self.policy = policy
+        self.metrics = metrics
+        self.spool_dir = spool_dir
+
+    async def serve(self, request: web.Request, tree: Tree, index: ArchiveIndex, rec: FileRecord,
+                    name: str) -> web.StreamResponse | None:
+        """The answer for an evicted file; None when it appeared on disk meanwhile (serve it from there)."""
+        p = plan(request.method, request.headers, Validators(rec.size, rec.mtime_ns))
+        extra = {SOURCE: "archive"}
+        if request.method == "HEAD" or not p.has_body:
+            resp = response_for(p, name, extra)
+            await resp.prepare(request)
+            await resp.write_eof()
+            return resp
+        key = (tree.name, rec.path)
+        flight = self.flights.get(key)
+        full = p.status == 200 or (
+            p.start <= (flight.written if flight is not None else 0) + self.policy.join_ahead
+            and (flight is not None or self.policy.range_fill))
+        if not full:
+            if flight is None and self.policy.range_fill:
+                await self._join_or_start(tree, index, rec, attach=False)
+            return await self._ranged(request, index, rec, p, name, extra)
+        if flight is not None:
+            self.flights.attach(flight)
+            self.metrics.joins.inc()
+        else:
+            flight = await self._join_or_start(tree, index, rec, attach=True)
+            if flight is None:
+                return None
+        try:
+            return await self._follow(request, flight, p, name, extra)
+        finally:
+            self.flights.detach(flight)
+
+    async def _join_or_start(self, tree: Tree, index: ArchiveIndex, rec: FileRecord,
+                             attach: bool) -> Flight | None:
+        """The running flight for the file (joined) or a new one; None when the file is on disk now."""
+        key = (tree.name, rec.path)
+        final = os.path.join(tree.root, rec.path)
+        if await asyncio.to_thread(os.path.lexists, final):
+            return None
+        partial = await asyncio.to_thread(open_partial, final, self.spool_dir)
+        running = self.flights.get(key)  # someone else started one while we opened ours
+        if running is not None:
+            os.close(partial.fd)
+            await asyncio.to_thread(os.unlink, partial.path)
+            if attach:
+                self.flights.attach(running)
+                self.metrics.joins.inc()
+            return running
+        flight = Flight(key, rec.size, partial, detached=not attach)
+
+        async def run(f: Flight) -> None:
+            await self._retrieve(f, tree, index, rec)
+
+        return self.flights.start(flight, run, attach)
+
+    async def _retrieve(self, flight: Flight, tree: Tree, index: ArchiveIndex, rec: FileRecord) -> None:
+        started = time.monotonic()
+        what = f"{tree.label}/{rec.path} ({rec.cid})"
+        self.metrics.in_flight.inc()
+        try:
+            await pump(verified(self.network, index, rec), flight.write, self.policy.retrieve_timeout, what)
+            await flight.flush()
+            if flight.written != rec.size:
+                raise RetrievalFailed(502, "verify_failed",
+                                      f"{what}: {flight.written} verified bytes, the index says {rec.size}")
+            inode = await asyncio.to_thread(place, flight.partial, rec.mtime_ns)
+            if inode is not None and not await asyncio.to_thread(index.mark_cached, rec.path, inode):
+                log.info("serve: %s changed in the index during retrieval; retrieved copy removed", what)
+                await asyncio.to_thread(unlink_if, flight.partial.final, inode)
+        except RetrievalFailed as exc:
+            log.warning("serve: retrieval failed: %s", exc.reason)
+            self.metrics.retrieval.observe(exc.result, time.monotonic() - started)
+            raise
+        except asyncio.CancelledError:
+            self.metrics.retrieval.observe("cancelled", time.monotonic() - started)
+            raise
+        finally:
+            self.metrics.in_flight.dec()
+        self.metrics.retrieval.observe("ok", time.monotonic() - started, rec.size)
+        log.info("serve: retrieved %s, %d bytes verified in %.2f s", what, rec.size, time.monotonic() - started)
+        flight.succeed()
+
+    async def _follow(self, request: web.Request, flight: Flight, p: Plan, name: str,
+                      extra: dict[str, str]) -> web.StreamResponse:
+        try:
+            await flight.wait_for(p.start)
+        except RetrievalFailed as exc:
+            return page(exc.status, exc.reason, extra)
+        resp = response_for(p, name, extra)
+        await resp.prepare(request)
+        f = flight.reader()
+        try:
+            async for off, n in flight.follow(p.start, p.end):
+                await send_range(request, resp, f, off, n)
+        except RetrievalFailed:
+            abort(request)
+            return resp
+        finally:
+            f.close()
+        await resp.write_eof()
+        return resp
+
+    async def _ranged(self, request: web.Request, index: ArchiveIndex, rec: FileRecord, p: Plan, name: str,
+                      extra: dict[str, str]) -> web.StreamResponse:
+        resp = response_for(p, name, extra)
+
+        async def sink(chunk: bytes) -> None:
+            if not resp.prepared:
+                await resp.prepare(request)
+            await resp.write(chunk)
+
+        what = f"bytes {p.start}-{p.end - 1} of {rec.path} ({rec.cid})"
+        try:
+            n = await pump(verified(self.network, index, rec, (p.start, p.end - 1)), sink,
+                           self.policy.retrieve_timeout, what)
+            if n != p.length:
+                raise RetrievalFailed(502, "verify_failed", f"{what}: {n} verified bytes, expected {p.length}")
+        except RetrievalFailed as exc:
+            self.metrics.range_retrievals.labels(exc.result).inc()
+            log.warning("serve: ranged retrieval failed: %s", exc.reason)
+            if not resp.prepared:
+                return page(exc.status, exc.reason, extra)
+            abort(request)
+            return resp
+        self.metrics.range_retrievals.labels("ok").inc()
+        await resp.write_eof()
+        return resp

@@ -1,0 +1,192 @@
+"""Single flight: one network retrieval per (mirror, path), however many clients ask at once.
+
+A `Flight` owns the partial file its retrieval writes. `written` is how many bytes from the start are
+verified *and* on disk; every client — the first, and any that join later — streams from that file up
+to `written` and waits for more (`follow`), so all of them get the same verified bytes as they arrive.
+The retrieval itself is a task of the registry, not of any request: a client that goes away does not
+stop it unless the policy says `cancel` and it was the last one.
+
+The file descriptor is closed only on the event loop, after the flight left the registry, so a client
+can never duplicate a descriptor that was closed (or reused) under it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any
+
+from .partial import Partial, discard, pwrite_all
+from .policy import RetrievalFailed
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]  # (tree name, mirror-relative path)
+
+
+class Flight:
+    def __init__(self, key: Key, size: int, partial: Partial, detached: bool = False):
+        self.key = key
+        self.size = size
+        self.partial = partial
+        self.detached = detached  # a background fill: never cancelled because clients left
+        self.written = 0
+        self.done = False
+        self.error: RetrievalFailed | None = None
+        self.readers = 0
+        self.task: asyncio.Task[Any] | None = None
+        self._queued = 0
+        self._pending: asyncio.Future[None] | None = None
+        self._event = asyncio.Event()
+
+    # -- the writer side (the retrieval task) ----------------------------------------------------
+    async def write(self, chunk: bytes) -> None:
+        """Append verified bytes; the previous chunk's write overlaps with receiving this one."""
+        await self.flush()
+        self._pending = asyncio.ensure_future(asyncio.to_thread(pwrite_all, self.partial.fd, chunk, self._queued))
+        self._queued += len(chunk)
+
+    async def flush(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            await pending
+            self._advance(self._queued)
+
+    async def settle(self) -> None:
+        """Wait for a write still in a thread (after a failure): the descriptor must outlive it."""
+        if self._pending is not None:
+            await asyncio.wait([self._pending])
+            self._pending = None
+
+    def _advance(self, n: int) -> None:
+        self.written = n
+        self._wake()
+
+    def _wake(self) -> None:
+        ev, self._event = self._event, asyncio.Event()
+        ev.set()
+
+    def succeed(self) -> None:
+        self.done = True
+        self._wake()
+
+    def fail(self, error: RetrievalFailed) -> None:
+        self.error = error
+        self._wake()
+
+    @property
+    def running(self) -> bool:
+        return not self.done and self.error is None
+
+    # -- the reader side (clients) ---------------------------------------------------------------
+    def reader(self) -> io.FileIO:
+        """A file object on the partial's inode for this client (it stays valid after the rename)."""
+        return io.FileIO(os.dup(self.partial.fd), "rb", closefd=True)
+
+    async def wait_for(self, offset: int) -> None:
+        """Until a byte at `offset` is verified (or the file is complete); RetrievalFailed if it fails."""
+        while self.written <= offset:
+            if self.error is not None:
+                raise self.error
+            if self.done:
+                return
+            await self._event.wait()
+
+    async def follow(self, start: int, end: int) -> AsyncIterator[tuple[int, int]]:
+        """(offset, length) pieces of [start, end) as they become verified, in order."""
+        pos = start
+        while pos < end:
+            avail = min(self.written, end)
+            if avail > pos:
+                yield pos, avail - pos
+                pos = avail
+                continue
+            if self.error is not None:
+                raise self.error
+            if self.done:
+                raise RetrievalFailed(502, "error", f"retrieval ended at byte {self.written} of {end}")
+            await self._event.wait()
+
+
+class Flights:
+    """The registry: running flights by key, and finished ones still being streamed (pinned)."""
+
+    def __init__(self, on_disconnect: str = "continue",
+                 on_released: Callable[[str], Coroutine[Any, Any, None]] | None = None):
+        self.on_disconnect = on_disconnect
+        self.on_released = on_released
+        self._running: dict[Key, Flight] = {}
+        self._streaming: dict[Key, Flight] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def get(self, key: Key) -> Flight | None:
+        return self._running.get(key)
+
+    def start(self, flight: Flight, run: Callable[[Flight], Awaitable[None]], attach: bool) -> Flight:
+        """Register `flight` and start its retrieval; with `attach` the caller is its first reader."""
+        assert flight.key not in self._running
+        self._running[flight.key] = flight
+        if attach:
+            flight.readers += 1
+        flight.task = asyncio.create_task(self._run(flight, run), name=f"retrieve {flight.key[0]}/{flight.key[1]}")
+        return flight
+
+    def attach(self, flight: Flight) -> None:
+        flight.readers += 1
+
+    def detach(self, flight: Flight) -> None:
+        flight.readers -= 1
+        if flight.readers > 0:
+            return
+        if flight.running and self.on_disconnect == "cancel" and not flight.detached and flight.task is not None:
+            log.info("serve: %s/%s: last client left, retrieval cancelled (--on-disconnect cancel)", *flight.key)
+            flight.task.cancel()
+        elif self._streaming.get(flight.key) is flight:
+            del self._streaming[flight.key]
+            self._notify(flight.key[0])
+
+    def pinned(self, tree: str) -> set[str]:
+        """Paths of `tree` that a cache budget must not touch right now."""
+        keys = list(self._running) + list(self._streaming)
+        return {path for name, path in keys if name == tree}
+
+    async def _run(self, flight: Flight, run: Callable[[Flight], Awaitable[None]]) -> None:
+        try:
+            await run(flight)
+        except asyncio.CancelledError:
+            if flight.error is None:
+                flight.fail(RetrievalFailed(503, "cancelled", "retrieval cancelled"))
+        except RetrievalFailed as exc:
+            flight.fail(exc)
+        except Exception as exc:  # noqa: BLE001 - a bug or a disk error: the clients get an answer
+            log.exception("serve: retrieval of %s/%s failed", *flight.key)
+            flight.fail(RetrievalFailed(500, "error", f"{type(exc).__name__}: {exc}"))
+        finally:
+            await flight.settle()
+            if self._running.get(flight.key) is flight:
+                del self._running[flight.key]
+            if not flight.done and flight.error is None:
+                flight.fail(RetrievalFailed(502, "error", "retrieval stopped"))
+            os.close(flight.partial.fd)  # on the loop, after leaving the registry: no dup() can race it
+            await asyncio.to_thread(discard, flight.partial)  # gone already when it was placed
+            if flight.readers > 0 and flight.done:
+                self._streaming[flight.key] = flight
+            self._notify(flight.key[0])
+
+    def _notify(self, tree: str) -> None:
+        if self.on_released is not None:
+            task = asyncio.create_task(self.on_released(tree))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        """Cancel every retrieval (shutdown); their partial files are removed."""
+        flights = list(self._running.values())
+        for f in flights:
+            if f.task is not None:
+                f.task.cancel()
+        await asyncio.gather(*(f.task for f in flights if f.task is not None), return_exceptions=True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,145 @@
+"""The network side of serving an evicted file: who may have it, and verified bytes with a deadline.
+
+Candidates, best first: the providers our last chain check found holding the file's piece (with the
+piece CID, so the retriever can fall back to `/piece/`), then what the network index and configured
+gateways name. Bytes come from `Retriever.stream`, verified block by block (spec §6.3), failing over
+from a bad or corrupt provider to the next. `pump` moves them to a sink under `retrieve_timeout`: no
+verified byte for that long is a 504, never a hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import aclosing
+from pathlib import Path
+
+from ..archive.index import ArchiveIndex, FileRecord
+from ..content.cid import CID
+from ..errors import ConfigError, ContentError, NetworkError
+from ..filecoin.interfaces import Candidate, FilecoinNetwork
+from ..filecoin.retriever import provider_candidates
+from .policy import RetrievalFailed, ServePolicy
+
+log = logging.getLogger(__name__)
+
+Opener = Callable[[], Awaitable[FilecoinNetwork]]
+
+
+class NetworkHandle:
+    """The one FilecoinNetwork of the process, opened on first use (serve starts while the network is
+    down, and answers 502 for evicted files until it is back)."""
+
+    def __init__(self, opener: Opener | None = None, net: FilecoinNetwork | None = None):
+        self._opener = opener
+        self._net = net
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def from_section(cls, section: dict, file: str | None, policy: ServePolicy,
+                     scratch_dir: Path | None = None) -> NetworkHandle:
+        from ..filecoin.network import open_network
+
+        async def opener() -> FilecoinNetwork:
+            return await open_network(section, file=file, settings=policy.http_settings(), scratch_dir=scratch_dir)
+
+        return cls(opener)
+
+    async def get(self) -> FilecoinNetwork:
+        if self._net is not None:
+            return self._net
+        if self._opener is None:
+            raise RetrievalFailed(502, "error", "no Filecoin network configured for this tree")
+        async with self._lock:
+            if self._net is None:
+                try:
+                    self._net = await self._opener()
+                except (NetworkError, ConfigError, OSError) as exc:
+                    raise RetrievalFailed(502, "error", f"Filecoin network unavailable: {exc}") from None
+            return self._net
+
+    async def close(self) -> None:
+        if self._net is not None and self._opener is not None:
+            await self._net.close()  # a network handed in by the caller stays the caller's
+        self._net = None
+
+
+def _merge(cands: list[Candidate]) -> list[Candidate]:
+    """One candidate per URL, keeping the first place but the piece CID whichever entry knew it."""
+    out: dict[str, Candidate] = {}
+    for c in cands:
+        prev = out.get(c.url)
+        if prev is None:
+            out[c.url] = c
+        elif prev.piece_cid is None and c.piece_cid is not None:
+            out[c.url] = Candidate(url=prev.url, piece_cid=c.piece_cid, name=prev.name or c.name)
+    return list(out.values())
+
+
+async def candidates(net: FilecoinNetwork, index: ArchiveIndex, rec: FileRecord) -> list[Candidate]:
+    assert rec.cid is not None
+    ours: list[Candidate] = []
+    bundle = await asyncio.to_thread(index.bundle, rec.bundle_id) if rec.bundle_id is not None else None
+    if bundle is not None and bundle.piece_cid:
+        actors = await asyncio.to_thread(index.copy_providers, bundle.piece_cid)
+        ours = await provider_candidates(net.chain, actors, CID.decode(bundle.piece_cid))
+    lookup = getattr(net.retriever, "candidates", None)
+    found: list[Candidate] = []
+    if lookup is not None:
+        try:
+            found = await lookup(CID.decode(rec.cid))
+        except NetworkError as exc:
+            if not ours:
+                raise RetrievalFailed(502, "not_found", f"no provider found for {rec.cid}: {exc}") from None
+            log.info("serve: network index unavailable for %s (%s); trying our providers", rec.cid, exc)
+    cands = _merge(ours + found)
+    if not cands:
+        raise RetrievalFailed(502, "not_found", f"no provider has {rec.cid}: no live copy on record and "
+                              "nobody announces it")
+    return cands
+
+
+async def verified(handle: NetworkHandle, index: ArchiveIndex, rec: FileRecord,
+                   byte_range: tuple[int, int] | None = None) -> AsyncGenerator[bytes, None]:
+    """Verified bytes of the file (or inclusive range); candidate lookup happens on first iteration."""
+    assert rec.cid is not None
+    net = await handle.get()
+    cands = await candidates(net, index, rec)
+    stream = net.retriever.stream(CID.decode(rec.cid), byte_range, cands)
+    try:
+        async for chunk in stream:
+            yield chunk
+    finally:
+        close = getattr(stream, "aclose", None)
+        if close is not None:
+            await close()
+
+
+def classify(exc: Exception) -> str:
+    """The metrics result word of a failed retrieval."""
+    text = str(exc)
+    if "do not match the CID" in text or "incomplete CAR" in text or isinstance(exc, ContentError):
+        return "verify_failed"
+    if "no retrieval candidates" in text:
+        return "not_found"
+    return "error"
+
+
+async def pump(source: AsyncGenerator[bytes, None], sink: Callable[[bytes], Awaitable[None]], idle: float,
+               what: str) -> int:
+    """Move every chunk of `source` into `sink`; RetrievalFailed on a stall, a network or a content error."""
+    loop = asyncio.get_running_loop()
+    n = 0
+    try:
+        async with aclosing(source) as it, asyncio.timeout(idle) as deadline:
+            async for chunk in it:
+                await sink(chunk)
+                n += len(chunk)
+                deadline.reschedule(loop.time() + idle)
+    except TimeoutError:
+        raise RetrievalFailed(504, "timeout", f"{what}: no verified bytes for {idle:g} s "
+                              f"({n} bytes delivered)") from None
+    except (NetworkError, ContentError) as exc:
+        raise RetrievalFailed(502, classify(exc), f"{what}: {exc}") from None
+    return n
