@@ -141,7 +141,9 @@ class Flights:
         flight.readers -= 1
         if flight.readers > 0:
             return
-        if flight.running and self.on_disconnect == "cancel" and not flight.detached and flight.task is not None:
+        # Only a client that left early stops it: once every byte is verified, finishing costs nothing.
+        if (flight.running and flight.written < flight.size and self.on_disconnect == "cancel"
+                and not flight.detached and flight.task is not None):
             log.info("serve: %s/%s: last client left, retrieval cancelled (--on-disconnect cancel)", *flight.key)
             flight.task.cancel()
         elif self._streaming.get(flight.key) is flight:

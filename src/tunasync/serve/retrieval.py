@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from pathlib import Path
@@ -31,10 +32,13 @@ class NetworkHandle:
     """The one FilecoinNetwork of the process, opened on first use (serve starts while the network is
     down, and answers 502 for evicted files until it is back)."""
 
+    RETRY_SECONDS = 5.0  # after a failed open, requests fail fast for this long before the next try
+
     def __init__(self, opener: Opener | None = None, net: FilecoinNetwork | None = None):
         self._opener = opener
         self._net = net
         self._lock = asyncio.Lock()
+        self._failed: tuple[float, str] | None = None
 
     @classmethod
     def from_section(cls, section: dict, file: str | None, policy: ServePolicy,
@@ -52,11 +56,17 @@ class NetworkHandle:
         if self._opener is None:
             raise RetrievalFailed(502, "error", "no Filecoin network configured for this tree")
         async with self._lock:
-            if self._net is None:
-                try:
-                    self._net = await self._opener()
-                except (NetworkError, ConfigError, OSError) as exc:
-                    raise RetrievalFailed(502, "error", f"Filecoin network unavailable: {exc}") from None
+            if self._net is not None:
+                return self._net
+            now = time.monotonic()
+            if self._failed is not None and now - self._failed[0] < self.RETRY_SECONDS:
+                raise RetrievalFailed(502, "error", self._failed[1])
+            try:
+                self._net = await self._opener()
+            except (NetworkError, ConfigError, OSError) as exc:
+                self._failed = (now, f"Filecoin network unavailable: {exc}")
+                raise RetrievalFailed(502, "error", self._failed[1]) from None
+            self._failed = None
             return self._net
 
     async def close(self) -> None:
