@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 
 import aiohttp
 import pytest
@@ -81,3 +82,66 @@ async def test_failure_mid_stream_breaks_every_transfer_and_caches_nothing(tmp_p
             assert 0 < got < size  # some verified bytes, then a broken connection: never a clean short 200
     assert m.state("pool/big.deb") == "evicted" and not (m.root / "pool/big.deb").exists()
     assert m.partials() == []
+
+
+# -- the registry itself, driven by a retrieval we control (real partial files, no network) -----------
+async def _flight(tmp_path, flights, run, size=300, detached=False):
+    from tunasync.serve.flight import Flight
+    from tunasync.serve.partial import open_partial
+
+    p = open_partial(str(tmp_path / "f.bin"))
+    return flights.start(Flight(("t", "f.bin"), size, p, detached=detached), run)
+
+
+async def test_followers_see_bytes_as_written_and_errors_after_them(tmp_path):
+    from tunasync.serve.flight import Flights
+    from tunasync.serve.policy import RetrievalFailed
+
+    step = asyncio.Event()
+
+    async def run(f):
+        await f.write(b"a" * 100)
+        await f.flush()
+        await step.wait()
+        raise RetrievalFailed(502, "verify_failed", "bad block")
+
+    flights = Flights()
+    f = await _flight(tmp_path, flights, run)
+    reader = flights.attach(f)
+    got = []
+    with pytest.raises(RetrievalFailed, match="bad block"):
+        async for off, n in f.follow(0, 300):
+            got.append(os.pread(reader.fileno(), n, off))
+            step.set()
+    reader.close()
+    flights.detach(f)
+    assert got == [b"a" * 100]
+    await asyncio.sleep(0.05)
+    assert flights.get(("t", "f.bin")) is None and os.listdir(tmp_path) == []  # partial removed
+
+
+@pytest.mark.parametrize("policy,complete,cancelled", [("cancel", False, True), ("cancel", True, False),
+                                                        ("continue", False, False)])
+async def test_disconnect_policy(tmp_path, policy, complete, cancelled):
+    from tunasync.serve.flight import Flights
+
+    gate = asyncio.Event()
+
+    async def run(f):
+        await f.write(b"x" * (300 if complete else 100))
+        await f.flush()
+        await gate.wait()
+        f.succeed()
+
+    flights = Flights(on_disconnect=policy)
+    f = await _flight(tmp_path, flights, run)
+    reader = flights.attach(f)
+    await f.wait_for(0)
+    reader.close()
+    flights.detach(f)  # the only client leaves
+    await asyncio.sleep(0.05)
+    gate.set()
+    await f.task
+    assert (f.error is not None and f.error.result == "cancelled") is cancelled
+    assert f.done is not cancelled
+    assert os.listdir(tmp_path) == []  # nothing placed by this stand-in; the partial is gone either way

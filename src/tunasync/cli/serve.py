@@ -68,6 +68,7 @@ def command(root: Path | None, config_file: Path | None, listen: str, retrieve_t
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--listen") from None
     setup_logging(verbose=verbose, debug=debug, systemd=with_systemd)
+    _raise_open_files()
     policy = ServePolicy(retrieve_timeout=retrieve_timeout, range_fill=range_fill, on_disconnect=on_disconnect)
     server = _server_for_root(root, policy) if root is not None else _server_for_config(config_file, policy)
     trees = ", ".join(f"/{t}/" if t else "/" for t in server.trees)
@@ -93,6 +94,19 @@ def command(root: Path | None, config_file: Path | None, listen: str, retrieve_t
             await runner.cleanup()
 
     asyncio.run(main())
+
+
+def _raise_open_files() -> None:
+    """Each client streaming a retrieval holds a socket and a file: lift the soft limit to the hard one."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft != resource.RLIM_INFINITY and soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        except (ValueError, OSError):
+            pass
 
 
 def _server_for_root(root: Path, policy: ServePolicy) -> Server:

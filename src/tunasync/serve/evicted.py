@@ -10,6 +10,7 @@ cache budget is enforced (never on files still being streamed).
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import os
 import time
@@ -22,7 +23,7 @@ from .files import abort, response_for, send_range
 from .flight import Flight, Flights
 from .metrics import ServeMetrics
 from .pages import page
-from .partial import open_partial, place, unlink_if
+from .partial import Partial, discard, open_partial, place, unlink_if
 from .policy import RetrievalFailed, ServePolicy
 from .retrieval import NetworkHandle, pump, verified
 from .trees import Tree
@@ -61,20 +62,23 @@ class EvictedFiles:
                 await self._join_or_start(tree, index, rec, attach=False)
             return await self._ranged(request, index, rec, p, name, extra)
         if flight is not None:
-            self.flights.attach(flight)
+            reader = self.flights.attach(flight)  # no await since get(): it cannot have closed meanwhile
             self.metrics.joins.inc()
         else:
-            flight = await self._join_or_start(tree, index, rec, attach=True)
-            if flight is None:
+            joined = await self._join_or_start(tree, index, rec, attach=True)
+            if joined is None:
                 return None
+            flight, reader = joined
         try:
-            return await self._follow(request, flight, p, name, extra)
+            return await self._follow(request, flight, reader, p, name, extra)
         finally:
+            reader.close()
             self.flights.detach(flight)
 
     async def _join_or_start(self, tree: Tree, index: ArchiveIndex, rec: FileRecord,
-                             attach: bool) -> Flight | None:
-        """The running flight for the file (joined) or a new one; None when the file is on disk now."""
+                             attach: bool) -> tuple[Flight, io.FileIO] | None:
+        """The running flight for the file or a new one, with this client's reader when it `attach`es;
+        None when the file is on disk by now (or, detached, when a retrieval already runs)."""
         key = (tree.name, rec.path)
         final = os.path.join(tree.root, rec.path)
         if await asyncio.to_thread(os.path.lexists, final):
@@ -82,18 +86,19 @@ class EvictedFiles:
         partial = await asyncio.to_thread(open_partial, final, self.spool_dir)
         running = self.flights.get(key)  # someone else started one while we opened ours
         if running is not None:
-            os.close(partial.fd)
-            await asyncio.to_thread(os.unlink, partial.path)
+            joined = (running, self.flights.attach(running)) if attach else None
             if attach:
-                self.flights.attach(running)
                 self.metrics.joins.inc()
-            return running
+            os.close(partial.fd)
+            await asyncio.to_thread(discard, partial)
+            return joined
         flight = Flight(key, rec.size, partial, detached=not attach)
 
         async def run(f: Flight) -> None:
             await self._retrieve(f, tree, index, rec)
 
-        return self.flights.start(flight, run, attach)
+        self.flights.start(flight, run)
+        return (flight, self.flights.attach(flight)) if attach else None
 
     async def _retrieve(self, flight: Flight, tree: Tree, index: ArchiveIndex, rec: FileRecord) -> None:
         started = time.monotonic()
@@ -105,10 +110,16 @@ class EvictedFiles:
             if flight.written != rec.size:
                 raise RetrievalFailed(502, "verify_failed",
                                       f"{what}: {flight.written} verified bytes, the index says {rec.size}")
-            inode = await asyncio.to_thread(place, flight.partial, rec.mtime_ns)
-            if inode is not None and not await asyncio.to_thread(index.mark_cached, rec.path, inode):
+            # Placing the file and recording it are one step in a thread: a cancel (shutdown) must not
+            # leave a placed file the index does not know. The descriptor outlives the thread.
+            done = asyncio.ensure_future(asyncio.to_thread(_into_cache, flight.partial, index, rec))
+            try:
+                kept = await asyncio.shield(done)
+            except asyncio.CancelledError:
+                await asyncio.wait([done])
+                raise
+            if kept is False:
                 log.info("serve: %s changed in the index during retrieval; retrieved copy removed", what)
-                await asyncio.to_thread(unlink_if, flight.partial.final, inode)
         except RetrievalFailed as exc:
             log.warning("serve: retrieval failed: %s", exc.reason)
             self.metrics.retrieval.observe(exc.result, time.monotonic() - started)
@@ -122,7 +133,7 @@ class EvictedFiles:
         log.info("serve: retrieved %s, %d bytes verified in %.2f s", what, rec.size, time.monotonic() - started)
         flight.succeed()
 
-    async def _follow(self, request: web.Request, flight: Flight, p: Plan, name: str,
+    async def _follow(self, request: web.Request, flight: Flight, reader: io.FileIO, p: Plan, name: str,
                       extra: dict[str, str]) -> web.StreamResponse:
         try:
             await flight.wait_for(p.start)
@@ -130,15 +141,12 @@ class EvictedFiles:
             return page(exc.status, exc.reason, extra)
         resp = response_for(p, name, extra)
         await resp.prepare(request)
-        f = flight.reader()
         try:
             async for off, n in flight.follow(p.start, p.end):
-                await send_range(request, resp, f, off, n)
+                await send_range(request, resp, reader, off, n)
         except RetrievalFailed:
             abort(request)
             return resp
-        finally:
-            f.close()
         await resp.write_eof()
         return resp
 
@@ -167,3 +175,15 @@ class EvictedFiles:
         self.metrics.range_retrievals.labels("ok").inc()
         await resp.write_eof()
         return resp
+
+
+def _into_cache(partial: Partial, index: ArchiveIndex, rec: FileRecord) -> bool | None:
+    """Place the verified file and record it `cached`; None when nothing was placed (something is there
+    already, or the tree is not writable), False when the index no longer wants it (removed again)."""
+    inode = place(partial, rec.mtime_ns)
+    if inode is None:
+        return None
+    if index.mark_cached(rec.path, inode):
+        return True
+    unlink_if(partial.final, inode)
+    return False

@@ -19,12 +19,13 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
-from .partial import Partial, discard, pwrite_all
+from .partial import Partial, discard, pwritev_all
 from .policy import RetrievalFailed
 
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (tree name, mirror-relative path)
+MAX_BACKLOG = 64 << 20  # verified bytes allowed to wait for the disk before the retrieval waits too
 
 
 class Flight:
@@ -38,28 +39,55 @@ class Flight:
         self.error: RetrievalFailed | None = None
         self.readers = 0
         self.task: asyncio.Task[Any] | None = None
-        self._queued = 0
+        self._queued = 0  # bytes handed to write(): the file's length once every write is done
+        self._batch: list[bytes] = []
         self._pending: asyncio.Future[None] | None = None
+        self._write_error: OSError | None = None
         self._event = asyncio.Event()
 
     # -- the writer side (the retrieval task) ----------------------------------------------------
+    # Writes run in a thread, one at a time; chunks that arrive meanwhile go out together in the next
+    # `pwritev` (so a slow disk means bigger writes, not a longer queue of thread hops).
     async def write(self, chunk: bytes) -> None:
-        """Append verified bytes; the previous chunk's write overlaps with receiving this one."""
-        await self.flush()
-        self._pending = asyncio.ensure_future(asyncio.to_thread(pwrite_all, self.partial.fd, chunk, self._queued))
+        """Append verified bytes (returns at once unless MAX_BACKLOG bytes wait for the disk)."""
+        if self._write_error is not None:
+            raise self._write_error
+        self._batch.append(chunk)
         self._queued += len(chunk)
+        if self._pending is None:
+            self._start_write()
+        while self._queued - self.written > MAX_BACKLOG and self._write_error is None:
+            await self._event.wait()
+
+    def _start_write(self) -> None:
+        batch, self._batch = self._batch, []
+        offset = self._queued - sum(len(b) for b in batch)
+        self._pending = asyncio.ensure_future(asyncio.to_thread(pwritev_all, self.partial.fd, batch, offset))
+        self._pending.add_done_callback(lambda fut: self._written(fut, offset + sum(len(b) for b in batch)))
+
+    def _written(self, fut: asyncio.Future[None], end: int) -> None:
+        self._pending = None
+        if fut.cancelled() or fut.exception() is not None:
+            self._write_error = OSError(f"{self.partial.path}: {fut.exception() if not fut.cancelled() else 'cancelled'}")
+            self._wake()
+            return
+        self._advance(end)
+        if self._batch and self._write_error is None:
+            self._start_write()
 
     async def flush(self) -> None:
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            await pending
-            self._advance(self._queued)
+        """Until every appended byte is on disk (OSError if a write failed)."""
+        while (self._pending is not None or self._batch) and self._write_error is None:
+            await self._event.wait()
+        if self._write_error is not None:
+            raise self._write_error
 
     async def settle(self) -> None:
         """Wait for a write still in a thread (after a failure): the descriptor must outlive it."""
-        if self._pending is not None:
+        self._batch = []
+        while self._pending is not None:
             await asyncio.wait([self._pending])
-            self._pending = None
+            await asyncio.sleep(0)  # let its done-callback run
 
     def _advance(self, n: int) -> None:
         self.written = n
@@ -125,17 +153,19 @@ class Flights:
     def get(self, key: Key) -> Flight | None:
         return self._running.get(key)
 
-    def start(self, flight: Flight, run: Callable[[Flight], Awaitable[None]], attach: bool) -> Flight:
-        """Register `flight` and start its retrieval; with `attach` the caller is its first reader."""
+    def start(self, flight: Flight, run: Callable[[Flight], Awaitable[None]]) -> Flight:
+        """Register `flight` and start its retrieval."""
         assert flight.key not in self._running
         self._running[flight.key] = flight
-        if attach:
-            flight.readers += 1
         flight.task = asyncio.create_task(self._run(flight, run), name=f"retrieve {flight.key[0]}/{flight.key[1]}")
         return flight
 
-    def attach(self, flight: Flight) -> None:
+    def attach(self, flight: Flight) -> io.FileIO:
+        """A new client of a flight got from `get`/`start` *without an await since*: its reader (close it,
+        then `detach`)."""
+        reader = flight.reader()
         flight.readers += 1
+        return reader
 
     def detach(self, flight: Flight) -> None:
         flight.readers -= 1

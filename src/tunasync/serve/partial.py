@@ -68,11 +68,17 @@ def open_partial(final: str, spool_dir: str | None = None) -> Partial:
     return Partial(fd, path, final, False)
 
 
-def pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.pwrite(fd, view, offset)
-        view, offset = view[n:], offset + n
+def pwritev_all(fd: int, chunks: list[bytes], offset: int) -> None:
+    """Write `chunks` back to back at `offset` (positional: the descriptor's offset is never used)."""
+    views = [memoryview(c) for c in chunks if c]
+    while views:
+        n = os.pwritev(fd, views[:1024], offset)  # IOV_MAX
+        offset += n
+        while views and n >= len(views[0]):
+            n -= len(views[0])
+            views.pop(0)
+        if n:
+            views[0] = views[0][n:]
 
 
 def place(p: Partial, mtime_ns: int) -> int | None:
