@@ -1,4 +1,5 @@
-"""Build the optional native CommP core; the package works without it (pure-Python fallback)."""
+"""Build the optional native cores (CommP, archive tree walker); the package works without them
+(pure-Python fallbacks give identical results)."""
 import os
 import sys
 
@@ -6,6 +7,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 SRC = "src/tunasync/content/_commp.c"
+WALK_SRC = "src/tunasync/archive/_walk.c"
 
 
 class OptionalBuildExt(build_ext):
@@ -36,5 +38,12 @@ if os.path.exists(SRC) and not os.environ.get("TUNASYNC_NO_NATIVE"):
             extra_compile_args=["-O3", "-std=c11"],
         )
     )
+if os.path.exists(WALK_SRC) and not os.environ.get("TUNASYNC_NO_NATIVE"):
+    # openat/fstatat/d_type walker and listing diff for the archive scan (fallback: scan.walk in Python)
+    ext_modules.append(Extension(
+        "tunasync.archive._walk", sources=[WALK_SRC],
+        depends=[f"src/tunasync/archive/_walk_{h}.h" for h in ("common", "leaves", "listing")],
+        extra_compile_args=["-O2", "-std=gnu11"],
+    ))
 
 setup(ext_modules=ext_modules, cmdclass={"build_ext": OptionalBuildExt})

@@ -1,25 +1,45 @@
 """Hash the files a scan found new or changed (state `local`) into UnixFS CIDs, on threads.
 
 The CID is recorded only when the file still has the (size, mtime_ns, inode) the scan saw, before and
-after hashing (`unixfs.file_cid` raises FileChangedError when the file changes while it is read, and
-`index.set_hashed` refuses a row that moved on): a file upstream rewrites during hashing stays
-`local` and is hashed again on the next scan, never recorded with a wrong CID.
+after hashing (the open file's fstat before and after the read, then the path's stat; a large file's
+`unixfs.file_cid` raises FileChangedError likewise), and `index.set_hashed_many` refuses a row that
+moved on meanwhile: a file upstream rewrites during hashing stays `local` (listed in `changed`) and is
+hashed again on the next scan, never recorded with a wrong CID.
+
+Mirrors are mostly small files, where per-file overhead, not SHA-256, is the cost: a file of at most
+one chunk is one leaf (its CID is the leaf's), read whole with a single read(), and such files go to
+the workers in batches rather than one future each. Under a raw-leaves profile a batch is hashed by the
+native core (`_walk.hash_leaves`: the same checks, SHA-256 from the libcrypto hashlib uses) in one call
+without the GIL; in Python each syscall takes the GIL back and two threads mostly wait for each other.
+Larger files go through `file_cid`, which hashes their chunks on the shared pool. The calling thread
+records CIDs (SQLite drops the GIL too). TUNASYNC_NO_NATIVE_WALK=1 keeps everything in Python.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
+import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..content.chunker import hash_threads, stat_key
-from ..content.unixfs import file_cid
+from ..content.cid import CID, RAW, SHA2_256
+from ..content.filedag import make_leaf
+from ..content.unixfs import FileChangedError, Profile, file_cid, get_profile
 from ..errors import ContentError
+from . import scan as _scan
 from .index import ArchiveIndex
-from .states import FileState
 
 Progress = Callable[[int, int], None]  # (files done, bytes done) increments
+Expect = tuple[int, int, int]  # (size, mtime_ns, inode) as the scan recorded it
+Outcome = tuple[str, str | None, str]  # (path, CID or None, "" | "changed" | "vanished" | error)
+
+_BATCH_FILES, _BATCH_BYTES = 256, 8 << 20  # one worker task of small files
+_RECORD_ROWS, _RECORD_SECONDS = 4096, 1.0  # one index transaction
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # never a symlink; a FIFO never blocks
 
 
 @dataclass
@@ -30,56 +50,130 @@ class HashResult:
     errors: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _hash_one(root: str, rel: str, expect: tuple[int, int, int], profile: str) -> tuple[str, str | None, str]:
+def _hash_small(root: str, items: list[tuple[str, Expect]], prof: Profile) -> list[Outcome]:
+    native = _scan._native()
+    if native is None or not prof.raw_leaves or prof.cid_version != 1:
+        return [_small_one(root, rel, expect, prof) for rel, expect in items]
+    prefix = CID(1, RAW, SHA2_256, bytes(32)).bytes[:-32]
+    got = native.hash_leaves(root, [(os.fsencode(rel), *e) for rel, e in items], prefix)
+    return [(rel, r, "") if isinstance(r, str) else (rel, None, _why(r, root, rel))
+            for (rel, _), r in zip(items, got, strict=True)]
+
+
+def _why(code: int, root: str, rel: str) -> str:
+    return {-1: "changed", -2: "vanished"}.get(code) or f"{os.path.join(root, rel)}: {os.strerror(code)}"
+
+
+def _small_one(root: str, rel: str, expect: Expect, prof: Profile) -> Outcome:
+    """A file of at most one chunk: its CID is its only leaf's."""
+    full = os.path.join(root, rel)
+    try:
+        fd = os.open(full, _OPEN_FLAGS)
+    except FileNotFoundError:
+        return rel, None, "vanished"
+    except OSError as exc:
+        return rel, None, "changed" if exc.errno == errno.ELOOP else f"{full}: {exc.strerror or exc}"
+    try:
+        before = os.fstat(fd)
+        if not stat.S_ISREG(before.st_mode) or stat_key(before) != expect:
+            return rel, None, "changed"
+        data = os.read(fd, expect[0] + 1)  # one byte more: a file that grew shows
+        after = os.fstat(fd)
+        now = os.stat(full, follow_symlinks=False)  # still the file at that path?
+    except FileNotFoundError:
+        return rel, None, "vanished"
+    except OSError as exc:
+        return rel, None, f"{full}: {exc.strerror or exc}"
+    finally:
+        os.close(fd)
+    if len(data) != expect[0] or stat_key(after) != expect or stat_key(now) != expect:
+        return rel, None, "changed"
+    return rel, str(make_leaf(prof, data)[0]), ""
+
+
+def _hash_large(root: str, rel: str, expect: Expect, prof: Profile) -> list[Outcome]:
     full = os.path.join(root, rel)
     try:
         if stat_key(os.stat(full, follow_symlinks=False)) != expect:
-            return rel, None, "changed"
-        node = file_cid(full, profile)
+            return [(rel, None, "changed")]
+        node = file_cid(full, prof)
         if stat_key(os.stat(full, follow_symlinks=False)) != expect:
-            return rel, None, "changed"
+            return [(rel, None, "changed")]
     except FileNotFoundError:
-        return rel, None, "vanished"
+        return [(rel, None, "vanished")]
+    except FileChangedError:
+        return [(rel, None, "changed")]
     except (ContentError, OSError) as exc:
-        return rel, None, str(exc)
-    return rel, str(node.cid), ""
+        return [(rel, None, str(exc))]
+    return [(rel, str(node.cid), "")]
+
+
+def _pending(index: ArchiveIndex, limit: int | None) -> list[tuple[str, Expect]]:
+    q = "SELECT path, size, mtime_ns, inode FROM files WHERE state = 'local' AND deleted = 0 ORDER BY path"
+    rows = index._conn().execute(q + (" LIMIT ?" if limit is not None else ""),
+                                 (limit,) if limit is not None else ())
+    return [(r[0], (r[1], r[2], r[3])) for r in rows]
+
+
+def _tasks(todo: list[tuple[str, Expect]], chunk: int) -> tuple[list[tuple[str, Expect]], list[list]]:
+    """Large files one by one (largest first: they start early and spread over the pool), small ones
+    in batches."""
+    large = sorted((t for t in todo if t[1][0] > chunk), key=lambda t: -t[1][0])
+    batches: list[list[tuple[str, Expect]]] = [[]]
+    size = 0
+    for t in todo:
+        if t[1][0] > chunk:
+            continue
+        if len(batches[-1]) >= _BATCH_FILES or size >= _BATCH_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(t)
+        size += t[1][0]
+    return large, [b for b in batches if b]
 
 
 def hash_pending(index: ArchiveIndex, root: str, profile: str, *, progress: Progress | None = None,
                  threads: int | None = None, limit: int | None = None) -> HashResult:
     """CIDs for every `local` file of the index that is on disk (blocking; run in a thread)."""
-    todo = [(r.path, (r.size, r.mtime_ns, r.inode)) for r in index.files(FileState.LOCAL)]
-    if limit is not None:
-        todo = todo[:limit]
+    prof = get_profile(profile)
+    todo = _pending(index, limit)
+    expect = dict(todo)
     res = HashResult()
-    size_of = {p: e[0] for p, e in todo}
-    # Small files dominate mirrors: hash many files at once (file_cid parallelises inside big files).
+    large, batches = _tasks(todo, prof.chunk_size)
+    batch: list[tuple[str, Expect, str]] = []
+    last = time.monotonic()
     with ThreadPoolExecutor(max_workers=threads or hash_threads(), thread_name_prefix="archive-hash") as pool:
-        futures = [pool.submit(_hash_one, root, p, e, profile) for p, e in todo]
-        batch: list[tuple[str, tuple[int, int, int], str]] = []
-        expect = dict(todo)
+        futures: list[Future[list[Outcome]]] = [pool.submit(_hash_large, root, rel, e, prof) for rel, e in large]
+        futures += [pool.submit(_hash_small, root, b, prof) for b in batches]
         for fut in futures:
-            rel, cid, why = fut.result()
-            if cid is None:
-                if why in ("changed", "vanished"):
-                    res.changed.append(rel)
-                else:
-                    res.errors.append((rel, why))
-                continue
-            batch.append((rel, expect[rel], cid))
-            if len(batch) >= 512:
+            files = nbytes = 0
+            for rel, cid, why in fut.result():
+                if cid is None:
+                    if why in ("changed", "vanished"):
+                        res.changed.append(rel)
+                    else:
+                        res.errors.append((rel, why))
+                    continue
+                batch.append((rel, expect[rel], cid))
+                files += 1
+                nbytes += expect[rel][0]
+            res.bytes += nbytes
+            if progress and files:
+                progress(files, nbytes)
+            if len(batch) >= _RECORD_ROWS or (batch and time.monotonic() - last >= _RECORD_SECONDS):
                 res.hashed += _record(index, batch, profile, res)
-                batch = []
-            res.bytes += size_of[rel]
-            if progress:
-                progress(1, size_of[rel])
-        if batch:
-            res.hashed += _record(index, batch, profile, res)
+                batch, last = [], time.monotonic()
+    if batch:
+        res.hashed += _record(index, batch, profile, res)
+    res.changed.sort()
+    res.errors.sort()
     return res
 
 
-def _record(index: ArchiveIndex, batch: list[tuple[str, tuple[int, int, int], str]], profile: str,
-            res: HashResult) -> int:
+def _record(index: ArchiveIndex, batch: list[tuple[str, Expect, str]], profile: str, res: HashResult) -> int:
     refused = index.set_hashed_many(batch, profile)
-    res.changed += refused
+    if refused:  # the row moved on while we hashed (a rescan, say): that CID is not recorded
+        res.changed += refused
+        gone = set(refused)
+        res.bytes -= sum(e[0] for p, e, _ in batch if p in gone)
     return len(batch) - len(refused)

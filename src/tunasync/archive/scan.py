@@ -3,19 +3,72 @@
 A file is "changed" when its (size, mtime_ns, inode) differ from the index: only those are re-hashed.
 Files that vanished from disk while not evicted were deleted upstream: marked, not forgotten.
 Only regular files count; symlinks, sockets, devices and rsync's `.~tmp~` staging dirs are skipped.
+A walk failure (an unreadable directory, ...) is reported in `errors`, and nothing under that path is
+taken for deleted. A file whose path is not UTF-8 cannot be indexed: it is reported, every scan.
+
+A rescan of a million files must cost about what `find` costs, so it neither builds a million tuples
+nor reads a million rows. The native walker (`_walk.c`) lists the tree into one bytes object, kept
+after each scan beside the index as `<index>.snapshot`. The next scan compares listings in C and looks
+up only the paths that differ, plus the paths whose index rows changed since: triggers on `files`
+append those to `scan_log` (no other writer has to remember anything). Verdicts are always made on
+the current index row, so the fast path and the full comparison give the same ScanResult.
+
+Why a stale snapshot can only add work: it is used only while the `meta` token in its header is the
+index's current one, and the index changes a scan records are committed in the same transaction that
+rotates that token (a crash before the new snapshot is written leaves no snapshot with the token: the
+next scan compares in full). `invalidate_snapshot()` forces that too. TUNASYNC_NO_NATIVE_WALK=1 (or
+an unbuilt extension) selects the pure-Python walk and the full comparison, with identical results.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import secrets
 import stat
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from types import ModuleType
+from typing import NamedTuple, cast
 
 from .index import ArchiveIndex
 
+try:
+    from . import _walk as _native_walk  # type: ignore[attr-defined]
+except ImportError:  # not built: the pure-Python walk below gives the same results
+    _native_walk = None
+
+log = logging.getLogger(__name__)
+
 SKIP_DIRS = frozenset({".~tmp~"})
 TEMP_PREFIX = ".tunasync-"  # our own in-progress retrievals live next to their final name
+NO_NATIVE_ENV = "TUNASYNC_NO_NATIVE_WALK"
+
+Entry = tuple[str, int, int, int]  # (relative path, size, mtime_ns, inode)
+Row = tuple[int, int, int, str, int]  # index: (size, mtime_ns, inode, state, deleted)
+
+_TOKEN_KEY = "archive.scan.snapshot"
+_MAGIC, _VERSION = b"tunasync-scan-snapshot", b"1"
+_MAX_LOGGED = 100_000  # more logged paths than this: the full comparison is cheaper
+_NOT_UTF8 = "file name is not UTF-8: it cannot be indexed"
+
+_LOG_TABLE = "CREATE TABLE IF NOT EXISTS scan_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, path TEXT NOT NULL)"
+# What a verdict reads: the row's presence, (size, mtime_ns, inode) and `deleted`. `state` is only read
+# as "evicted" for files off disk, and a row leaves `evicted` only when its file is back on disk (states.py):
+# the listing diff sees that, so state changes (every hash, pack and store) cost no trigger.
+_TRIGGERS = {
+    "scan_log_insert": "CREATE TRIGGER scan_log_insert AFTER INSERT ON files "
+                       "BEGIN INSERT INTO scan_log (path) VALUES (NEW.path); END",
+    "scan_log_delete": "CREATE TRIGGER scan_log_delete AFTER DELETE ON files "
+                       "BEGIN INSERT INTO scan_log (path) VALUES (OLD.path); END",
+    "scan_log_update": "CREATE TRIGGER scan_log_update AFTER UPDATE OF path, size, mtime_ns, inode, deleted ON files "
+                       "WHEN OLD.path IS NOT NEW.path OR OLD.size IS NOT NEW.size OR OLD.mtime_ns IS NOT NEW.mtime_ns "
+                       "OR OLD.inode IS NOT NEW.inode OR OLD.deleted IS NOT NEW.deleted "
+                       "BEGIN INSERT INTO scan_log (path) VALUES (OLD.path); "
+                       "INSERT INTO scan_log (path) SELECT NEW.path WHERE NEW.path IS NOT OLD.path; END",
+}
 
 
 @dataclass
@@ -27,15 +80,53 @@ class ScanResult:
     errors: list[tuple[str, str]] = field(default_factory=list)
 
 
-def walk(root: str) -> Iterator[tuple[str, int, int, int]]:
-    """Yield (relative path, size, mtime_ns, inode) of every regular file under root, sorted per dir."""
+# -- walking -----------------------------------------------------------------------------------------
+def _native() -> ModuleType | None:
+    if os.environ.get(NO_NATIVE_ENV) or sys.getfilesystemencoding() != "utf-8":
+        return None
+    return _native_walk
+
+
+class _Listing(NamedTuple):
+    data: bytes
+    files: int
+    bytes: int
+    bad_names: int
+    errors: list[tuple[str, str]]
+
+
+def _list(native: ModuleType, root: str) -> _Listing:
+    data, files, nbytes, bad, errs = native.listing(root, sorted(os.fsencode(d) for d in SKIP_DIRS),
+                                                    os.fsencode(TEMP_PREFIX))
+    return _Listing(data, files, nbytes, bad, [(os.fsdecode(rel), os.strerror(e)) for rel, e in errs])
+
+
+def walk(root: str, errors: list[tuple[str, str]] | None = None) -> Iterator[Entry]:
+    """Yield (relative path, size, mtime_ns, inode) of every regular file under root: a directory's
+    files (names sorted by bytes) before its subdirectories. Failures other than an entry vanishing
+    go to `errors` as (relative path, reason) and the walk goes on."""
+    native = _native()
+    if native is None:
+        yield from _walk_py(root, errors)
+        return
+    listing = _list(native, root)
+    if errors is not None:
+        errors.extend(listing.errors)
+    yield from native.records(listing.data)
+
+
+def _walk_py(root: str, errors: list[tuple[str, str]] | None) -> Iterator[Entry]:
+    """The pure-Python twin of the native walker: same entries, order and errors."""
+    errs: list[tuple[str, str]] = [] if errors is None else errors
     stack = [""]
     while stack:
         rel_dir = stack.pop()
         try:
             with os.scandir(os.path.join(root, rel_dir) if rel_dir else root) as it:
-                entries = sorted(it, key=lambda e: e.name)
-        except OSError:
+                entries = sorted(it, key=lambda e: os.fsencode(e.name))
+        except OSError as exc:
+            if rel_dir == "" or not isinstance(exc, FileNotFoundError):  # a missing root is no empty tree
+                errs.append((rel_dir, _reason(exc)))
             continue
         subdirs = []
         for e in entries:
@@ -45,34 +136,270 @@ def walk(root: str) -> Iterator[tuple[str, int, int, int]]:
                     if e.name not in SKIP_DIRS:
                         subdirs.append(rel)
                     continue
-                if e.name.startswith(TEMP_PREFIX):
+                if e.name.startswith(TEMP_PREFIX) or not e.is_file(follow_symlinks=False):
                     continue
                 st = e.stat(follow_symlinks=False)
-            except OSError:
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                errs.append((rel, _reason(exc)))
                 continue
             if stat.S_ISREG(st.st_mode):
                 yield rel, st.st_size, st.st_mtime_ns, st.st_ino
         stack.extend(reversed(subdirs))
 
 
+def _reason(exc: OSError) -> str:
+    return os.strerror(exc.errno) if exc.errno else str(exc)
+
+
+# -- verdicts (pure) ---------------------------------------------------------------------------------
+def _indexable(rel: str) -> bool:
+    if rel.isascii():
+        return True
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _changed(row: Row | None, e: Entry) -> bool:
+    return row is None or row[0] != e[1] or row[1] != e[2] or row[2] != e[3] or bool(row[4])
+
+
+def _gone(row: Row | None) -> bool:
+    """Off disk and neither evicted by us nor already marked: deleted upstream."""
+    return row is not None and not row[4] and row[3] != "evicted"
+
+
+def _judge(res: ScanResult, on_disk: Iterable[Entry], off_disk: Iterable[str], rows: dict[str, Row],
+           walk_errors: list[tuple[str, str]]) -> None:
+    """Fill changed/deleted/errors from candidates and their index rows (the same for both paths)."""
+    unreadable = [rel for rel, _ in walk_errors]
+    res.errors = list(walk_errors)
+    for e in on_disk:
+        if not _indexable(e[0]):
+            res.errors.append((e[0], _NOT_UTF8))
+        elif _changed(rows.get(e[0]), e):
+            res.changed.append(e)
+    res.deleted = sorted(p for p in set(off_disk) if _gone(rows.get(p)) and not _under(p, unreadable))
+
+
+def _under(rel: str, tops: list[str]) -> bool:
+    return any(t == "" or rel == t or rel.startswith(t + "/") for t in tops)
+
+
+# -- the index side ----------------------------------------------------------------------------------
+class _LogState(NamedTuple):
+    token: str | None  # the snapshot token the index accepts
+    mark: int  # scan_log entries up to here are the ones read
+    logged: set[str] | None  # their paths (None: too many to be worth it)
+
+
+def _log_ready(index: ArchiveIndex) -> bool:
+    """True when the log exists with exactly our triggers (so it saw every row change since it began)."""
+    rows = index._conn().execute("SELECT type, name, sql FROM sqlite_master WHERE name LIKE 'scan_log%'").fetchall()
+    triggers = {name: sql for kind, name, sql in rows if kind == "trigger"}
+    return triggers == _TRIGGERS and ("table", "scan_log") in {(kind, name) for kind, name, _ in rows}
+
+
+def _create_log(index: ArchiveIndex) -> None:
+    with index.tx() as db:
+        db.execute(_LOG_TABLE)
+        for name, sql in _TRIGGERS.items():
+            db.execute(f"DROP TRIGGER IF EXISTS {name}")
+            db.execute(sql)
+
+
+def _log_state(index: ArchiveIndex) -> _LogState:
+    db = index._conn()
+    db.execute("BEGIN")
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = ?", (_TOKEN_KEY,)).fetchone()
+        mark = int(db.execute("SELECT COALESCE(MAX(seq), 0) FROM scan_log").fetchone()[0])
+        paths = db.execute("SELECT DISTINCT path FROM scan_log WHERE seq <= ? LIMIT ?",
+                           (mark, _MAX_LOGGED + 1)).fetchall()
+    finally:
+        db.execute("COMMIT")
+    logged = {p for (p,) in paths} if len(paths) <= _MAX_LOGGED else None
+    return _LogState(row[0] if row else None, mark, logged)
+
+
+def _rows(index: ArchiveIndex, paths: Iterable[str]) -> dict[str, Row]:
+    want = [p for p in dict.fromkeys(paths) if _indexable(p)]
+    if len(want) > _MAX_LOGGED:
+        return index.stat_map()
+    out: dict[str, Row] = {}
+    db = index._conn()
+    for i in range(0, len(want), 500):
+        chunk = want[i:i + 500]
+        for r in db.execute("SELECT path, size, mtime_ns, inode, state, deleted FROM files "
+                            f"WHERE path IN ({','.join('?' * len(chunk))})", chunk):
+            out[r[0]] = (r[1], r[2], r[3], r[4], r[5])
+    return out
+
+
+class _InTx:
+    """The index's own write methods, run inside the transaction the scan already holds."""
+
+    def __init__(self, db: object):
+        self._db = db
+
+    def tx(self) -> nullcontext:
+        return nullcontext(self._db)
+
+    def _conn(self) -> object:
+        return self._db
+
+
+def _record(index: ArchiveIndex, res: ScanResult, state: _LogState | None, new_snapshot: bool) -> str | None:
+    """Commit the scan's changes; returns the token a new snapshot must carry, or None for none."""
+    with index.tx() as db:
+        shim = cast(ArchiveIndex, _InTx(db))
+        row = db.execute("SELECT value FROM meta WHERE key = ?", (_TOKEN_KEY,)).fetchone()
+        walk_failed = bool(res.errors) and not _only_names(res.errors)
+        if state is None or walk_failed or (row[0] if row else None) != state.token:
+            # logged like any other writer's change: whatever snapshot exists stays exactly as good
+            ArchiveIndex.upsert_seen(shim, res.changed)
+            ArchiveIndex.mark_deleted(shim, res.deleted)
+            return None
+        token = secrets.token_hex(16) if new_snapshot else state.token
+        db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (_TOKEN_KEY, token))
+        db.execute("DELETE FROM scan_log WHERE seq <= ?", (state.mark,))
+        # Our own writes need no log entry. Nobody else writes until we commit, so either drop the
+        # triggers for this transaction (DDL is part of it: no other connection sees them gone; an
+        # upsert costs ~3x with them) or delete what they log for us.
+        quiet = len(res.changed) + len(res.deleted) > 64
+        start = int(db.execute("SELECT COALESCE(MAX(seq), 0) FROM scan_log").fetchone()[0])
+        for name in _TRIGGERS if quiet else ():
+            db.execute(f"DROP TRIGGER {name}")
+        ArchiveIndex.upsert_seen(shim, res.changed)
+        ArchiveIndex.mark_deleted(shim, res.deleted)
+        for sql in _TRIGGERS.values() if quiet else ():
+            db.execute(sql)
+        db.execute("DELETE FROM scan_log WHERE seq > ?", (start,))
+        return token if new_snapshot else None
+
+
+def _only_names(errors: list[tuple[str, str]]) -> bool:
+    return all(why == _NOT_UTF8 for _, why in errors)
+
+
+def invalidate_snapshot(index: ArchiveIndex) -> None:
+    """Make the next scan compare the whole tree with the index (index rows already changed through
+    `files` need no call: the scan log sees them)."""
+    index.set_meta(_TOKEN_KEY, "invalidated-" + secrets.token_hex(8))
+    try:
+        os.unlink(snapshot_path(index))
+    except OSError:
+        pass
+
+
+# -- the snapshot file -------------------------------------------------------------------------------
+def snapshot_path(index: ArchiveIndex) -> str:
+    return f"{index.path}.snapshot"
+
+
+def _root_id(root: str) -> bytes | None:
+    try:
+        st = os.stat(root)
+    except OSError:
+        return None
+    return b"%d %d %s" % (st.st_dev, st.st_ino, os.fsencode(os.path.abspath(root)).hex().encode())
+
+
+def _load_snapshot(index: ArchiveIndex, root: str, token: str) -> bytes | None:
+    """The previous listing, if the snapshot is ours, for this root, and the one the index accepts."""
+    ident = _root_id(root)
+    try:
+        with open(snapshot_path(index), "rb") as f:
+            head = f.readline(4096).rstrip(b"\n").split(b" ", 4)
+            body = f.read()
+    except OSError:
+        return None
+    if ident is None or len(head) != 5 or head[:3] != [_MAGIC, _VERSION, token.encode()]:
+        return None
+    if not head[3].isdigit() or int(head[3]) != len(body) or head[4] != ident:
+        return None
+    return body
+
+
+def _write_snapshot(index: ArchiveIndex, root: str, token: str, data: bytes) -> None:
+    ident, path = _root_id(root), snapshot_path(index)
+    if ident is None:
+        return
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(b" ".join((_MAGIC, _VERSION, token.encode(), b"%d" % len(data), ident)) + b"\n")
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        dfd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError as exc:  # harmless: without its snapshot the next scan compares in full
+        log.warning("archive scan: cannot write %s: %s", path, exc)
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+# -- the scan ----------------------------------------------------------------------------------------
 def scan(root: str, index: ArchiveIndex, apply: bool = True) -> ScanResult:
     """Compare the tree with the index; with apply=True record changes and upstream deletions."""
+    native = _native()
+    trusted = _log_ready(index)  # the log has seen every row change since the last snapshot
+    if not trusted and apply:
+        _create_log(index)
+    state = _log_state(index) if trusted or apply else None
+    if native is None:
+        errors: list[tuple[str, str]] = []
+        res = _full(list(_walk_py(root, errors)), errors, index)
+        if apply and (res.changed or res.deleted):
+            _record(index, res, state, new_snapshot=True)  # a token no snapshot carries: trims the log
+        return res
+
+    listing = _list(native, root)
+    logged = state.logged if state is not None else None
+    old = None
+    if trusted and state is not None and state.token and logged is not None:
+        old = _load_snapshot(index, root, state.token)
+    same = old is not None and old == listing.data
+    if old is None or logged is None:
+        res = _full(native.records(listing.data), listing.errors, index)
+    elif same and not logged and not listing.bad_names:
+        res = ScanResult(listing.files, listing.bytes, errors=list(listing.errors))
+    else:
+        present, removed = native.diff(old, listing.data, {os.fsencode(p) for p in logged})
+        res = ScanResult(listing.files, listing.bytes)
+        here = {e[0] for e in present}
+        off = removed + [p for p in logged if p not in here]
+        _judge(res, present, off, _rows(index, [e[0] for e in present] + off), listing.errors)
+    if apply and (res.changed or res.deleted or logged or not same):
+        token = _record(index, res, state, new_snapshot=not same)
+        if token is not None:
+            _write_snapshot(index, root, token, listing.data)
+    return res
+
+
+def _full(entries: Iterable[Entry], walk_errors: list[tuple[str, str]], index: ArchiveIndex) -> ScanResult:
+    """Every file against every row (the first scan, a missing or refused snapshot, no native walker)."""
     known = index.stat_map()
     res = ScanResult()
     seen: set[str] = set()
-    for rel, size, mtime_ns, ino in walk(root):
+    on_disk = []
+    for e in entries:
         res.files += 1
-        res.bytes += size
-        seen.add(rel)
-        prev = known.get(rel)
-        if prev is None or prev[0] != size or prev[1] != mtime_ns or prev[2] != ino or prev[4]:
-            res.changed.append((rel, size, mtime_ns, ino))
-    for rel, (_s, _m, _i, state, deleted) in known.items():
-        if rel not in seen and not deleted and state != "evicted":
-            res.deleted.append(rel)
-    if apply:
-        if res.changed:
-            index.upsert_seen(res.changed)
-        if res.deleted:
-            index.mark_deleted(res.deleted)
+        res.bytes += e[1]
+        seen.add(e[0])
+        prev = known.get(e[0])
+        if prev is None or _changed(prev, e) or not e[0].isascii():
+            on_disk.append(e)
+    _judge(res, on_disk, (p for p in known if p not in seen), known, walk_errors)
     return res

@@ -1,0 +1,194 @@
+/* Hashing one-leaf files (hash_leaves) for tunasync.archive._walk; included once, by _walk.c. */
+#ifndef TUNASYNC_WALK_LEAVES_H
+#define TUNASYNC_WALK_LEAVES_H
+
+/* hash_leaves(root, [(rel, size, mtime_ns, inode)], cid_prefix): files of at most one chunk under a
+   raw-leaves profile, whose CID is CIDv1(raw, sha2-256 of the bytes). A whole batch runs without the
+   GIL (Python's per-file syscalls would each take it back, and threads would queue for it). Each file
+   is opened without following a symlink, must be a regular file with the (size, mtime_ns, inode) the
+   scan saw on the open file before and after the read and on its path after; then its text CID
+   ("b" + base32 of cid_prefix + digest) is returned. Otherwise an int: -1 changed (or now a symlink,
+   FIFO, directory...), -2 vanished, or the errno. SHA-256 is OpenSSL's, the libcrypto hashlib uses. */
+
+#define LEAF_CHANGED (-1)
+#define LEAF_VANISHED (-2)
+
+typedef unsigned char *(*sha256_fn)(const unsigned char *, size_t, unsigned char *);
+static sha256_fn sha256_oneshot;
+
+static int load_sha256(void) {
+    static const char *names[] = {"libcrypto.so.3", "libcrypto.so", NULL};
+    for (int i = 0; !sha256_oneshot && names[i]; i++) {
+        void *h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+        if (h)
+            sha256_oneshot = (sha256_fn)dlsym(h, "SHA256");
+    }
+    return sha256_oneshot != NULL;
+}
+
+typedef struct {
+    PyObject *rel_obj; /* held: the caller's list must not free our paths while the GIL is away */
+    const char *rel;
+    long long size, mtime_ns;
+    unsigned long long ino;
+    int code;
+    size_t textlen;
+    char text[96];
+} leaf_t;
+
+static int same_stat(const struct stat *st, const leaf_t *j) {
+    long long mt = (long long)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+    return (long long)st->st_size == j->size && mt == j->mtime_ns && (unsigned long long)st->st_ino == j->ino;
+}
+
+static size_t b32(const unsigned char *in, size_t n, char *out) { /* RFC 4648, lower case, unpadded */
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        acc = (acc << 8) | in[i];
+        bits += 8;
+        while (bits >= 5) {
+            out[o++] = alphabet[(acc >> (bits - 5)) & 31];
+            bits -= 5;
+        }
+    }
+    if (bits)
+        out[o++] = alphabet[(acc << (5 - bits)) & 31];
+    return o;
+}
+
+static void leaf_one(int rootfd, leaf_t *j, unsigned char *buf, const unsigned char *prefix, size_t plen) {
+    int fd = openat(rootfd, j->rel, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        j->code = errno == ENOENT ? LEAF_VANISHED : errno == ELOOP ? LEAF_CHANGED : errno;
+        return;
+    }
+    struct stat before, after, now;
+    if (fstat(fd, &before) != 0) {
+        j->code = errno;
+        close(fd);
+        return;
+    }
+    if (!S_ISREG(before.st_mode) || !same_stat(&before, j)) {
+        j->code = LEAF_CHANGED;
+        close(fd);
+        return;
+    }
+    size_t got = 0, want = (size_t)j->size + 1; /* one byte more: a file that grew shows */
+    while (got < want) {
+        ssize_t r = read(fd, buf + got, want - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            j->code = errno;
+            close(fd);
+            return;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    int e1 = fstat(fd, &after) != 0 ? errno : 0;
+    int e2 = fstatat(rootfd, j->rel, &now, AT_SYMLINK_NOFOLLOW) != 0 ? errno : 0;
+    close(fd);
+    if (e1 || e2) {
+        j->code = e1 ? e1 : e2 == ENOENT ? LEAF_VANISHED : e2;
+        return;
+    }
+    if (got != (size_t)j->size || !same_stat(&after, j) || !same_stat(&now, j)) {
+        j->code = LEAF_CHANGED;
+        return;
+    }
+    unsigned char bin[64];
+    memcpy(bin, prefix, plen);
+    sha256_oneshot(buf, got, bin + plen);
+    j->text[0] = 'b';
+    j->textlen = 1 + b32(bin, plen + 32, j->text + 1);
+    j->code = 0;
+}
+
+static PyObject *py_hash_leaves(PyObject *self, PyObject *args) {
+    PyObject *root_obj, *items_obj, *result = NULL;
+    Py_buffer prefix;
+    if (!PyArg_ParseTuple(args, "O&Oy*", PyUnicode_FSConverter, &root_obj, &items_obj, &prefix))
+        return NULL;
+    PyObject *seq = NULL;
+    Py_ssize_t n = 0;
+    leaf_t *jobs = NULL;
+    unsigned char *buf = NULL;
+    if (prefix.len > 32) {
+        PyErr_SetString(PyExc_ValueError, "cid_prefix too long");
+        goto out;
+    }
+    if (!load_sha256()) {
+        PyErr_SetString(PyExc_RuntimeError, "libcrypto's SHA256 not found");
+        goto out;
+    }
+    if (!(seq = PySequence_Fast(items_obj, "items must be a sequence")))
+        goto out;
+    n = PySequence_Fast_GET_SIZE(seq);
+    long long biggest = 0;
+    if (!(jobs = PyMem_Calloc(n ? n : 1, sizeof *jobs))) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        leaf_t *j = &jobs[i];
+        PyObject *rel;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "SLLK", &rel, &j->size, &j->mtime_ns, &j->ino))
+            goto out;
+        Py_INCREF(rel);
+        j->rel_obj = rel;
+        j->rel = PyBytes_AS_STRING(j->rel_obj);
+        if (strlen(j->rel) != (size_t)PyBytes_GET_SIZE(j->rel_obj)) {
+            PyErr_SetString(PyExc_ValueError, "embedded NUL in a path");
+            goto out;
+        }
+        if (j->size < 0 || j->size > (64LL << 20)) {
+            PyErr_SetString(PyExc_ValueError, "hash_leaves takes files of at most 64 MiB");
+            goto out;
+        }
+        biggest = j->size > biggest ? j->size : biggest;
+    }
+    if (!(buf = malloc((size_t)biggest + 1))) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    const char *root = PyBytes_AS_STRING(root_obj);
+    Py_BEGIN_ALLOW_THREADS
+    int rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rerr = rootfd < 0 ? errno : 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (rootfd < 0)
+            jobs[i].code = rerr == ENOENT ? LEAF_VANISHED : rerr;
+        else
+            leaf_one(rootfd, &jobs[i], buf, prefix.buf, (size_t)prefix.len);
+    }
+    if (rootfd >= 0)
+        close(rootfd);
+    Py_END_ALLOW_THREADS
+    if (!(result = PyList_New(n)))
+        goto out;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = jobs[i].code ? PyLong_FromLong(jobs[i].code)
+                                   : PyUnicode_FromStringAndSize(jobs[i].text, (Py_ssize_t)jobs[i].textlen);
+        if (!v) {
+            Py_CLEAR(result);
+            goto out;
+        }
+        PyList_SET_ITEM(result, i, v);
+    }
+out:
+    free(buf);
+    for (Py_ssize_t i = 0; jobs && i < n; i++)
+        Py_XDECREF(jobs[i].rel_obj);
+    PyMem_Free(jobs);
+    Py_XDECREF(seq);
+    PyBuffer_Release(&prefix);
+    Py_DECREF(root_obj);
+    return result;
+}
+
+#endif
