@@ -109,7 +109,7 @@ class Server:
     async def _in_tree(self, request: web.Request, tree: Tree, rp: RequestPath, full: RequestPath,
                        ) -> web.StreamResponse:
         for _ in range(3):  # a file may leave or reach the disk between our looks: look again
-            target = await asyncio.to_thread(open_beneath, tree.root, rp.segments)
+            target = await _open(tree.root, rp.segments)
             if target.kind == "file":
                 assert target.fd is not None and target.st is not None
                 if rp.trailing_slash:
@@ -139,7 +139,7 @@ class Server:
 
     async def _directory(self, request: web.Request, tree: Tree, rp: RequestPath, full: RequestPath,
                          target: Target) -> web.StreamResponse:
-        index_page = await asyncio.to_thread(open_beneath, tree.root, (*rp.segments, "index.html"))
+        index_page = await _open(tree.root, (*rp.segments, "index.html"))
         if index_page.kind == "file":
             return await self._local(request, tree, index_page, RequestPath((*rp.segments, "index.html"), False))
         index = await asyncio.to_thread(tree.index.get) if tree.index is not None else None
@@ -211,6 +211,23 @@ class Server:
             await asyncio.sleep(FLUSH_SECONDS)
             for t in self.trees.values():
                 await self._flush(t)
+
+
+async def _open(root: str, segments: tuple[str, ...]) -> Target:
+    """open_beneath in a thread; a request cancelled meanwhile (its client left) closes what it opened."""
+    fut = asyncio.ensure_future(asyncio.to_thread(open_beneath, root, segments))
+    try:
+        return await asyncio.shield(fut)
+    except asyncio.CancelledError:
+        fut.add_done_callback(_close_target)
+        raise
+
+
+def _close_target(fut: asyncio.Future[Target]) -> None:
+    if not fut.cancelled() and fut.exception() is None:
+        fd = fut.result().fd
+        if fd is not None:
+            os.close(fd)
 
 
 def _path_of(request: web.Request) -> str:

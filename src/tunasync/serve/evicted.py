@@ -83,7 +83,12 @@ class EvictedFiles:
         final = os.path.join(tree.root, rec.path)
         if await asyncio.to_thread(os.path.lexists, final):
             return None
-        partial = await asyncio.to_thread(open_partial, final, self.spool_dir)
+        opening = asyncio.ensure_future(asyncio.to_thread(open_partial, final, self.spool_dir))
+        try:
+            partial = await asyncio.shield(opening)
+        except asyncio.CancelledError:  # the client left: whatever was opened goes again
+            opening.add_done_callback(_drop_partial)
+            raise
         running = self.flights.get(key)  # someone else started one while we opened ours
         if running is not None:
             joined = (running, self.flights.attach(running)) if attach else None
@@ -187,3 +192,9 @@ def _into_cache(partial: Partial, index: ArchiveIndex, rec: FileRecord) -> bool 
         return True
     unlink_if(partial.final, inode)
     return False
+
+
+def _drop_partial(fut: asyncio.Future[Partial]) -> None:
+    if not fut.cancelled() and fut.exception() is None:
+        os.close(fut.result().fd)
+        discard(fut.result())
