@@ -241,7 +241,7 @@ def _query_of(request: web.Request) -> str:
 
 async def start(server: Server, host: str, port: int) -> tuple[web.AppRunner, int]:
     """Listen on host:port (0 = any free port); the runner (`await runner.cleanup()` stops) and the port."""
-    runner = web.AppRunner(server.app(), access_log=None, handler_cancellation=True)
+    runner = web.AppRunner(server.app(), access_log=None, handler_cancellation=True, shutdown_timeout=10.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=1024, reuse_address=True)
     try:
