@@ -7,9 +7,11 @@ Generates a small upstream tree (some files with mtimes three years old), serves
 --daemon` on a free port, starts `tunasync devnet` (3 storage providers), `tunasync manager` (SQLite)
 and `tunasync worker` (the mirror has `archive = true`: 2 copies, 1 year on disk) as subprocesses with
 generated configs, prints the URLs and the `tunasynctl list --all` view whenever it changes, and the
-archive figures as they move (hashed, stored to 2 providers, old files evicted). Runs until Ctrl-C.
-With `--once` it exits 0 once the first sync succeeded and the old files are evicted, after printing
-`tunasync archive status`; non-zero on a failed sync or when `--timeout` seconds pass. Without
+archive figures as they move (hashed, stored to 2 providers, old files evicted), and `tunasync serve -c`
+serves the mirror, evicted files included. Runs until Ctrl-C. With `--once` it exits 0 once the first
+sync succeeded and the old files are evicted, after printing `tunasync archive status` and fetching an
+evicted file through `tunasync serve` (checked byte for byte); non-zero on a failed sync, a wrong
+file, or when `--timeout` seconds pass. Without
 `--dir`, `--once` uses a temporary directory and a normal run uses `./demo-data`.
 """
 
@@ -104,6 +106,7 @@ class Demo:
         self.once = once
         self.timeout = timeout
         self.procs: list[tuple[str, asyncio.subprocess.Process]] = []
+        self.serve_url = ""
 
     async def spawn(self, name: str, *argv: str, env: dict[str, str] | None = None) -> None:
         log = open(self.d / f"{name}.out", "ab")  # noqa: ASYNC230 (once, at start-up)
@@ -150,12 +153,14 @@ class Demo:
             # the archive's maintenance tick every 2 s (default 10 min): the demo shows evictions at once
             await self.spawn("worker", py, "-m", "tunasync.cli.main", "worker", "-c", str(wconf), "-v",
                              env={"TUNASYNC_ARCHIVE_TICK": "2"})
+            self.serve_url = await self.start_serve(py, wconf)
             print(f"demo directory   {d}")
             print(f"upstream         rsync://127.0.0.1:{rport}/{MIRROR}/  ({n_files} files)")
             print(f"manager          {base}/jobs   (tunasynctl -p {mport} list --all)")
             print(f"worker control   http://127.0.0.1:{wport}/   logs: {base}/workers/demo-worker/jobs/{MIRROR}/log")
             print(f"mirror on disk   {d}/mirrors/{MIRROR}")
             print(f"devnet           {devnet_url}   (3 storage providers; tunasync archive status -c {wconf})")
+            print(f"serve            {self.serve_url}/{MIRROR}/   (every file, evicted or not)")
             print(f"configs          {mconf}  {wconf}")
             print("Ctrl-C stops everything." if not self.once else "--once: waiting for the first sync.")
             return await self.watch(http, base, n_files)
@@ -175,6 +180,40 @@ class Demo:
         import json
 
         return str(json.loads(ready.read_text())["url"])
+
+    async def start_serve(self, py: str, wconf: Path) -> str:
+        ready = self.d / "serve.ready"
+        ready.unlink(missing_ok=True)
+        await self.spawn("serve", py, "-m", "tunasync.cli.main", "serve", "-c", str(wconf), "--listen",
+                         "127.0.0.1:0", "--ready-file", str(ready))
+        deadline = time.monotonic() + 30
+        while not ready.exists():
+            self.check_alive()
+            if time.monotonic() > deadline:
+                raise RuntimeError("tunasync serve did not start within 30 s")
+            await asyncio.sleep(0.1)
+        import json
+
+        return str(json.loads(ready.read_text())["url"]).rstrip("/")
+
+    async def fetch_evicted(self, http: aiohttp.ClientSession) -> bool:
+        """GET an evicted file through tunasync serve: retrieved from the devnet, verified, cached."""
+        rel = OLD[1]
+        async with http.get(f"{self.serve_url}/{MIRROR}/{rel}") as r:
+            body = await r.read()
+            status = r.status
+        want = (self.d / "upstream" / rel).read_bytes()
+        ok = status == 200 and body == want
+        cached = self.d / "mirrors" / MIRROR / rel
+        for _ in range(50):  # the verified file is linked into the tree once the retrieval completes
+            if cached.exists():
+                break
+            await asyncio.sleep(0.1)
+        print(f"--- GET {self.serve_url}/{MIRROR}/{rel}: {status}, {len(body)} bytes, "
+              f"{'identical to upstream' if ok else 'DIFFERENT from upstream'} (retrieved from the devnet, "
+              f"every block verified, now cached in the mirror tree: "
+              f"{cached.exists()})")
+        return ok
 
     async def wait_manager(self, http: aiohttp.ClientSession, base: str) -> None:
         deadline = time.monotonic() + 30
@@ -234,7 +273,7 @@ class Demo:
                 print(f"first sync done: {n_files} files in {self.d / 'mirrors' / MIRROR}")
             if self.once and synced and evicted >= len(OLD):
                 await self.print_archive_status()
-                return 0
+                return 0 if await self.fetch_evicted(http) else 1
             if self.once and status == "failed":
                 print("the demo sync failed; see the log:", file=sys.stderr)
                 for p in sorted((self.d / "log" / MIRROR).glob("*")):

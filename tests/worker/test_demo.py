@@ -19,6 +19,8 @@ def test_demo_once_syncs_and_exits_0(tmp_path):
     # the archive tier on the devnet: the three old files stored with 2 verified copies, then evicted
     assert "archive of demo" in out.stdout and "stored 5, evicted 3; 1 piece(s) with 2 copies" in out.stdout
     assert not (tmp_path / "demo" / "mirrors" / "demo" / "pool" / "main" / "h" / "hello" / "hello_0.8.tar.gz").exists()
+    # and serve hands out an evicted one, retrieved and verified, then cached back in the tree
+    assert "420000 bytes, identical to upstream" in out.stdout and "now cached in the mirror tree: True" in out.stdout
     assert '"status": "success"' in out.stdout  # the `tunasynctl list --all` view was printed
     assert (tmp_path / "demo" / "mirrors" / "demo" / "pool" / "main" / "h" / "hello" / "hello_1.0.dsc").is_file()
     assert (tmp_path / "demo" / "tunasync.json").is_file()  # the manager's status file
