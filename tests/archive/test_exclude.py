@@ -40,3 +40,21 @@ def test_rsync_does_not_refetch_evicted_files_and_still_deletes(tmp_path):
     rsync(up, mirror, exclude)
     names = sorted(os.listdir(mirror / "pool"))
     assert names == ["keep.deb", "new.deb"]
+
+
+def test_a_retrieval_in_progress_survives_rsync_delete(tmp_path):
+    """`tunasync serve` fills `.tunasync-<name>.<id>.partial` beside an evicted file; a sync that runs
+    meanwhile must not delete it (excluded names are protected from --delete), while other files
+    upstream removed still go."""
+    up, mirror = tmp_path / "upstream", tmp_path / "mirror"
+    (up / "pool").mkdir(parents=True)
+    (up / "pool" / "gone.deb").write_bytes(b"g")
+    exclude = tmp_path / "exclude.txt"
+    write_exclude_file(str(exclude), ["pool/old.iso"], raw=[".tunasync-*"])
+    rsync(up, mirror, exclude)
+    partial = mirror / "pool" / ".tunasync-old.iso.0123abcd.partial"
+    partial.write_bytes(b"verified bytes so far")
+    (up / "pool" / "gone.deb").unlink()
+    rsync(up, mirror, exclude)
+    assert partial.read_bytes() == b"verified bytes so far"
+    assert not (mirror / "pool" / "gone.deb").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tunasync.errors import ArchiveError, ConfigError
+from tunasync.filecoin.http import HttpSettings
 from tunasync.filecoin.ipni import IpniClient
 from tunasync.filecoin.lotus import LotusChainObserver
 from tunasync.filecoin.network import load_archive_section, open_network
@@ -59,3 +60,23 @@ async def test_gateways_still_tried_when_the_indexer_is_down(devnet, tmp_path, p
         assert (tmp_path / "i.out").read_bytes() == f.data and res.source == devnet.providers[0]["url"]
     finally:
         await net.close()
+
+
+async def test_open_devnet_that_is_down_leaks_no_session(port):
+    """A devnet that is not there: a clear NetworkError, and the HTTP session it opened is closed."""
+    import gc
+    import warnings
+
+    import aiohttp
+
+    from tunasync.errors import NetworkError
+    from tunasync.filecoin.network import open_devnet
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            with pytest.raises(NetworkError):
+                await open_devnet(f"http://127.0.0.1:{port}", HttpSettings(connect_timeout=0.5, retries=0))
+        gc.collect()
+    assert not [w for w in caught if "Unclosed client session" in str(w.message)]
+    assert not [o for o in gc.get_objects() if isinstance(o, aiohttp.ClientSession) and not o.closed]

@@ -25,11 +25,14 @@ def pattern(path: str) -> str:
     return p
 
 
-def write_exclude_file(dest: str, paths: Iterable[str]) -> int:
-    """Atomically replace `dest` with patterns for `paths`; returns how many were written."""
+def write_exclude_file(dest: str, paths: Iterable[str], raw: Iterable[str] = ()) -> int:
+    """Atomically replace `dest` with `raw` patterns as they are, then anchored patterns for `paths`;
+    returns how many paths were written."""
     tmp = f"{dest}.tmp.{os.getpid()}"
     n = 0
     with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
+        for r in raw:
+            f.write(r + "\n")
         for p in sorted(paths):
             if evictable_name(p):
                 f.write(pattern(p) + "\n")

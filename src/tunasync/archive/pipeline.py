@@ -27,7 +27,7 @@ from .evictor import EvictReport, evict_due
 from .exclude import write_exclude_file
 from .hashing import HashResult, hash_pending
 from .repair import RepairReport, repair
-from .scan import ScanResult, scan
+from .scan import TEMP_PREFIX, ScanResult, scan
 from .states import FileState
 from .upstream import deleted_upstream
 
@@ -103,8 +103,10 @@ def recover(ctx: ArchiveCtx) -> list[str]:
 
 
 def write_exclude(ctx: ArchiveCtx) -> int:
+    """The exclude list: our in-progress retrievals (`.tunasync-*`: rsync's --delete must not remove a
+    file tunasync serve is filling), then every evicted path upstream still has."""
     ctx.ms.ensure_dirs()
-    return write_exclude_file(str(ctx.ms.exclude_path), ctx.index.evicted_paths())
+    return write_exclude_file(str(ctx.ms.exclude_path), ctx.index.evicted_paths(), raw=[f"{TEMP_PREFIX}*"])
 
 
 async def scan_and_hash(ctx: ArchiveCtx, report: RunReport, check_upstream: bool = False) -> None:

@@ -42,7 +42,11 @@ async def open_devnet(url: str = DEFAULT_DEVNET_URL, settings: HttpSettings | No
     url = url.rstrip("/")
     http = Http(settings)
     lotus = LotusClient(f"{url}/rpc/v1", http=http)
-    providers = await lotus.list_miners()
+    try:
+        providers = await lotus.list_miners()
+    except BaseException:
+        await http.close()  # a devnet that is down must not leak a session per attempt
+        raise
     router = IpniClient(url, http=http)
     return FilecoinNetwork(
         storage=SingularityBackend(f"{url}/api", providers, http=http, duration="12840h", start_delay="1h"),
