@@ -14,6 +14,7 @@ import os
 import time
 from dataclasses import dataclass
 
+from ..fsutil import fsync_dir
 from .crash import Crash, no_crash
 from .index import ArchiveIndex, FileRecord
 from .states import FileState
@@ -26,14 +27,6 @@ class EvictOutcome:
     path: str
     evicted: bool
     reason: str
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _same_file(full: str, rec: FileRecord) -> bool:
@@ -65,7 +58,7 @@ def evict_one(index: ArchiveIndex, root: str, rec: FileRecord, *, crash: Crash =
     index.journal_step(jid, "unlinking")
     crash("evict.unlinking")
     os.unlink(full)
-    _fsync_dir(os.path.dirname(full))
+    fsync_dir(os.path.dirname(full))
     crash("evict.unlinked")
     _finish(index, jid, rec.path)
     return EvictOutcome(rec.path, True, "evicted")

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from ..content.cid import CID
 from ..filecoin.interfaces import Candidate
+from ..fsutil import fsync_dir, unlink_quiet, write_all
 from .context import ArchiveCtx
 from .index import FileRecord
 from .scan import TEMP_PREFIX
@@ -31,12 +32,6 @@ def _open_partial(full: str) -> tuple[int, str]:
     return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), tmp
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
 def _finish(fd: int, tmp: str, full: str, mtime_ns: int) -> int | None:
     """Put the verified file in place without ever replacing one (rsync may have fetched a new version
     meanwhile: that one wins); the new inode, or None when something was already there."""
@@ -49,11 +44,7 @@ def _finish(fd: int, tmp: str, full: str, mtime_ns: int) -> int | None:
         os.unlink(tmp)
         return None
     os.unlink(tmp)
-    dfd = os.open(os.path.dirname(full), os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    fsync_dir(os.path.dirname(full))
     return os.stat(full, follow_symlinks=False).st_ino
 
 
@@ -67,7 +58,7 @@ async def restore_file(ctx: ArchiveCtx, rec: FileRecord, candidates: Sequence[Ca
     size = 0
     try:
         async for chunk in net.retriever.stream(CID.decode(rec.cid), candidates=candidates):
-            await asyncio.to_thread(_write_all, fd, chunk)
+            await asyncio.to_thread(write_all, fd, chunk)
             size += len(chunk)
         if size != rec.size:
             raise ValueError(f"{rec.path}: retrieved {size} bytes, the index says {rec.size}")
@@ -96,9 +87,6 @@ def _discard(fd: int, tmp: str) -> None:
     try:
         os.close(fd)
     finally:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        unlink_quiet(tmp)
 
 

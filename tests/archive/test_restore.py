@@ -1,0 +1,38 @@
+"""Bringing an evicted file back from the network: verified, mtime restored, `cached` with its new inode
+(so the next scan sees it unchanged), and never over a file rsync put there meanwhile."""
+
+from __future__ import annotations
+
+import os
+
+from archkit import archive_ctx, make_tree, rand, write_conf
+
+from tunasync.archive import pipeline
+from tunasync.archive.restore import restore_file
+from tunasync.archive.scan import scan
+from tunasync.archive.states import FileState
+
+
+async def test_restore_brings_back_the_bytes_as_cached_and_never_clobbers(tmp_path, devnet):
+    mirror = tmp_path / "mirror"
+    files = make_tree(mirror, {"a/old.iso": rand(1_500_000, 1), "b/old.deb": rand(9000, 2)},
+                      old={"a/old.iso", "b/old.deb"})
+    mtimes = {p: os.stat(mirror / p).st_mtime_ns for p in files}
+    conf = write_conf(tmp_path, devnet.url, mirror, copies=2)
+    async with archive_ctx(conf) as ctx:
+        r = await pipeline.run(ctx, wait=30, poll=0.2)
+        assert sorted(r.evict.evicted) == sorted(files)
+        rec = ctx.index.get("a/old.iso")
+        assert await restore_file(ctx, rec)
+        full = mirror / "a/old.iso"
+        assert full.read_bytes() == files["a/old.iso"] and os.stat(full).st_mtime_ns == mtimes["a/old.iso"]
+        back = ctx.index.get("a/old.iso")
+        assert back.state is FileState.CACHED and back.inode == os.stat(full).st_ino
+        assert scan(ctx.ms.root, ctx.index).changed == []  # the restored file is not "new" to the scanner
+        assert not [p for p in full.parent.iterdir() if p.name.startswith(".tunasync-")]
+        # upstream's new version arrived first: ours is dropped, theirs stays untouched
+        (mirror / "b/old.deb").write_bytes(b"new upstream version")
+        assert not await restore_file(ctx, ctx.index.get("b/old.deb"))
+        assert (mirror / "b/old.deb").read_bytes() == b"new upstream version"
+        assert ctx.index.get("b/old.deb").state is FileState.EVICTED
+        assert not [p for p in (mirror / "b").iterdir() if p.name.startswith(".tunasync-")]
