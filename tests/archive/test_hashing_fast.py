@@ -53,7 +53,7 @@ def expected(root: Path, rel: str, profile: str) -> str:
 def test_recorded_cids_are_file_cid_for_every_size(mirror, profile, core):
     root, ix = mirror
     cs = PROFILES[profile].chunk_size
-    sizes = [0, 1, 2047, 2048, 65536, cs - 1, cs, cs + 1, 3 * cs + 5]
+    sizes = [0, 1, 2047, 2048, 65536, cs - 1, cs, cs + 1, 2 * cs, 3 * cs + 5]
     for i, n in enumerate(sizes):
         (root / f"d{i % 3}").mkdir(exist_ok=True)
         write(root / f"d{i % 3}" / f"f{i}.bin", data(n, i))

@@ -5,6 +5,7 @@
    records(listing)                      -> [(rel, size, mtime_ns, inode)]     walk order
    diff(old, new, extra)                 -> (present, removed)
    hash_leaves(root, items, cid_prefix)  -> [CID text | code]                   the GIL is released
+   chunk_digests(root, rel, size, mtime_ns, inode, chunk) -> leaf digests | code  the GIL is released
 
    A listing is one bytes object instead of a million tuples. Directories come in the walk's order (the
    files of a directory, names sorted by bytes, then its subdirectories depth first); each directory
@@ -298,6 +299,7 @@ static PyMethodDef methods[] = {
     {"listing", py_listing, METH_VARARGS, "listing(root, skip_dirs, prefix) -> (listing, files, bytes, bad, errors)"},
     {"records", py_records, METH_VARARGS, "records(listing) -> [(rel, size, mtime_ns, inode)] in walk order"},
     {"diff", py_diff, METH_VARARGS, "diff(old, new, extra: set[bytes]) -> (present entries, removed paths)"},
+    {"chunk_digests", py_chunk_digests, METH_VARARGS, "chunk_digests(root, rel, size, mtime_ns, inode, chunk) -> bytes | code"},
     {"hash_leaves", py_hash_leaves, METH_VARARGS, "hash_leaves(root, [(rel, size, mtime_ns, inode)], cid_prefix) -> [CID text | code]"},
     {NULL, NULL, 0, NULL},
 };

@@ -59,54 +59,76 @@ static size_t b32(const unsigned char *in, size_t n, char *out) { /* RFC 4648, l
     return o;
 }
 
-static void leaf_one(int rootfd, leaf_t *j, unsigned char *buf, const unsigned char *prefix, size_t plen) {
+/* Open j->rel under rootfd: a regular file, not through a symlink, with the stats the scan saw.
+   Returns the fd, or -1 with j->code set. */
+static int open_checked(int rootfd, leaf_t *j) {
     int fd = openat(rootfd, j->rel, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         j->code = errno == ENOENT ? LEAF_VANISHED : errno == ELOOP ? LEAF_CHANGED : errno;
-        return;
+        return -1;
     }
-    struct stat before, after, now;
-    if (fstat(fd, &before) != 0) {
+    struct stat before;
+    if (fstat(fd, &before) != 0)
         j->code = errno;
-        close(fd);
-        return;
-    }
-    if (!S_ISREG(before.st_mode) || !same_stat(&before, j)) {
+    else if (!S_ISREG(before.st_mode) || !same_stat(&before, j))
         j->code = LEAF_CHANGED;
-        close(fd);
-        return;
-    }
-    size_t got = 0, want = (size_t)j->size + 1; /* one byte more: a file that grew shows */
-    while (got < want) {
-        ssize_t r = read(fd, buf + got, want - got);
+    else
+        return fd;
+    close(fd);
+    return -1;
+}
+
+/* Read up to n bytes (fewer only at EOF); -1 with j->code set on an error. */
+static ssize_t read_full(int fd, unsigned char *buf, size_t n, leaf_t *j) {
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
             j->code = errno;
-            close(fd);
-            return;
+            return -1;
         }
         if (r == 0)
             break;
         got += (size_t)r;
     }
+    return (ssize_t)got;
+}
+
+/* Close fd; 0 when the open file and the path still have the scan's stats, else j->code set. */
+static int close_checked(int rootfd, int fd, leaf_t *j) {
+    struct stat after, now;
     int e1 = fstat(fd, &after) != 0 ? errno : 0;
     int e2 = fstatat(rootfd, j->rel, &now, AT_SYMLINK_NOFOLLOW) != 0 ? errno : 0;
     close(fd);
-    if (e1 || e2) {
+    if (e1 || e2)
         j->code = e1 ? e1 : e2 == ENOENT ? LEAF_VANISHED : e2;
+    else if (!same_stat(&after, j) || !same_stat(&now, j))
+        j->code = LEAF_CHANGED;
+    return j->code;
+}
+
+static void leaf_one(int rootfd, leaf_t *j, unsigned char *buf, const unsigned char *prefix, size_t plen) {
+    int fd = open_checked(rootfd, j);
+    if (fd < 0)
+        return;
+    ssize_t got = read_full(fd, buf, (size_t)j->size + 1, j); /* one byte more: a file that grew shows */
+    if (got < 0) {
+        close(fd);
         return;
     }
-    if (got != (size_t)j->size || !same_stat(&after, j) || !same_stat(&now, j)) {
+    if (close_checked(rootfd, fd, j))
+        return;
+    if (got != j->size) {
         j->code = LEAF_CHANGED;
         return;
     }
     unsigned char bin[64];
     memcpy(bin, prefix, plen);
-    sha256_oneshot(buf, got, bin + plen);
+    sha256_oneshot(buf, (size_t)got, bin + plen);
     j->text[0] = 'b';
     j->textlen = 1 + b32(bin, plen + 32, j->text + 1);
-    j->code = 0;
 }
 
 static PyObject *py_hash_leaves(PyObject *self, PyObject *args) {
@@ -189,6 +211,69 @@ out:
     PyBuffer_Release(&prefix);
     Py_DECREF(root_obj);
     return result;
+}
+
+/* chunk_digests(root, rel, size, mtime_ns, inode, chunk) -> bytes | code: the SHA-256 of each
+   `chunk`-byte piece of a larger file (its raw leaves, 32 bytes each, in order), under the same checks
+   as hash_leaves, in one call without the GIL. The caller builds the DAG from them. */
+static PyObject *py_chunk_digests(PyObject *self, PyObject *args) {
+    PyObject *root_obj, *out = NULL;
+    leaf_t j = {0};
+    Py_ssize_t chunk;
+    if (!PyArg_ParseTuple(args, "O&yLLKn", PyUnicode_FSConverter, &root_obj, &j.rel, &j.size, &j.mtime_ns,
+                          &j.ino, &chunk))
+        return NULL;
+    unsigned char *buf = NULL;
+    if (!load_sha256()) {
+        PyErr_SetString(PyExc_RuntimeError, "libcrypto's SHA256 not found");
+        goto done;
+    }
+    if (chunk <= 0 || chunk > (64 << 20) || j.size <= 0) {
+        PyErr_SetString(PyExc_ValueError, "chunk_digests takes chunks of 1 B to 64 MiB and a non-empty file");
+        goto done;
+    }
+    size_t nchunks = (size_t)((j.size + chunk - 1) / chunk);
+    if (!(out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(nchunks * 32))) || !(buf = malloc((size_t)chunk + 1))) {
+        if (out)
+            PyErr_NoMemory();
+        goto done;
+    }
+    unsigned char *md = (unsigned char *)PyBytes_AS_STRING(out); /* ours alone until returned */
+    const char *root = PyBytes_AS_STRING(root_obj);
+    Py_BEGIN_ALLOW_THREADS
+    int rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0)
+        j.code = errno == ENOENT ? LEAF_VANISHED : errno;
+    int fd = rootfd < 0 ? -1 : open_checked(rootfd, &j);
+    long long left = j.size;
+    for (size_t i = 0; fd >= 0 && i < nchunks && !j.code; i++) {
+        size_t want = left < chunk ? (size_t)left : (size_t)chunk;
+        ssize_t got = read_full(fd, buf, want, &j);
+        if (got >= 0 && (size_t)got != want)
+            j.code = LEAF_CHANGED; /* shrank */
+        else if (got >= 0)
+            sha256_oneshot(buf, want, md + 32 * i);
+        left -= (long long)want;
+    }
+    if (fd >= 0 && !j.code && read_full(fd, buf, 1, &j) != 0 && !j.code)
+        j.code = LEAF_CHANGED; /* grew */
+    if (fd >= 0) {
+        if (j.code)
+            close(fd);
+        else
+            close_checked(rootfd, fd, &j);
+    }
+    if (rootfd >= 0)
+        close(rootfd);
+    Py_END_ALLOW_THREADS
+    if (j.code) {
+        Py_CLEAR(out);
+        out = PyLong_FromLong(j.code);
+    }
+done:
+    free(buf);
+    Py_DECREF(root_obj);
+    return out;
 }
 
 #endif

@@ -11,8 +11,9 @@ one chunk is one leaf (its CID is the leaf's), read whole with a single read(), 
 the workers in batches rather than one future each. Under a raw-leaves profile a batch is hashed by the
 native core (`_walk.hash_leaves`: the same checks, SHA-256 from the libcrypto hashlib uses) in one call
 without the GIL; in Python each syscall takes the GIL back and two threads mostly wait for each other.
-Larger files go through `file_cid`, which hashes their chunks on the shared pool. The calling thread
-records CIDs (SQLite drops the GIL too). TUNASYNC_NO_NATIVE_WALK=1 keeps everything in Python.
+A larger file's chunk digests come likewise from one native call (`_walk.chunk_digests`), and the
+DAG over them is built by FileBuilder as `file_cid` builds it (which other profiles still use). The
+calling thread records CIDs (SQLite drops the GIL too). TUNASYNC_NO_NATIVE_WALK=1 keeps all in Python.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from types import ModuleType
 
 from ..content.chunker import hash_threads, stat_key
 from ..content.cid import CID, RAW, SHA2_256
-from ..content.filedag import make_leaf
+from ..content.filedag import FileBuilder, make_leaf
 from ..content.unixfs import FileChangedError, Profile, file_cid, get_profile
 from ..errors import ContentError
 from . import scan as _scan
@@ -50,9 +52,19 @@ class HashResult:
     errors: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _hash_small(root: str, items: list[tuple[str, Expect]], prof: Profile) -> list[Outcome]:
+def _native_for(prof: Profile) -> ModuleType | None:
+    """The native core, for profiles whose leaves are raw (a leaf's CID is CIDv1 raw of its bytes)."""
     native = _scan._native()
-    if native is None or not prof.raw_leaves or prof.cid_version != 1:
+    return native if native is not None and prof.raw_leaves and prof.cid_version == 1 else None
+
+
+def _fits(e: Expect) -> bool:  # C takes int64 sizes and mtimes
+    return -(1 << 63) < e[1] < (1 << 63) and 0 <= e[0] < (1 << 63)
+
+
+def _hash_small(root: str, items: list[tuple[str, Expect]], prof: Profile) -> list[Outcome]:
+    native = _native_for(prof)
+    if native is None or not all(_fits(e) for _, e in items):
         return [_small_one(root, rel, expect, prof) for rel, expect in items]
     prefix = CID(1, RAW, SHA2_256, bytes(32)).bytes[:-32]
     got = native.hash_leaves(root, [(os.fsencode(rel), *e) for rel, e in items], prefix)
@@ -92,6 +104,17 @@ def _small_one(root: str, rel: str, expect: Expect, prof: Profile) -> Outcome:
 
 
 def _hash_large(root: str, rel: str, expect: Expect, prof: Profile) -> list[Outcome]:
+    native = _native_for(prof)
+    if native is not None and _fits(expect):
+        got = native.chunk_digests(root, os.fsencode(rel), *expect, prof.chunk_size)
+        if isinstance(got, int):
+            return [(rel, None, _why(got, root, rel))]
+        builder, left = FileBuilder(prof, keep_blocks=False), expect[0]
+        for i in range(0, len(got), 32):
+            n = min(prof.chunk_size, left)
+            builder.add_leaf(CID(1, RAW, SHA2_256, got[i:i + 32]), n, n)  # a raw leaf's Tsize is its size
+            left -= n
+        return [(rel, str(builder.finish().root), "")]
     full = os.path.join(root, rel)
     try:
         if stat_key(os.stat(full, follow_symlinks=False)) != expect:
