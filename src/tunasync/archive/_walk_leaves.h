@@ -17,7 +17,7 @@ typedef unsigned char *(*sha256_fn)(const unsigned char *, size_t, unsigned char
 static sha256_fn sha256_oneshot;
 
 static int load_sha256(void) {
-    static const char *names[] = {"libcrypto.so.3", "libcrypto.so", NULL};
+    static const char *names[] = {"libcrypto.so.3", "libcrypto.so", "libcrypto.so.1.1", NULL};
     for (int i = 0; !sha256_oneshot && names[i]; i++) {
         void *h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
         if (h)

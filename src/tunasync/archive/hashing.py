@@ -19,6 +19,7 @@ calling thread records CIDs (SQLite drops the GIL too). TUNASYNC_NO_NATIVE_WALK=
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import stat
 import time
@@ -55,7 +56,18 @@ class HashResult:
 def _native_for(prof: Profile) -> ModuleType | None:
     """The native core, for profiles whose leaves are raw (a leaf's CID is CIDv1 raw of its bytes)."""
     native = _scan._native()
-    return native if native is not None and prof.raw_leaves and prof.cid_version == 1 else None
+    if native is None or not prof.raw_leaves or prof.cid_version != 1 or not _has_sha256(native):
+        return None
+    return native
+
+
+@functools.cache
+def _has_sha256(native: ModuleType) -> bool:
+    try:  # an empty batch only loads SHA256 from libcrypto (dlopen: no headers needed to build)
+        native.hash_leaves("/", [], b"")
+    except RuntimeError:
+        return False
+    return True
 
 
 def _fits(e: Expect) -> bool:  # C takes int64 sizes and mtimes
