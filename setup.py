@@ -17,7 +17,7 @@ class OptionalBuildExt(build_ext):
         try:
             super().run()
         except Exception as exc:  # noqa: BLE001
-            print(f"warning: native CommP core not built ({exc}); using the pure-Python fallback", file=sys.stderr)
+            print(f"warning: native extensions not built ({exc}); using the pure-Python fallbacks", file=sys.stderr)
 
     def build_extension(self, ext):
         try:
