@@ -8,7 +8,7 @@ import io
 import pytest
 
 from tunasync.content.car import encode_header, write_file_car
-from tunasync.content.carread import MAX_BLOCK, CarIndex, iter_car
+from tunasync.content.carread import MAX_BLOCK, CarIndex, Sections, iter_car
 from tunasync.content.cid import CID, DAG_CBOR, RAW, encode_varint
 from tunasync.errors import CarError, VerifyError
 
@@ -127,3 +127,56 @@ def test_index_gives_random_access_and_rechecks(tmp_path, pattern_file):
         path.write_bytes(raw)
         with pytest.raises(VerifyError):
             ix.get(info.root)
+
+
+def split_sections(data: bytes, size: int) -> list[tuple[CID, bytes, int]]:
+    s = Sections()
+    got = []
+    for i in range(0, len(data), size):
+        s.push(data[i : i + size])
+        while (sec := s.section()) is not None:
+            cid, parts, at = sec
+            assert all(isinstance(p, memoryview) and p.readonly for p in parts)
+            got.append((cid, b"".join(parts), at))
+    assert s.buffered == 0
+    return got
+
+
+def test_sections_parse_any_chunking_without_copying_blocks():
+    blocks = [(CID.of_block(b, RAW), b) for b in (BLOCK, b"x" * 70_000, b"", b"\1" * 300)]
+    raw = b"".join(section(c, b) for c, b in blocks)
+    offsets = [0]
+    for c, b in blocks[:-1]:
+        offsets.append(offsets[-1] + len(section(c, b)))
+    want = [(c, b, at) for (c, b), at in zip(blocks, offsets, strict=True)]
+    for size in (1, 2, 3, 97, 4096, 65536, len(raw)):
+        assert split_sections(raw, size) == want
+    s = Sections()
+    chunk = section(*blocks[1])
+    s.push(chunk)
+    cid, parts, _ = s.section()
+    assert len(parts) == 1 and parts[0].obj is chunk  # one chunk in, a view of it out
+
+
+def test_sections_reject_bad_lengths_at_their_stream_offset():
+    s = Sections()
+    s.push(section(CID_OK, BLOCK) + b"\x80\x00")
+    assert s.section() is not None
+    with pytest.raises(CarError, match="not minimally encoded") as info:
+        s.section()
+    assert info.value.offset == len(section(CID_OK, BLOCK))
+    s = Sections()
+    s.push(b"\xff" * 8)
+    assert s.section() is None  # could still end in the 9th byte
+    s.push(b"\xff")
+    with pytest.raises(CarError, match="varint too long"):
+        s.section()
+    for n in (0, MAX_BLOCK + 257):
+        s = Sections()
+        s.push(encode_varint(n))
+        with pytest.raises(CarError, match="out of range"):
+            s.section()
+    s = Sections()
+    s.push(encode_varint(3) + b"\x02\x55\x12")
+    with pytest.raises(CarError, match="bad CID"):
+        s.section()

@@ -7,11 +7,12 @@ import random
 
 import pytest
 
+from tunasync.content import verify
 from tunasync.content.car import write_file_car
 from tunasync.content.carread import CarIndex, iter_car
 from tunasync.content.extract import extract
 from tunasync.content.unixfs import Profile
-from tunasync.content.verify import DfsVerifier
+from tunasync.content.verify import DfsVerifier, Release, first_bad
 from tunasync.errors import ContentError
 
 TINY = Profile("tiny", 1, 64, 3, True, "entries")  # 64-byte chunks, 3 links per node: 4 levels for 3 KiB
@@ -37,7 +38,8 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
 
 
 @pytest.mark.parametrize("profile", [TINY, TINY_V0], ids=["raw-leaves", "dag-pb-leaves"])
-def test_mutated_cars_fail_cleanly(tmp_path, profile):
+def test_mutated_cars_fail_cleanly(tmp_path, profile, monkeypatch):
+    monkeypatch.setattr(verify, "DEFER_MIN", 0)  # every raw leaf takes the deferred-hash path below
     rng = random.Random(11)
     src = rng.randbytes(3000)
     (tmp_path / "src").write_bytes(src)
@@ -60,8 +62,25 @@ def test_mutated_cars_fail_cleanly(tmp_path, profile):
             v.finish()
             assert out == src
             outcomes["ok"] += 1
+            sync_ok = True
         except ContentError:
             outcomes["error"] += 1
+            sync_ok = False
+        # 2b. hashes deferred: what first_bad clears is a prefix of the original; same verdict as 2.
+        v = DfsVerifier(info.root)
+        rel: list[Release] = []
+        try:
+            for k in range(0, len(bad), 97):
+                v.push(bad[k : k + 97], rel, defer=True)
+            v.finish()
+            done = True
+        except ContentError:
+            done = False
+        bad_at = first_bad(rel)
+        cleared = b"".join(p for r in rel[:bad_at] for p in r.parts)
+        assert src.startswith(cleared)
+        assert (done and bad_at is None) == sync_ok
+        assert not sync_ok or cleared == src
         # 3. indexing + extraction: never a wrong file under the final name
         (tmp_path / "bad.car").write_bytes(bad)
         out_path = tmp_path / "out"

@@ -13,7 +13,7 @@ from tunasync.content.carread import CarIndex
 from tunasync.content.cid import CID, DAG_PB, RAW, encode_varint
 from tunasync.content.dagpb import PBLink, encode_node
 from tunasync.content.unixfs import file_data
-from tunasync.content.verify import DfsVerifier, dfs_blocks, resolve_range
+from tunasync.content.verify import DEFER_MIN, DfsVerifier, Release, dfs_blocks, first_bad, resolve_range
 from tunasync.errors import CarError, VerifyError
 
 SIZE = 45613057  # 174 × 256 KiB + 1: three levels in the kubo-v1 profile
@@ -80,6 +80,71 @@ def test_random_ranges_around_chunk_boundaries(kubo_v1_car):
         last = min(SIZE - 1, first + r.choice([0, 1, 5, 262144, 600000]))
         v = DfsVerifier(root, (first, last))
         assert feed_all(v, stream(root, dfs_blocks(ix.get, root, (first, last)))) == src[first : last + 1]
+
+
+def push_all(v: DfsVerifier, data: bytes, rng: random.Random) -> list[Release]:
+    out: list[Release] = []
+    pos = 0
+    while pos < len(data):
+        n = rng.randint(1, 300_000)
+        v.push(data[pos : pos + n], out, defer=True)
+        pos += n
+    v.finish()
+    return out
+
+
+def test_deferred_leaves_come_out_as_views_of_the_pushed_chunks(kubo_v1_car):
+    root, ix, src = kubo_v1_car
+    data = stream(root, dfs_blocks(ix.get, root))
+    v = DfsVerifier(root)
+    out = push_all(v, data, random.Random(2))
+    assert first_bad(out) is None
+    assert [r.offset for r in out] == sorted(r.offset for r in out)
+    assert b"".join(p for r in out for p in r.parts) == src
+    deferred = [r for r in out if r.block is not None]
+    assert len(deferred) == 174  # every 256 KiB leaf; the one-byte last leaf is hashed at once
+    assert all(p.readonly for r in deferred for p in r.parts)
+
+
+def test_a_corrupt_deferred_leaf_is_found_and_nothing_after_it_counts(kubo_v1_car):
+    root, ix, src = kubo_v1_car
+    blocks = list(dfs_blocks(ix.get, root))
+    cid, leaf = blocks[5]
+    blocks[5] = (cid, leaf[:-1] + bytes([leaf[-1] ^ 1]))
+    v = DfsVerifier(root)
+    out = push_all(v, stream(root, blocks), random.Random(3))  # the walk itself is fine
+    bad = first_bad(out)
+    assert bad is not None and out[bad].cid == cid
+    assert sum(len(p) for r in out[:bad] for p in r.parts) == 3 * 262144
+    with pytest.raises(VerifyError, match="do not match"):  # without defer the same stream fails at once
+        feed_all(DfsVerifier(root), stream(root, blocks))
+
+
+def test_deferred_ranges_and_dups_n_replays(kubo_v1_car, tmp_path):
+    root, ix, src = kubo_v1_car
+    first, last = 262144 - 7, 3 * 262144 + 5
+    out = push_all(DfsVerifier(root, (first, last)), stream(root, dfs_blocks(ix.get, root, (first, last))),
+                   random.Random(4))
+    assert first_bad(out) is None and b"".join(p for r in out for p in r.parts) == src[first : last + 1]
+    (tmp_path / "ones").write_bytes(b"\1" * (3 << 20))
+    info = write_file_car(str(tmp_path / "ones"), str(tmp_path / "o.car"))
+    with CarIndex.open(str(tmp_path / "o.car")) as oix:
+        once = list(dfs_blocks(oix.get, info.root))[:2]  # root + the one distinct leaf (dups=n)
+    out = push_all(DfsVerifier(info.root, dups=False), stream(info.root, once), random.Random(5))
+    assert first_bad(out) is None and b"".join(p for r in out for p in r.parts) == b"\1" * (3 << 20)
+    assert [r.block is not None for r in out] == [True, False, False]  # replays ride on the first check
+
+
+def test_small_leaves_are_hashed_during_push(tmp_path):
+    leaf = bytes(DEFER_MIN - 1)
+    leaf_cid = CID.of_block(leaf, RAW)
+    out: list[Release] = []
+    v = DfsVerifier(leaf_cid)
+    v.push(stream(leaf_cid, [(leaf_cid, leaf)]), out, defer=True)
+    v.finish()
+    assert [r.block for r in out] == [None]
+    with pytest.raises(VerifyError, match="do not match"):
+        DfsVerifier(leaf_cid).push(stream(leaf_cid, [(leaf_cid, leaf[:-1] + b"x")]), [], defer=True)
 
 
 def test_resolve_range_clips_and_counts_from_the_end():

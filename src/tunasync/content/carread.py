@@ -2,6 +2,7 @@
 
     iter_car(stream_or_bytes) -> CarStream   (.roots, .version; iterate -> (CID, block bytes))
     CarIndex.open(path)                      CID -> (offset, length) of each block, for random access
+    Sections()                               push parser: network chunks in, (CID, block views) out
 
 Rejected with CarError (malformed) or VerifyError (hash mismatch): bad or non-minimal varints,
 truncated sections, blocks over 2 MiB, unknown codecs or multihash codes, headers that are not a
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -20,6 +22,7 @@ from .cid import CID, DAG_CBOR, DAG_PB, IDENTITY, RAW, SHA2_256, decode_varint
 
 MAX_BLOCK = 2 << 20  # trustless gateways and our reader accept blocks up to 2 MiB
 MAX_HEADER = 1 << 20
+MAX_CID = 200  # 4 varints of at most 9 bytes and a digest of at most 128: a CID never needs more
 KNOWN_CODECS = {RAW, DAG_PB, DAG_CBOR}
 _V2_PRAGMA = bytes.fromhex("0aa16776657273696f6e02")
 
@@ -222,6 +225,90 @@ class CarStream:
     def __iter__(self) -> Iterator[tuple[CID, bytes]]:
         for s in self.sections():
             yield s.cid, s.block
+
+
+class Sections:
+    """Push parser for the sections of a CAR stream that copies no block bytes.
+
+    Chunks are kept as they arrived, so they must never change (pass `bytes`); a block comes out as
+    memoryviews of the chunks it spans, and is hashed and written from those. Only a section's first
+    bytes (its length and CID) are copied to parse them. The caller checks limits and the header.
+    """
+
+    def __init__(self) -> None:
+        self._chunks: deque[memoryview] = deque()
+        self.buffered = 0  # bytes pushed and not yet taken
+        self.offset = 0  # stream offset of the first of them
+
+    def push(self, data: bytes) -> None:
+        if data:
+            self._chunks.append(memoryview(data))
+            self.buffered += len(data)
+
+    def peek(self, n: int) -> bytes:
+        """Up to `n` bytes from the front, not consumed (a copy: for lengths, CIDs and the header)."""
+        chunks = self._chunks
+        if not chunks:
+            return b""
+        if len(chunks[0]) >= n:
+            return bytes(chunks[0][:n])
+        out = bytearray()
+        for mv in chunks:
+            out += mv[: n - len(out)]
+            if len(out) >= n:
+                break
+        return bytes(out)
+
+    def take(self, n: int) -> list[memoryview]:
+        """The next `n` (<= buffered) bytes as views of the chunks they are in, consumed."""
+        chunks = self._chunks
+        self.buffered -= n
+        self.offset += n
+        parts = []
+        while n:
+            first = chunks[0]
+            if len(first) <= n:
+                parts.append(chunks.popleft())
+                n -= len(first)
+            else:
+                parts.append(first[:n])
+                chunks[0] = first[n:]
+                n = 0
+        return parts
+
+    def varint(self) -> tuple[int, int] | None:
+        """(value, encoded size) of the varint at the front, not consumed; None until it all arrived."""
+        head = self.peek(9)
+        result = shift = 0
+        for i, b in enumerate(head):
+            result |= (b & 0x7F) << shift
+            if not b & 0x80:
+                if b == 0 and i > 0:
+                    raise CarError("varint is not minimally encoded", self.offset)
+                return result, i + 1
+            shift += 7
+        if len(head) >= 9:
+            raise CarError("varint too long", self.offset)
+        return None
+
+    def section(self, max_len: int = MAX_BLOCK + 256) -> tuple[CID, list[memoryview], int] | None:
+        """The next section once it all arrived: (CID, block views, stream offset of the section)."""
+        got = self.varint()
+        if got is None:
+            return None
+        n, size = got
+        at = self.offset
+        if n == 0 or n > max_len:
+            raise CarError(f"section length {n} out of range", at)
+        if self.buffered < size + n:
+            return None
+        head = self.peek(size + min(n, MAX_CID))
+        try:
+            cid, end = CID.from_bytes(head, size)
+        except ValueError as exc:
+            raise CarError(f"bad CID in section: {exc}", at) from None
+        self.take(end)
+        return cid, self.take(size + n - end), at
 
 
 def iter_car(src, verify: bool = True) -> CarStream:

@@ -4,22 +4,70 @@
     for data in response: for offset, chunk in v.feed(data): ...   # only verified bytes come out
     v.finish()                                           # raises if anything is missing
 
+    v.push(data, out, defer=True)    # the same walk, no copies: Releases whose big raw leaves are still
+    first_bad(out)                   # to be hashed (on any thread, in order) before their bytes go out
+
     dfs_blocks(get_block, root, byte_range)              # what a gateway must send for dag-scope=entity
 
-Memory is flat: a stack of expected CIDs (O(depth × width)) and at most one partial section.
+Memory is flat: a stack of expected CIDs (O(depth × width)), at most one partial section, and what the
+caller holds of the Releases.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 from ..errors import CarError, VerifyError
-from .carread import MAX_BLOCK, check_block, parse_header
+from .carread import MAX_BLOCK, MAX_HEADER, Sections, check_block, parse_header
 from .cid import CID, DAG_PB, IDENTITY, RAW, SHA2_256
 from .dagpb import DagPbError, PBNode, decode_node
 from .unixfs import FILE, HAMT_SHARD, UnixFSData, UnixFSError, decode_data
 from .unixfs import RAW as UNIXFS_RAW
+
+# Smaller leaves are hashed during push() even when deferring: a thread hop costs more than they do.
+DEFER_MIN = 16 << 10
+
+
+@dataclass(slots=True)
+class Release:
+    """File bytes `parts` from file offset `offset`. With `block` set they are not verified yet: they
+    may go out only after `block` hashed to `cid` and every earlier Release went out (`first_bad`)."""
+
+    offset: int
+    parts: list[memoryview]
+    cid: CID | None = None
+    block: list[memoryview] | None = None
+
+
+def first_bad(releases: Sequence[Release]) -> int | None:
+    """Index of the first Release whose block does not hash to its CID, None when all do.
+
+    hashlib releases the GIL for each part over 2 KiB, so threads can check consecutive batches at once.
+    """
+    for i, r in enumerate(releases):
+        if r.block is not None:
+            assert r.cid is not None
+            if _sha256(r.block) != r.cid.digest:
+                return i
+    return None
+
+
+def _sha256(parts: list[memoryview]) -> bytes:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p)
+    return h.digest()
+
+
+def joined(parts: list[memoryview]) -> bytes:
+    """One bytes object for the parts (no copy when that is one whole chunk already)."""
+    if len(parts) == 1:
+        whole = parts[0].obj
+        if type(whole) is bytes and len(whole) == len(parts[0]):
+            return whole
+    return b"".join(parts)
 
 
 def resolve_range(byte_range: tuple[int, int | None] | None, size: int) -> tuple[int, int]:
@@ -83,8 +131,7 @@ class DfsVerifier:
         self.lo, self.hi = 0, 0
         self.emitted = 0
         self.blocks = 0
-        self._buf = bytearray()
-        self._offset = 0  # stream offset of _buf[0], for error messages
+        self._sections = Sections()
         self._header = False
         # (cid, file offset, expected file bytes or None for the root)
         self._stack: list[tuple[CID, int, int | None]] = [(self.root, 0, None)]
@@ -95,56 +142,65 @@ class DfsVerifier:
     # -- stream parsing -------------------------------------------------------------------------
     def feed(self, data: bytes | bytearray | memoryview) -> list[tuple[int, bytes]]:
         """Consume more CAR bytes; return the file bytes (offset, data) verified so far."""
-        out: list[tuple[int, bytes]] = []
-        buf = self._buf
-        buf += data
-        pos = 0
-        n_buf = len(buf)
+        out: list[Release] = []
+        self.push(data if type(data) is bytes else bytes(data), out)
+        return [(r.offset, joined(r.parts)) for r in out if r.parts]
+
+    def push(self, data: bytes, out: list[Release], defer: bool = False) -> None:
+        """Consume more CAR bytes (kept, not copied: never change them), appending to `out` what they
+        release; on an error, `out` holds what came before it.
+
+        `defer`: raw sha2-256 leaves of DEFER_MIN bytes or more are not hashed here; their Releases carry
+        the block, and `first_bad` must clear them, in order, before any later byte goes out. Everything
+        else (CIDs, lengths, the walk, dag-pb nodes) is checked here either way.
+        """
+        sections = self._sections
+        sections.push(data)
         while True:
             self._replay(out)
-            got = _peek_varint(buf, pos, n_buf)
-            if got is None:
-                break
-            n, body = got
             if not self._header:
-                if n == 0 or n > 1 << 20:
-                    raise CarError(f"header length {n} out of range", self._offset + pos)
-                if n_buf - body < n:
-                    break
-                header = parse_header(bytes(buf[body : body + n]))
-                if header.get("version") != 1:
-                    raise CarError(f"unsupported CAR version {header.get('version')!r}", self._offset)
-                self._header = True
-                pos = body + n
+                if not self._read_header():
+                    return
                 continue
-            if n == 0 or n > MAX_BLOCK + 256:
-                raise CarError(f"section length {n} out of range", self._offset + pos)
-            if n_buf - body < n:
-                break
-            with memoryview(buf) as mv:  # one copy; the view is released before `del buf[...]`
-                section = bytes(mv[body : body + n])
-            at = self._offset + pos
-            pos = body + n
-            self._section(section, at, out)
-        del buf[:pos]  # bytearray deletes from the front in O(1)
-        self._offset += pos
-        return out
+            got = sections.section()
+            if got is None:
+                return
+            cid, block, at = got
+            self._block(cid, block, at, out, defer)
+
+    def _read_header(self) -> bool:
+        sections = self._sections
+        got = sections.varint()
+        if got is None:
+            return False
+        n, size = got
+        if n == 0 or n > MAX_HEADER:
+            raise CarError(f"header length {n} out of range", sections.offset)
+        if sections.buffered < size + n:
+            return False
+        header = parse_header(sections.peek(size + n)[size:])
+        if header.get("version") != 1:
+            raise CarError(f"unsupported CAR version {header.get('version')!r}", sections.offset)
+        sections.take(size + n)
+        self._header = True
+        return True
 
     def feed_block(self, cid: CID, block: bytes) -> list[tuple[int, bytes]]:
         """Consume one block already split out of its CAR (a block store, an index): same checks."""
-        if self._buf:
-            raise CarError("feed_block() mixed with a partial CAR stream", self._offset)
+        if self._sections.buffered:
+            raise CarError("feed_block() mixed with a partial CAR stream", self._sections.offset)
         self._header = True
-        out: list[tuple[int, bytes]] = []
+        out: list[Release] = []
         self._replay(out)
-        self._block(cid, memoryview(block), None, out)
+        self._block(cid, [memoryview(block)], None, out, False)
         self._replay(out)
-        return out
+        return [(r.offset, joined(r.parts)) for r in out if r.parts]
 
     def finish(self) -> None:
         """End of stream: raise CarError/VerifyError unless the whole file (or range) was verified."""
-        if self._buf:
-            raise CarError(f"truncated CAR: {len(self._buf)} bytes of an incomplete section at the end", self._offset)
+        if self._sections.buffered:
+            raise CarError(f"truncated CAR: {self._sections.buffered} bytes of an incomplete section at the end",
+                           self._sections.offset)
         if not self._header:
             raise CarError("empty response: no CAR header", 0)
         if self._stack:
@@ -155,14 +211,7 @@ class DfsVerifier:
             raise VerifyError(self.root, f"incomplete CAR: {self.emitted} of {want} bytes verified")
 
     # -- the walk -------------------------------------------------------------------------------
-    def _section(self, section: bytes, at: int, out: list[tuple[int, bytes]]) -> None:
-        try:
-            cid, end = CID.from_bytes(section)
-        except ValueError as exc:
-            raise CarError(f"bad CID in section: {exc}", at) from None
-        self._block(cid, memoryview(section)[end:], at, out)
-
-    def _block(self, cid: CID, block: memoryview, at: int | None, out: list[tuple[int, bytes]]) -> None:
+    def _block(self, cid: CID, block: list[memoryview], at: int | None, out: list[Release], defer: bool) -> None:
         where = f" (section at byte {at})" if at is not None else ""
         stack = self._stack
         if not stack:
@@ -171,32 +220,35 @@ class DfsVerifier:
         if not same_block(exp[0], cid):
             raise VerifyError(exp[0], f"expected this block next, got {cid}{where}")
         stack.pop()
+        size = sum(len(p) for p in block)
+        later = False
         if cid.mh_code == SHA2_256 and cid.codec in (RAW, DAG_PB) and len(cid.digest) == 32:
-            if len(block) > MAX_BLOCK:
-                raise CarError(f"block {cid} is {len(block)} bytes, over the 2 MiB limit", at)
-            if hashlib.sha256(block).digest() != cid.digest:
+            if size > MAX_BLOCK:
+                raise CarError(f"block {cid} is {size} bytes, over the 2 MiB limit", at)
+            later = defer and cid.codec == RAW and size >= DEFER_MIN
+            if not later and _sha256(block) != cid.digest:
                 raise VerifyError(cid, f"block bytes do not match the CID{where}")
         else:
-            check_block(cid, block, at)
+            check_block(cid, joined(block), at)
         self.blocks += 1
-        self._process(exp, block, out)
+        self._process(exp, block, size, out, later)
 
-    def _process(self, exp: tuple[CID, int, int | None], block: memoryview | bytes,
-                 out: list[tuple[int, bytes]]) -> None:
+    def _process(self, exp: tuple[CID, int, int | None], block: list[memoryview], size: int,
+                 out: list[Release], unverified: bool = False) -> None:
         cid, offset, nbytes = exp
         is_root = nbytes is None
         if not self.dups:
-            self._remember(cid, block)
+            self._remember(cid, block, size)
         if cid.codec == RAW:
             if is_root:
-                self._set_size(len(block))
-            elif len(block) != nbytes:
-                raise VerifyError(cid, f"leaf has {len(block)} bytes, its parent says {nbytes}")
-            self._emit(offset, block, out)
+                self._set_size(size)
+            elif size != nbytes:
+                raise VerifyError(cid, f"leaf has {size} bytes, its parent says {nbytes}")
+            self._emit(offset, block, size, out, cid if unverified else None)
             return
         if cid.codec != DAG_PB:
             raise VerifyError(cid, f"codec 0x{cid.codec:x} is not part of a UnixFS file")
-        node, data = _file_node(cid, bytes(block))
+        node, data = _file_node(cid, joined(block))
         inline = data.data or b""
         filesize = len(inline) + sum(data.blocksizes)
         if is_root:
@@ -205,11 +257,11 @@ class DfsVerifier:
             raise VerifyError(cid, f"node holds {filesize} file bytes, its parent says {nbytes}")
         children = file_children(cid, node, data, offset, self.lo, self.hi, self.byte_range is None)
         if inline:
-            self._emit(offset, memoryview(inline), out)
+            self._emit(offset, [memoryview(inline)], len(inline), out)
         self._stack.extend(reversed(children))
         self._replay(out)
 
-    def _replay(self, out: list[tuple[int, bytes]]) -> None:
+    def _replay(self, out: list[Release]) -> None:
         """Blocks on top of the stack that will not be sent: identity CIDs, and seen ones with dups=n."""
         stack = self._stack
         while stack:
@@ -217,50 +269,52 @@ class DfsVerifier:
             if cid.mh_code == IDENTITY:
                 stack.pop()
                 check_block(cid, cid.digest)
-                self._process((cid, offset, nbytes), cid.digest, out)
+                self._process((cid, offset, nbytes), [memoryview(cid.digest)], len(cid.digest), out)
             elif not self.dups and cid.digest in self._seen:
                 block = self._cache.get(cid.to_v1()) if cid.version == 0 else self._cache.get(cid)
                 if block is None:
                     raise VerifyError(cid, "repeated block not resent (dups=n) and no longer cached")
                 stack.pop()
-                self._process((cid, offset, nbytes), block, out)
+                # Possibly cached before its hash was checked: its first Release, earlier in `out`,
+                # still has to pass before this one may go out.
+                self._process((cid, offset, nbytes), [memoryview(block)], len(block), out)
             else:
                 return
 
-    def _remember(self, cid: CID, block: memoryview | bytes) -> None:
+    def _remember(self, cid: CID, block: list[memoryview], size: int) -> None:
         self._seen.add(cid.digest)
-        if len(block) <= self._cache_left:
-            self._cache[cid.to_v1()] = bytes(block)
-            self._cache_left -= len(block)
+        if size <= self._cache_left:
+            self._cache[cid.to_v1()] = joined(block)
+            self._cache_left -= size
 
     def _set_size(self, size: int) -> None:
         self.size = size
         self.lo, self.hi = resolve_range(self.byte_range, size)
 
-    def _emit(self, offset: int, data: memoryview | bytes, out: list[tuple[int, bytes]]) -> None:
+    def _emit(self, offset: int, block: list[memoryview], size: int, out: list[Release],
+              unverified: CID | None = None) -> None:
         a = max(offset, self.lo)
-        b = min(offset + len(data), self.hi)
-        if b > a:
-            out.append((a, bytes(data[a - offset : b - offset])))
-            self.emitted += b - a
+        b = min(offset + size, self.hi)
+        parts = _slice(block, a - offset, b - offset) if b > a else []
+        if parts or unverified is not None:  # an unverified block is checked even when it adds no bytes
+            out.append(Release(a, parts, unverified, block if unverified is not None else None))
+            self.emitted += max(0, b - a)
 
 
-def _peek_varint(buf: bytearray, pos: int, end: int) -> tuple[int, int] | None:
-    """(value, position after it), or None when the buffer ends inside the varint."""
-    result = shift = 0
-    start = pos
-    while pos < end:
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            if b == 0 and pos - start > 1:
-                raise CarError("varint is not minimally encoded", start)
-            return result, pos
-        shift += 7
-        if pos - start >= 9:
-            raise CarError("varint too long", start)
-    return None
+def _slice(parts: list[memoryview], start: int, stop: int) -> list[memoryview]:
+    """Views of bytes [start, stop) of the parts laid end to end."""
+    if start == 0 and stop == sum(len(p) for p in parts):
+        return parts
+    out = []
+    pos = 0
+    for p in parts:
+        end = pos + len(p)
+        if end > start and pos < stop:
+            out.append(p[max(0, start - pos) : min(len(p), stop - pos)])
+        pos = end
+        if pos >= stop:
+            break
+    return out
 
 
 def dfs_blocks(get_block: Callable[[CID], bytes], root: CID | str,
