@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -11,9 +12,10 @@ from tunasync.errors import NetworkError
 from tunasync.filecoin.http import Http
 from tunasync.filecoin.interfaces import Candidate
 from tunasync.filecoin.ipni import IpniClient
-from tunasync.filecoin.retriever import VerifiedRetriever
+from tunasync.filecoin.retriever import VerifiedRetriever, _Appender
 
 from .conftest import make_file
+from .test_gateway import MIB, CarServer, car_blocks, car_bytes
 
 
 def retriever(devnet, settings) -> VerifiedRetriever:
@@ -40,6 +42,8 @@ async def test_fetch_whole_file_and_range(devnet, tmp_path, fast_http):
         assert part.read_bytes() == f.data[1048570:2097161]
         chunks = [c async for c in r.stream(f.root, (len(f.data) - 5, len(f.data) - 1))]
         assert b"".join(chunks) == f.data[-5:]
+        chunks = [c async for c in r.stream(f.root)]
+        assert b"".join(chunks) == f.data and all(type(c) is bytes for c in chunks)
         _no_partials(out.parent)
     finally:
         await r.close()
@@ -58,6 +62,44 @@ async def test_corrupt_provider_is_skipped(devnet, tmp_path, fast_http):
         assert any(devnet.providers[0]["peerId"] in x for x in res.failures)
     finally:
         await r.close()
+
+
+async def test_a_bad_block_mid_stream_fails_over_from_the_first_byte_not_delivered(tmp_path):
+    root, data, blocks = car_blocks(tmp_path, 6 * MIB)
+    cid, leaf = blocks[4]  # file bytes [3 MiB, 4 MiB)
+    bad = car_bytes(root, blocks[:4] + [(cid, leaf[:-1] + bytes([leaf[-1] ^ 1]))] + blocks[5:])
+    good = CarServer(blocks=dict(blocks))
+    r = VerifiedRetriever(http=Http())
+    try:
+        async with CarServer(bad) as bad_url, good as good_url:
+            out = tmp_path / "out"
+            res = await r.fetch(root, out, candidates=[Candidate(bad_url), Candidate(good_url)])
+        assert out.read_bytes() == data and res.source == good_url
+        assert "do not match the CID" in res.failures[0]
+        assert good.queries == [f"format=car&dag-scope=entity&car-order=dfs&car-dups=y&entity-bytes={3 * MIB}:*"]
+    finally:
+        await r.close()
+
+
+async def test_appender_batches_chunks_and_reports_a_failed_write(tmp_path):
+    chunks = [bytes([i % 256]) * (i * 977 + 1) for i in range(300)]
+    fd = os.open(tmp_path / "a", os.O_WRONLY | os.O_CREAT, 0o644)
+    out = _Appender(fd)
+    for c in chunks:
+        await out.write(memoryview(c) if len(c) % 2 else c)
+    await out.flush()
+    os.close(fd)
+    assert (tmp_path / "a").read_bytes() == b"".join(chunks) and out.size == sum(map(len, chunks))
+    fd = os.open(tmp_path / "a", os.O_RDONLY)  # every write fails
+    out = _Appender(fd)
+    try:
+        with pytest.raises(OSError):
+            for c in chunks:
+                await out.write(c)
+            await out.flush()
+    finally:
+        await out.settle()
+        os.close(fd)
 
 
 async def test_truncated_car_is_an_error_never_a_short_file(devnet, tmp_path, fast_http):

@@ -3,26 +3,44 @@ yield only bytes that verified against the root CID.
 
     GET {base}/ipfs/{cid}?format=car&dag-scope=entity&car-order=dfs&car-dups=y[&entity-bytes=a:b]
 
-Reading the socket and verifying overlap: a reader task fills a small queue with ~1 MiB batches while
-`DfsVerifier.feed` (sha256 releases the GIL) runs in a worker thread. A response that ends early is an
-error (`finish()`), never a short file.
+Three things overlap. A reader task takes the body as it comes off the socket (no joins, no copies) and
+walks it through `DfsVerifier.push`, which checks everything but the hashes of big raw leaves; those go
+to a few hashing threads (hashlib releases the GIL), one job per network read. The generator hands a
+batch out only after its hashes and every earlier batch's passed, so bytes leave in order and never
+before their block verified. At most QUEUE batches wait: memory stays flat. A response that ends early
+is an error (`finish()`), never a short file.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import aiohttp
 
 from ..content.cid import CID
-from ..content.verify import DfsVerifier
-from ..errors import NetworkError
+from ..content.verify import DfsVerifier, Release, first_bad
+from ..errors import ContentError, NetworkError, VerifyError
 from .http import Http, describe
 
-BATCH = 2 << 20
 ACCEPT = "application/vnd.ipld.car; version=1; order=dfs; dups=y"
+QUEUE = 8  # batches (about one network read each) between the reader and the consumer
+READ_BUFSIZE = 4 << 20  # aiohttp's default (64 KiB) pauses the socket after every 128 KiB
+RECV_SIZE = 1 << 20  # asyncio reads 256 KiB per recv(); bigger reads mean fewer loop wakeups per MiB
+
+Batch = tuple[list[Release], "asyncio.Future[int | None] | None"]
+_pool: ThreadPoolExecutor | None = None
+
+
+def hash_pool() -> ThreadPoolExecutor:
+    """The process's hashing threads, shared by all retrievals: more threads than cores only contend."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max(2, min(4, os.cpu_count() or 2)), thread_name_prefix="tunasync-sha256")
+    return _pool
 
 
 def car_url(base: str, cid: CID, byte_range: tuple[int, int | None] | None) -> str:
@@ -47,21 +65,24 @@ class TrustlessGateway:
         self.http = http or Http()
 
     async def verified(self, base: str, cid: CID, byte_range: tuple[int, int | None] | None = None,
-                       progress: dict[str, Any] | None = None) -> AsyncIterator[tuple[int, bytes]]:
+                       progress: dict[str, Any] | None = None) -> AsyncIterator[tuple[int, memoryview]]:
         """Yield (file offset, bytes), in order, each verified; raise NetworkError / VerifyError / CarError.
 
-        `progress["size"]` is set to the file size as soon as the root block verified.
+        The bytes are read-only views of what came off the network (keeping them is safe; copy them to
+        hand out `bytes`). `progress["size"]` is set to the file size once the root block verified.
         """
         url = car_url(base, cid, byte_range)
-        async with self.http.open("GET", url, headers={"Accept": ACCEPT}, endpoint=url, retries=0) as resp:
+        async with self.http.open("GET", url, headers={"Accept": ACCEPT}, endpoint=url, retries=0,
+                                  read_bufsize=READ_BUFSIZE) as resp:
             ct = _content_type_params(resp.headers.get("Content-Type", ""))
             if ct["type"] != "application/vnd.ipld.car":
                 raise NetworkError(url, f"not a CAR response (Content-Type {resp.headers.get('Content-Type')!r})")
             if ct.get("order", "dfs") not in ("dfs",):
                 raise NetworkError(url, f"gateway sent order={ct.get('order')}, cannot verify while streaming")
             verifier = DfsVerifier(cid, byte_range, dups=ct.get("dups", "y") != "n")
-            queue: asyncio.Queue[bytearray | BaseException | None] = asyncio.Queue(maxsize=4)
-            reader = asyncio.create_task(_read_batches(resp, queue, url))
+            _bigger_reads(resp)
+            queue: asyncio.Queue[Batch | BaseException | None] = asyncio.Queue(QUEUE)
+            reader = asyncio.create_task(_parse(resp, verifier, queue, url))
             try:
                 while True:
                     item = await queue.get()
@@ -69,15 +90,20 @@ class TrustlessGateway:
                         break
                     if isinstance(item, BaseException):
                         raise item
-                    out = await asyncio.to_thread(verifier.feed, item) if len(item) > 65536 else verifier.feed(item)
+                    releases, check = item
+                    bad = None if check is None else await check
                     if progress is not None and verifier.size is not None:
                         progress["size"] = verifier.size
-                    for off, data in out:
-                        yield off, data
-                verifier.finish()
+                    for r in releases[:bad]:
+                        off = r.offset
+                        for part in r.parts:
+                            yield off, part
+                            off += len(part)
+                    if bad is not None:
+                        raise VerifyError(releases[bad].cid, "block bytes do not match the CID")
+            finally:
                 if progress is not None and verifier.size is not None:
                     progress["size"] = verifier.size
-            finally:
                 reader.cancel()
                 try:
                     await reader
@@ -85,19 +111,38 @@ class TrustlessGateway:
                     pass
 
 
-async def _read_batches(resp: aiohttp.ClientResponse, queue: asyncio.Queue, url: str) -> None:
-    buf = bytearray()
+def _bigger_reads(resp: aiohttp.ClientResponse) -> None:
+    # Only asyncio's plain-socket transport has `max_size`; TLS transports keep their own reads.
+    transport = resp.connection.transport if resp.connection is not None else None
+    if transport is not None and isinstance(getattr(transport, "max_size", None), int):
+        transport.max_size = max(transport.max_size, RECV_SIZE)  # type: ignore[attr-defined]
+
+
+async def _parse(resp: aiohttp.ClientResponse, verifier: DfsVerifier, queue: asyncio.Queue, url: str) -> None:
+    """Walk the body through the verifier as it arrives; batches (and at last None or an error) to `queue`."""
+    loop = asyncio.get_running_loop()
+    pool = hash_pool()
+    out: list[Release] = []
     try:
-        while True:
-            chunk = await resp.content.readany()
+        async for chunk, _ in resp.content.iter_chunks():
             if not chunk:
-                break
-            buf += chunk
-            if len(buf) >= BATCH:
-                await queue.put(buf)  # handed over whole: no copy
-                buf = bytearray()
-        if buf:
-            await queue.put(buf)
+                continue
+            out = []
+            verifier.push(chunk if type(chunk) is bytes else bytes(chunk), out, defer=True)
+            if out:
+                await queue.put(_batch(loop, pool, out))
+                out = []
+        verifier.finish()
         await queue.put(None)
+    except ContentError as exc:
+        if out:  # what verified before the error still goes out: the next candidate resumes after it
+            await queue.put(_batch(loop, pool, out))
+        await queue.put(exc)
     except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
         await queue.put(NetworkError(url, describe(exc)))
+
+
+def _batch(loop: asyncio.AbstractEventLoop, pool: ThreadPoolExecutor, out: list[Release]) -> Batch:
+    if any(r.block is not None for r in out):
+        return out, loop.run_in_executor(pool, first_bad, out)
+    return out, None

@@ -70,11 +70,13 @@ class Http:
     async def open(self, method: str, url: str, *, headers: dict[str, str] | None = None,
                    json_body: Any = None, ok: tuple[int, ...] = (200,), passthrough: tuple[int, ...] = (),
                    endpoint: str | None = None, retries: int | None = None,
-                   read_timeout: float | None = None) -> AsyncIterator[aiohttp.ClientResponse]:
+                   read_timeout: float | None = None,
+                   read_bufsize: int | None = None) -> AsyncIterator[aiohttp.ClientResponse]:
         """Send a request and yield the response once its status is in `ok` or `passthrough`.
 
         Transient failures before the body is read are retried; the body itself is the caller's to read
-        (its errors surface as aiohttp exceptions: use `wrap_errors`).
+        (its errors surface as aiohttp exceptions: use `wrap_errors`). `read_bufsize`: how much of the body
+        aiohttp buffers before it stops reading the socket (big streams want more than the 64 KiB default).
         """
         name = endpoint or url
         attempts = (self.settings.retries if retries is None else retries) + 1
@@ -82,6 +84,8 @@ class Http:
         if json_body is not None:
             kwargs["data"] = json.dumps(json_body).encode()
             kwargs["headers"] = {**kwargs["headers"], "Content-Type": "application/json"}
+        if read_bufsize is not None:
+            kwargs["read_bufsize"] = read_bufsize
         if read_timeout is not None:
             kwargs["timeout"] = aiohttp.ClientTimeout(total=None, connect=self.settings.connect_timeout,
                                                       sock_connect=self.settings.connect_timeout,

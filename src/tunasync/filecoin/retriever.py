@@ -7,7 +7,9 @@ no gateway works, a candidate that knows the piece serves `/piece/{pieceCid}`: t
 checked against its CommP, then the file is read out of it with every block re-hashed.
 
 `fetch` writes `.<name>.partial` in the target's directory, fsyncs and renames only after the last
-byte verified: nothing unverified ever appears under the final path.
+byte verified: nothing unverified ever appears under the final path. It writes the network's own
+buffers (`pwritev` from a thread, what verifies meanwhile joins the next write); `stream` hands out
+`bytes`, one copy.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import asyncio
 import os
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,8 @@ from .interfaces import Candidate, ChainObserver, ContentRouter, FetchResult, Re
 from .piece_gateway import PieceGateway
 
 RETRYABLE = (NetworkError, VerifyError, CarError, ContentError)
+MAX_BACKLOG = 16 << 20  # verified bytes that may wait for the disk before the stream waits too
+IOV_MAX = 1024
 
 
 async def provider_candidates(chain: ChainObserver, providers: Sequence[str], piece_cid: CID | None = None,
@@ -77,12 +82,14 @@ class VerifiedRetriever(Retriever):
                 uniq.append(c)
         return uniq[: self.max_candidates]
 
-    def stream(self, cid: CID, byte_range: tuple[int, int] | None = None,
-               candidates: Sequence[Candidate] | None = None) -> AsyncIterator[bytes]:
-        return self._stream(cid, byte_range, candidates, {"failures": []})
+    async def stream(self, cid: CID, byte_range: tuple[int, int] | None = None,
+                     candidates: Sequence[Candidate] | None = None) -> AsyncIterator[bytes]:
+        async with aclosing(self._stream(cid, byte_range, candidates, {"failures": []})) as it:
+            async for chunk in it:
+                yield chunk if type(chunk) is bytes else bytes(chunk)
 
     async def _stream(self, cid: CID, byte_range: tuple[int, int] | None, candidates: Sequence[Candidate] | None,
-                      report: dict[str, Any]) -> AsyncIterator[bytes]:
+                      report: dict[str, Any]) -> AsyncGenerator[bytes | memoryview, None]:
         cands = list(candidates) if candidates is not None else await self.candidates(cid)
         failures: list[str] = report["failures"]
         if not cands:
@@ -98,9 +105,9 @@ class VerifiedRetriever(Retriever):
                     start = off if next_off is None else max(off, next_off)
                     if off + len(data) <= start:
                         continue
-                    chunk = data[start - off:]
-                    yield chunk
-                    next_off = start + len(chunk)
+                    view = data if start == off else data[start - off :]
+                    yield view
+                    next_off = start + len(view)
                 report["source"] = cand.url
                 return
             except RETRYABLE as exc:
@@ -149,35 +156,78 @@ class VerifiedRetriever(Retriever):
         out_path = Path(out_path)
         partial = out_path.with_name(f".{out_path.name}.{uuid.uuid4().hex[:8]}.partial")
         report: dict[str, Any] = {"failures": []}
-        size = 0
         fd = await asyncio.to_thread(os.open, partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        pending: asyncio.Future | None = None
+        out = _Appender(fd)
         try:
             async for chunk in self._stream(cid, byte_range, candidates, report):
-                if pending is not None:
-                    await pending
-                pending = asyncio.ensure_future(asyncio.to_thread(_write_all, fd, chunk))
-                size += len(chunk)
-            if pending is not None:
-                await pending
+                await out.write(chunk)
+            await out.flush()
             await asyncio.to_thread(os.fsync, fd)
         except BaseException:
-            if pending is not None and not pending.done():
-                await asyncio.wait([pending])
+            await out.settle()
             await asyncio.to_thread(os.close, fd)
             await asyncio.to_thread(partial.unlink, True)
             raise
         await asyncio.to_thread(os.close, fd)
         await asyncio.to_thread(os.replace, partial, out_path)
-        return FetchResult(cid=cid, path=out_path, size=size, source=report.get("source", ""),
+        return FetchResult(cid=cid, path=out_path, size=out.size, source=report.get("source", ""),
                            failures=list(report["failures"]))
 
     async def close(self) -> None:
         await self.http.close()
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
+class _Appender:
+    """Appends chunks to a file from a thread, one `pwritev` at a time: chunks that arrive during a write
+    go out together in the next one, so the stream waits for the disk only past MAX_BACKLOG bytes."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.size = 0  # bytes handed to write()
+        self._batch: list[bytes | memoryview] = []
+        self._batched = 0
+        self._pending: asyncio.Future[None] | None = None
+
+    async def write(self, chunk: bytes | memoryview) -> None:
+        self._batch.append(chunk)
+        self._batched += len(chunk)
+        self.size += len(chunk)
+        if self._pending is not None and (self._pending.done() or self._batched >= MAX_BACKLOG):
+            pending, self._pending = self._pending, None
+            await pending  # raises the write's error
+        if self._pending is None:
+            self._start()
+
+    def _start(self) -> None:
+        batch, at = self._batch, self.size - self._batched
+        self._batch, self._batched = [], 0
+        self._pending = asyncio.get_running_loop().run_in_executor(None, _pwritev_all, self.fd, batch, at)
+
+    async def flush(self) -> None:
+        """Until every chunk is written (raises the OSError of a failed write)."""
+        while self._pending is not None or self._batch:
+            if self._pending is not None:
+                pending, self._pending = self._pending, None
+                await pending
+            if self._batch:
+                self._start()
+
+    async def settle(self) -> None:
+        """After a failure: wait for a write still in its thread (the descriptor must outlive it)."""
+        self._batch = []
+        if self._pending is not None:
+            await asyncio.wait([self._pending])
+            if not self._pending.cancelled():
+                self._pending.exception()  # the error that brought us here is already on its way
+
+
+def _pwritev_all(fd: int, chunks: list[bytes | memoryview], offset: int) -> None:
+    views = [memoryview(c) for c in chunks if len(c)]
+    while views:
+        n = os.pwritev(fd, views[:IOV_MAX], offset)
+        offset += n
+        while views and n >= len(views[0]):
+            n -= len(views[0])
+            views.pop(0)
+        if n:
+            views[0] = views[0][n:]
