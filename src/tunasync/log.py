@@ -20,11 +20,15 @@ class GoFormatter(logging.Formatter):
         super().__init__()
         self.debug = debug
         self.systemd = systemd
+        self._stamp = (-1, "")  # (second, "[yy-mm-dd HH:MM:SS]"): a busy manager logs many lines a second
 
     def format(self, record: logging.LogRecord) -> str:
         parts = []
         if not self.systemd:
-            parts.append("[" + self.formatTime(record, "%y-%m-%d %H:%M:%S") + "]")
+            sec = int(record.created)
+            if sec != self._stamp[0]:
+                self._stamp = (sec, "[" + self.formatTime(record, "%y-%m-%d %H:%M:%S") + "]")
+            parts.append(self._stamp[1])
         parts.append(f"[{record.levelname}]")
         if self.debug:
             parts.append(f"[{os.path.basename(record.pathname)}:{record.lineno}]")

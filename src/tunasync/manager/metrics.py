@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from ..metrics import DURATION_BUCKETS, add_metrics_route, new_registry
@@ -163,6 +162,43 @@ def snapshot_metrics(snap: Snapshot) -> Iterable[Metric]:
     yield copies
 
 
+class RunStats(Collector):
+    """Finished runs per (mirror, worker, result): a counter and a duration histogram, kept as plain
+    numbers and rendered at scrape time. A status post costs a dict update, not a prometheus child
+    (creating one per new mirror was most of the manager's per-post CPU)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str, str], int] = {}
+        self.hist: dict[tuple[str, str, str], list[float]] = {}  # per bucket counts, then the sum
+
+    def add(self, mirror: str, worker: str, result: str, seconds: float | None) -> None:
+        key = (mirror, worker, result)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        if seconds is None:
+            return
+        h = self.hist.get(key)
+        if h is None:
+            h = self.hist[key] = [0.0] * (len(DURATION_BUCKETS) + 1)
+        for i, le in enumerate(DURATION_BUCKETS):
+            if seconds <= le:
+                h[i] += 1
+        h[-1] += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        runs = CounterMetricFamily("tunasync_sync_runs", "Finished runs seen by this manager, by result.",
+                                   labels=["mirror", "worker", "result"])
+        for key, n in sorted(self.counts.items()):
+            runs.add_metric(list(key), float(n))
+        yield runs
+        durations = HistogramMetricFamily(
+            "tunasync_sync_duration_seconds", "Duration of finished runs (last_started to last_ended) seen by "
+            "this manager.", labels=["mirror", "worker", "result"])
+        for key, h in sorted(self.hist.items()):
+            buckets = [("+Inf" if le == float("inf") else str(float(le)), h[i]) for i, le in enumerate(DURATION_BUCKETS)]
+            durations.add_metric(list(key), buckets, h[-1])
+        yield durations
+
+
 class ManagerMetrics:
     """The manager's registry: snapshot collector plus run events from status changes."""
 
@@ -170,11 +206,8 @@ class ManagerMetrics:
         self.registry = new_registry(process=True)
         self.collector = SnapshotCollector()
         self.registry.register(self.collector)
-        self.durations = Histogram("tunasync_sync_duration_seconds",
-                                   "Duration of finished runs (last_started to last_ended) seen by this manager.",
-                                   ["mirror", "worker", "result"], buckets=DURATION_BUCKETS, registry=self.registry)
-        self.runs = Counter("tunasync_sync_runs", "Finished runs seen by this manager, by result.",
-                            ["mirror", "worker", "result"], registry=self.registry)
+        self.run_stats = RunStats()
+        self.registry.register(self.run_stats)
         self._seen: dict[tuple[str, str], Any] = {}
 
     def on_change(self, change: StatusChange) -> None:
@@ -191,11 +224,10 @@ class ManagerMetrics:
         self._seen[key] = s.last_ended
         if (timefmt.now() - s.last_ended).total_seconds() > FRESH_SECONDS:
             return
-        result = s.status.value
-        self.runs.labels(change.mirror_id, change.worker_id, result).inc()
+        seconds = None
         if not timefmt.is_zero(s.last_started) and s.last_ended >= s.last_started:
-            self.durations.labels(change.mirror_id, change.worker_id, result).observe(
-                (s.last_ended - s.last_started).total_seconds())
+            seconds = (s.last_ended - s.last_started).total_seconds()
+        self.run_stats.add(change.mirror_id, change.worker_id, s.status.value, seconds)
 
 
 METRICS_KEY = web.AppKey("tunasync_manager_metrics", ManagerMetrics)
