@@ -161,3 +161,15 @@ async def test_not_a_dfs_car_is_refused(tmp_path, ctype):
         assert isinstance(err, NetworkError) and got == b""
     finally:
         await server.close()
+
+
+async def test_an_unexpected_reader_failure_reaches_the_consumer(tmp_path, monkeypatch):
+    root, data, blocks = car_blocks(tmp_path, 2 * MIB)
+
+    def broken(self, data, out, defer=False):
+        raise RuntimeError("bug in the walk")
+
+    monkeypatch.setattr("tunasync.content.verify.DfsVerifier.push", broken)
+    async with CarServer(car_bytes(root, blocks)) as base:
+        with pytest.raises(RuntimeError, match="bug in the walk"):
+            await asyncio.wait_for(collect(base, root), 10)

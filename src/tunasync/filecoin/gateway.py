@@ -140,6 +140,8 @@ async def _parse(resp: aiohttp.ClientResponse, verifier: DfsVerifier, queue: asy
         await queue.put(exc)
     except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
         await queue.put(NetworkError(url, describe(exc)))
+    except Exception as exc:  # noqa: BLE001 - a bug: the consumer must hear of it, not wait forever
+        await queue.put(exc)
 
 
 def _batch(loop: asyncio.AbstractEventLoop, pool: ThreadPoolExecutor, out: list[Release]) -> Batch:
