@@ -138,6 +138,7 @@ def main() -> None:
         print(f"stored at {dn['providers'][0]['actor']} ({time.perf_counter() - t:.1f} s)")
         base = dn["providers"][0]["url"]
 
+        load_before = os.getloadavg()[0]
         plains, verifieds = [], []
         for _ in range(args.trials):  # alternate, so background load hits both alike
             plains.append(run_child("plain", f"{base}/piece/{piece.v1}", str(work / "plain.car")))
@@ -160,7 +161,8 @@ def main() -> None:
           f"client peak RSS {max(r['max_rss_mb'] for r in plains):.0f} MB")
     print(f"verified retrieval ({verifieds[0]['bytes']} B): best {v_best:.0f} MB/s, median {v_med:.0f} MB/s, "
           f"client peak RSS {v_rss:.0f} MB, output identical: {ok}")
-    print(f"devnet peak RSS {dn_rss:.0f} MB; {args.trials} alternating trials each; load average {os.getloadavg()[0]:.1f}")
+    print(f"devnet peak RSS {dn_rss:.0f} MB; {args.trials} alternating trials each; load average {load_before:.1f} before, "
+          f"{os.getloadavg()[0]:.1f} after, {os.cpu_count()} cores")
     print(f"ratio verified/plain = {v_best / p_best:.2f} best-to-best, {v_med / p_med:.2f} median-to-median "
           f"(goal >= 0.80); RSS goal < 150 MB: {'ok' if v_rss < 150 else 'MISSED'}")
     if args.workdir is None:
