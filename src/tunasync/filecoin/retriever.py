@@ -33,7 +33,7 @@ from .interfaces import Candidate, ChainObserver, ContentRouter, FetchResult, Re
 from .piece_gateway import PieceGateway
 
 RETRYABLE = (NetworkError, VerifyError, CarError, ContentError)
-MAX_BACKLOG = 16 << 20  # verified bytes that may wait for the disk before the stream waits too
+MAX_BACKLOG = 8 << 20  # verified bytes that may wait for the disk before the stream waits (16 MiB: no faster)
 IOV_MAX = 1024
 
 
