@@ -55,9 +55,11 @@ def node_reference(oracle: Path, path: Path) -> tuple[float, str] | None:
     if shutil.which("node") is None or not (oracle / "node_modules" / "@web3-storage" / "data-segment").is_dir():
         return None
     with tempfile.TemporaryDirectory() as d:
-        (Path(d) / "node_modules").symlink_to(oracle / "node_modules")
+        (Path(d) / "node_modules").symlink_to((oracle / "node_modules").resolve())  # absolute: d is elsewhere
         (Path(d) / "bench.mjs").write_text(NODE_SCRIPT)
-        out = subprocess.run(["node", str(Path(d) / "bench.mjs"), str(path), str(REPEAT)], capture_output=True, text=True, check=True)
+        out = subprocess.run(["node", str(Path(d) / "bench.mjs"), str(path), str(REPEAT)], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"the npm reference failed ({out.returncode}): {out.stderr[-2000:]}")
     res = json.loads(out.stdout)
     return res["seconds"], res["root"]
 
