@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from ..content.cid import CID
 from ..filecoin.interfaces import Candidate
-from ..fsutil import fsync_dir, unlink_quiet, write_all
+from ..fsutil import fsync_dir, unlink_if, unlink_quiet, write_all
 from .context import ArchiveCtx
 from .index import FileRecord
 from .scan import TEMP_PREFIX
@@ -69,18 +69,10 @@ async def restore_file(ctx: ArchiveCtx, rec: FileRecord, candidates: Sequence[Ca
     if inode is None:
         return False
     if not await asyncio.to_thread(ctx.index.mark_cached, rec.path, inode):
-        await asyncio.to_thread(_unlink_if, full, inode)  # upstream changed it meanwhile: not ours to keep
+        await asyncio.to_thread(unlink_if, full, inode)  # upstream changed it meanwhile: not ours to keep
         return False
     ctx.crash("restore.cached")
     return True
-
-
-def _unlink_if(full: str, inode: int) -> None:
-    try:
-        if os.stat(full, follow_symlinks=False).st_ino == inode:
-            os.unlink(full)
-    except FileNotFoundError:
-        pass
 
 
 def _discard(fd: int, tmp: str) -> None:

@@ -27,6 +27,7 @@ from ..content.carread import CarIndex
 from ..content.cid import CID
 from ..content.extract import read_file
 from ..errors import CarError, ContentError, NetworkError, VerifyError
+from ..fsutil import pwritev_all
 from .gateway import TrustlessGateway
 from .http import Http
 from .interfaces import Candidate, ChainObserver, ContentRouter, FetchResult, Retriever
@@ -34,7 +35,6 @@ from .piece_gateway import PieceGateway
 
 RETRYABLE = (NetworkError, VerifyError, CarError, ContentError)
 MAX_BACKLOG = 8 << 20  # verified bytes that may wait for the disk before the stream waits (16 MiB: no faster)
-IOV_MAX = 1024
 
 
 async def provider_candidates(chain: ChainObserver, providers: Sequence[str], piece_cid: CID | None = None,
@@ -201,7 +201,7 @@ class _Appender:
     def _start(self) -> None:
         batch, at = self._batch, self.size - self._batched
         self._batch, self._batched = [], 0
-        self._pending = asyncio.get_running_loop().run_in_executor(None, _pwritev_all, self.fd, batch, at)
+        self._pending = asyncio.get_running_loop().run_in_executor(None, pwritev_all, self.fd, batch, at)
 
     async def flush(self) -> None:
         """Until every chunk is written (raises the OSError of a failed write)."""
@@ -219,15 +219,3 @@ class _Appender:
             await asyncio.wait([self._pending])
             if not self._pending.cancelled():
                 self._pending.exception()  # the error that brought us here is already on its way
-
-
-def _pwritev_all(fd: int, chunks: list[bytes | memoryview], offset: int) -> None:
-    views = [memoryview(c) for c in chunks if len(c)]
-    while views:
-        n = os.pwritev(fd, views[:IOV_MAX], offset)
-        offset += n
-        while views and n >= len(views[0]):
-            n -= len(views[0])
-            views.pop(0)
-        if n:
-            views[0] = views[0][n:]

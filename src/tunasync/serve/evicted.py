@@ -18,12 +18,13 @@ import time
 from aiohttp import web
 
 from ..archive.index import ArchiveIndex, FileRecord
+from ..fsutil import unlink_if
 from .conditional import Plan, Validators, plan
 from .files import abort, response_for, send_range
 from .flight import Flight, Flights
 from .metrics import ServeMetrics
 from .pages import page
-from .partial import Partial, discard, open_partial, place, unlink_if
+from .partial import Partial, discard, open_partial, place
 from .policy import RetrievalFailed, ServePolicy
 from .retrieval import NetworkHandle, pump, verified
 from .trees import Tree

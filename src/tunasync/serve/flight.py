@@ -19,7 +19,8 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
-from .partial import Partial, discard, pwritev_all
+from ..fsutil import pwritev_all
+from .partial import Partial, discard
 from .policy import RetrievalFailed
 
 log = logging.getLogger(__name__)

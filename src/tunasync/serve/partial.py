@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 
 from ..archive.scan import TEMP_PREFIX
+from ..fsutil import fsync_dir, unlink_quiet
 
 log = logging.getLogger(__name__)
 
@@ -68,19 +69,6 @@ def open_partial(final: str, spool_dir: str | None = None) -> Partial:
     return Partial(fd, path, final, False)
 
 
-def pwritev_all(fd: int, chunks: list[bytes], offset: int) -> None:
-    """Write `chunks` back to back at `offset` (positional: the descriptor's offset is never used)."""
-    views = [memoryview(c) for c in chunks if c]
-    while views:
-        n = os.pwritev(fd, views[:1024], offset)  # IOV_MAX
-        offset += n
-        while views and n >= len(views[0]):
-            n -= len(views[0])
-            views.pop(0)
-        if n:
-            views[0] = views[0][n:]
-
-
 def place(p: Partial, mtime_ns: int) -> int | None:
     """fsync, restore the recorded mtime, and link the file in under its final name; the new inode.
 
@@ -97,35 +85,11 @@ def place(p: Partial, mtime_ns: int) -> int | None:
     except FileNotFoundError:
         log.warning("serve: %s vanished before it was complete: %s not cached", p.path, p.final)
         return None
-    _unlink(p.path)
-    _fsync_dir(os.path.dirname(p.final))
+    unlink_quiet(p.path)
+    fsync_dir(os.path.dirname(p.final))
     return os.fstat(p.fd).st_ino
 
 
 def discard(p: Partial) -> None:
     """Remove the partial file (after a failure, or after placing it)."""
-    _unlink(p.path)
-
-
-def unlink_if(path: str, inode: int) -> None:
-    """Remove `path` only if it is still the file we placed."""
-    try:
-        if os.stat(path, follow_symlinks=False).st_ino == inode:
-            os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    unlink_quiet(p.path)
