@@ -30,6 +30,7 @@ from .settings import MirrorArchive
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class Member:
     path: str

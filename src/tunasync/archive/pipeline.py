@@ -119,7 +119,7 @@ async def scan_and_hash(ctx: ArchiveCtx, report: RunReport, check_upstream: bool
             await asyncio.to_thread(ctx.index.mark_deleted, gone)
             report.upstream_deleted = gone
             log.info("archive %s: upstream deleted %d evicted file(s)", ctx.ms.name, len(gone))
-    total = sum(r.size for r in await asyncio.to_thread(lambda: list(ctx.index.files(FileState.LOCAL))))
+    total = (await asyncio.to_thread(ctx.index.counts))[FileState.LOCAL.value][1]  # bytes to hash: one SUM
     done = [0]
 
     def progress(_files: int, nbytes: int) -> None:
