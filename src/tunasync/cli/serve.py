@@ -3,7 +3,9 @@
     tunasync serve --root DIR [--listen 127.0.0.1:14301]            one plain tree at /
     tunasync serve -c worker.conf [--listen 127.0.0.1:14301]        every mirror at /<mirror>/, with retrieval
 
-Policy flags (docs/serve.md): --retrieve-timeout, --range-fill/--no-range-fill, --on-disconnect.
+Policy flags (docs/serve.md): --retrieve-timeout, --range-fill/--no-range-fill, --range-fill-max,
+--max-range-fills, --max-retrievals, --on-disconnect; connection limits: --max-connections,
+--header-timeout, --keepalive-timeout.
 """
 
 from __future__ import annotations
@@ -49,17 +51,34 @@ def parse_listen(value: str) -> tuple[str, int]:
               help="On a Range request for an evicted file, also retrieve the whole file into the cache.")
 @click.option("--on-disconnect", type=click.Choice(["continue", "cancel"]), default="continue", show_default=True,
               help="When the last client of a retrieval disconnects: finish filling the cache, or stop.")
+@click.option("--range-fill-max", "range_fill_max", default="64MiB", show_default=True, metavar="SIZE",
+              help="No background fill (and no whole-file retrieval for a Range) of files bigger than this.")
+@click.option("--max-range-fills", type=click.IntRange(min=0), default=4, show_default=True,
+              help="Background fills running at once; past it a Range is answered without one.")
+@click.option("--max-retrievals", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Network retrievals running at once; past it a request needing a new one gets 503.")
+@click.option("--max-connections", type=click.IntRange(min=1), default=4096, show_default=True,
+              help="Open connections at once (lowered to fit the open-file limit); at the cap the oldest "
+                   "idle one is closed, or the new one refused.")
+@click.option("--header-timeout", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
+              help="Seconds a new connection has to send its whole first request head.")
+@click.option("--keepalive-timeout", type=click.FloatRange(min=0, min_open=True), default=75.0,
+              show_default=True, help="Seconds an idle keep-alive connection stays open.")
 @click.option("--ready-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write {\"url\": ...} here once listening.")
 @click.option("-v", "--verbose", is_flag=True, help="Log at INFO (each retrieval).")
 @click.option("--debug", is_flag=True, help="Log at DEBUG.")
 @click.option("--with-systemd", is_flag=True, help="Log lines without timestamps.")
 def command(root: Path | None, config_file: Path | None, listen: str, retrieve_timeout: float, range_fill: bool,
-            on_disconnect: str, ready_file: Path | None, verbose: bool, debug: bool, with_systemd: bool) -> None:
+            on_disconnect: str, range_fill_max: str, max_range_fills: int, max_retrievals: int,
+            max_connections: int, header_timeout: float, keepalive_timeout: float, ready_file: Path | None,
+            verbose: bool, debug: bool, with_systemd: bool) -> None:
     """Serve mirror trees over HTTP, retrieving evicted files on demand."""
+    from ..httpguard import Limits, raise_open_files_limit
     from ..log import notice, setup_logging
     from ..serve.app import start
     from ..serve.policy import ServePolicy
+    from ..worker.sizes import parse_size
 
     if (root is None) == (config_file is None):
         raise click.UsageError("give exactly one of --root DIR or -c worker.conf")
@@ -67,15 +86,22 @@ def command(root: Path | None, config_file: Path | None, listen: str, retrieve_t
         host, port = parse_listen(listen)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--listen") from None
+    try:
+        fill_max = parse_size(range_fill_max)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--range-fill-max") from None
     setup_logging(verbose=verbose, debug=debug, systemd=with_systemd)
-    _raise_open_files()
-    policy = ServePolicy(retrieve_timeout=retrieve_timeout, range_fill=range_fill, on_disconnect=on_disconnect)
+    raise_open_files_limit()  # each client streaming a retrieval holds a socket and a file
+    policy = ServePolicy(retrieve_timeout=retrieve_timeout, range_fill=range_fill, on_disconnect=on_disconnect,
+                         range_fill_max=fill_max, max_range_fills=max_range_fills, max_retrievals=max_retrievals)
+    limits = Limits(max_connections=max_connections, header_timeout=header_timeout,
+                    keepalive_timeout=keepalive_timeout)
     server = _server_for_root(root, policy) if root is not None else _server_for_config(config_file, policy)
     trees = ", ".join(f"/{t}/" if t else "/" for t in server.trees)
 
     async def main() -> None:
         try:
-            runner, bound = await start(server, host, port)
+            runner, bound = await start(server, host, port, limits)
         except OSError as exc:
             raise click.ClickException(f"cannot listen on {listen}: {exc.strerror or exc}") from None
         url = f"http://{host if ':' not in host else f'[{host}]'}:{bound}"
@@ -94,19 +120,6 @@ def command(root: Path | None, config_file: Path | None, listen: str, retrieve_t
             await runner.cleanup()
 
     asyncio.run(main())
-
-
-def _raise_open_files() -> None:
-    """Each client streaming a retrieval holds a socket and a file: lift the soft limit to the hard one."""
-    import resource
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = hard if hard != resource.RLIM_INFINITY else 65536
-    if soft != resource.RLIM_INFINITY and soft < want:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-        except (ValueError, OSError):
-            pass
 
 
 def _server_for_root(root: Path, policy: ServePolicy) -> Server:

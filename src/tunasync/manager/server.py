@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 
 from aiohttp import web
 
+from ..httpguard import GuardedSite, Limits
 from .auth import allowed, is_public
 from .client import make_session
 from .config import ManagerConfig
@@ -29,6 +30,14 @@ from .state import STATE, ManagerState
 log = logging.getLogger("tunasync.manager")
 
 AppSetup = Callable[[web.Application], None]
+KEEPALIVE_SECONDS = 75.0  # idle keep-alive connections are closed after this long
+
+
+def limits_of(config: ManagerConfig) -> Limits:
+    """Connection cap and timeouts of the HTTP port (httpguard): `[server] max_connections, header_timeout`."""
+    s = config.server
+    return Limits(max_connections=s.max_connections, header_timeout=s.header_timeout,
+                  keepalive_timeout=KEEPALIVE_SECONDS)
 
 
 def _not_found() -> web.Response:
@@ -125,9 +134,12 @@ def server_ssl(config: ManagerConfig) -> ssl.SSLContext | None:
 
 async def start(app: web.Application, config: ManagerConfig) -> web.AppRunner:
     """Listen on server.addr:server.port (TLS when cert and key are set)."""
-    runner = web.AppRunner(app, access_log=log if config.debug else None, handle_signals=False)
+    limits = limits_of(config)
+    runner = web.AppRunner(app, access_log=log if config.debug else None, handle_signals=False,
+                           **limits.runner_kwargs())
     await runner.setup()
-    site = web.TCPSite(runner, config.server.addr, config.server.port, ssl_context=server_ssl(config))
+    site = GuardedSite(runner, config.server.addr, config.server.port, ssl_context=server_ssl(config),
+                       limits=limits, name="manager")
     try:
         await site.start()
     except BaseException:

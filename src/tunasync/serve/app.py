@@ -19,13 +19,14 @@ from aiohttp import web
 from ..archive.cache import AccessLog, enforce_budget
 from ..archive.states import FileState
 from ..filecoin.piece_server import add_piece_routes
+from ..httpguard import GuardedSite, Limits
 from ..metrics import add_metrics_route
 from . import listing
 from .evicted import EvictedFiles
 from .files import send_local
 from .flight import Flights
 from .metrics import ServeMetrics
-from .pages import page, redirect
+from .pages import common_headers, html_page, page, redirect
 from .paths import BadPath, RequestPath, Target, open_beneath, parse_path
 from .policy import ServePolicy
 from .retrieval import NetworkHandle
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 30.0  # how often batched last-access times reach the index
 SERVE_KEY = web.AppKey("tunasync_serve", object)
+SERVE_LIMITS = Limits(max_connections=4096, header_timeout=60.0, keepalive_timeout=75.0)
 
 
 class Server:
@@ -56,6 +58,7 @@ class Server:
     def app(self) -> web.Application:
         app = web.Application()
         app[SERVE_KEY] = self
+        app.on_response_prepare.append(common_headers)
         add_metrics_route(app, self.metrics.registry)
         if self.mirrors and any(t.archive is not None for t in self.trees.values()):
             add_piece_routes(app, piece_lookup(list(self.trees.values())))
@@ -103,8 +106,7 @@ class Server:
     async def _mirror_index(self, request: web.Request) -> web.StreamResponse:
         entries = [listing.Entry(name, True) for name in sorted(self.trees)]
         self.metrics.requests.labels("listing").inc()
-        return web.Response(text=listing.render("/", entries, parent=False), content_type="text/html",
-                            charset="utf-8")
+        return html_page(listing.render("/", entries, parent=False))
 
     async def _in_tree(self, request: web.Request, tree: Tree, rp: RequestPath, full: RequestPath,
                        ) -> web.StreamResponse:
@@ -143,11 +145,10 @@ class Server:
         if index_page.kind == "file":
             return await self._local(request, tree, index_page, RequestPath((*rp.segments, "index.html"), False))
         index = await asyncio.to_thread(tree.index.get) if tree.index is not None else None
-        entries = await asyncio.to_thread(listing.collect, target.real, index, target.rel)
+        entries = await asyncio.to_thread(listing.collect, target.real, index, target.rel, tree.root)
         self.metrics.requests.labels("listing").inc()
-        return web.Response(text=listing.render("/" + full.rel + ("/" if full.rel else ""), entries,
-                                                parent=bool(full.segments)),
-                            content_type="text/html", charset="utf-8")
+        return html_page(listing.render("/" + full.rel + ("/" if full.rel else ""), entries,
+                                        parent=bool(full.segments)))
 
     async def _missing(self, request: web.Request, tree: Tree, rp: RequestPath, full: RequestPath,
                        target: Target) -> web.StreamResponse | None:
@@ -161,10 +162,9 @@ class Server:
                 return page(404)
             if not rp.trailing_slash:
                 return redirect(_path_of(request) + "/" + _query_of(request))
-            entries = await asyncio.to_thread(listing.collect, target.real, index, target.rel)
+            entries = await asyncio.to_thread(listing.collect, target.real, index, target.rel, tree.root)
             self.metrics.requests.labels("listing").inc()
-            return web.Response(text=listing.render("/" + full.rel + "/", entries), content_type="text/html",
-                                charset="utf-8")
+            return html_page(listing.render("/" + full.rel + "/", entries))
         if rec.state is not FileState.EVICTED:
             await asyncio.sleep(0.05)  # on its way to or from the disk: look at the disk again
             return None
@@ -231,7 +231,8 @@ def _close_target(fut: asyncio.Future[Target]) -> None:
 
 
 def _path_of(request: web.Request) -> str:
-    return request.raw_path.split("?", 1)[0]
+    """The request's path as sent (still percent-encoded), runs of slashes made one: `//a//b` → `/a/b`."""
+    return "/" + "/".join(s for s in request.raw_path.split("?", 1)[0].split("/") if s)
 
 
 def _query_of(request: web.Request) -> str:
@@ -239,16 +240,18 @@ def _query_of(request: web.Request) -> str:
     return f"?{q}" if q else ""
 
 
-async def start(server: Server, host: str, port: int) -> tuple[web.AppRunner, int]:
-    """Listen on host:port (0 = any free port); the runner (`await runner.cleanup()` stops) and the port."""
-    runner = web.AppRunner(server.app(), access_log=None, handler_cancellation=True, shutdown_timeout=10.0)
+async def start(server: Server, host: str, port: int, limits: Limits | None = None) -> tuple[web.AppRunner, int]:
+    """Listen on host:port (0 = any free port); the runner (`await runner.cleanup()` stops) and the port.
+    `limits`: connection cap and timeouts (httpguard; serve's defaults when None)."""
+    limits = limits or SERVE_LIMITS
+    runner = web.AppRunner(server.app(), access_log=None, handler_cancellation=True, shutdown_timeout=10.0,
+                           **limits.runner_kwargs())
     await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=1024, reuse_address=True)
+    site = GuardedSite(runner, host, port, limits=limits, name="tunasync serve", backlog=1024, reuse_address=True)
     try:
         await site.start()
     except BaseException:
         await runner.cleanup()
         raise
-    bound = next((int(a[1]) for a in runner.addresses if isinstance(a, tuple)), port)
-    return runner, bound
+    return runner, site.bound_port
 

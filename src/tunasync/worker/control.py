@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from ..httpguard import GuardedSite, Limits
 from ..models import WorkerCmd, gojson
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 JSON_TYPE = "application/json; charset=utf-8"
 FOLLOW_POLL = 0.2  # seconds between looks at a followed log file
 CHUNK = 64 * 1024
+KEEPALIVE_SECONDS = 75.0  # idle keep-alive connections of the control port are closed after this long
 
 
 def _msg(status: int, text: str) -> web.Response:
@@ -139,10 +141,15 @@ def _server_ssl(cfg) -> ssl.SSLContext | None:  # type: ignore[no-untyped-def]
 
 async def start_control(worker: Worker) -> web.AppRunner:
     """Serve the control app on listen_addr:listen_port (TLS when ssl_cert/ssl_key are set)."""
-    runner = web.AppRunner(create_control_app(worker), access_log=None, handle_signals=False)
-    await runner.setup()
     s = worker.cfg.server
-    site = web.TCPSite(runner, s.listen_addr or None, s.listen_port, ssl_context=_server_ssl(worker.cfg))
+    # Connection cap and timeouts (httpguard): `[server] max_connections, header_timeout`.
+    limits = Limits(max_connections=s.max_connections, header_timeout=s.header_timeout,
+                    keepalive_timeout=KEEPALIVE_SECONDS)
+    runner = web.AppRunner(create_control_app(worker), access_log=None, handle_signals=False,
+                           **limits.runner_kwargs())
+    await runner.setup()
+    site = GuardedSite(runner, s.listen_addr or None, s.listen_port, ssl_context=_server_ssl(worker.cfg),
+                       limits=limits, name="worker control")
     await site.start()
     log.info("control server listening on %s:%s", s.listen_addr, s.listen_port)
     return runner
