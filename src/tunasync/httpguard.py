@@ -38,6 +38,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from aiohttp import web, web_response
+from aiohttp.http_exceptions import HttpProcessingError
 
 log = logging.getLogger("tunasync.httpguard")
 
@@ -69,7 +70,7 @@ class Limits:
 
     def runner_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for `web.AppRunner` (handed on to aiohttp's request handler)."""
-        return {"keepalive_timeout": self.keepalive_timeout}
+        return {"keepalive_timeout": self.keepalive_timeout, "logger": protocol_log}
 
 
 def raise_open_files_limit() -> int:
@@ -118,7 +119,7 @@ class _Note:
         self._last = loop.time()
         counts, self.counts = self.counts, {}
         parts = ", ".join(f"{n} {what}" for what, n in counts.items())
-        quiet = set(counts) <= {"request heads timed out"}
+        quiet = all(w.startswith(("request heads timed out", "malformed requests")) for w in counts)
         log.log(logging.INFO if quiet else logging.WARNING, "%s: %s (at most one such line a minute)",
                 self.name, parts)
 
@@ -126,6 +127,30 @@ class _Note:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+
+class _ClientErrors(logging.Filter):
+    """aiohttp logs a traceback for every malformed request it answers with a 400 (a header line too
+    long, a bad request line): the client's fault, so counted here and summed up once a minute."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.note = _Note("http")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, HttpProcessingError):
+            return True
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return True
+        self.note.add(f"malformed requests answered {exc.code or 400}", loop)
+        return False
+
+
+protocol_log = logging.getLogger("tunasync.http")  # what aiohttp's request handler logs
+protocol_log.addFilter(_ClientErrors())
 
 
 class Guard:

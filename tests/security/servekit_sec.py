@@ -23,6 +23,10 @@ SERVE_DIR = Path(__file__).resolve().parents[1] / "serve"
 if str(SERVE_DIR) not in sys.path:  # tests/serve/servekit: mirrors with evicted files on the devnet
     sys.path.insert(0, str(SERVE_DIR))
 
+from servekit import build_mirror, client, rand, serving, wait_until, write_conf  # noqa: E402
+
+__all__ = ["build_mirror", "client", "rand", "serving", "wait_until", "write_conf"]
+
 HALF_HEAD = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: 1\r\n"  # no blank line: never complete
 
 
@@ -56,7 +60,7 @@ def raw_request(port: int, request: bytes, timeout: float = 20.0) -> Reply:
 def get(port: int, target: str, headers: dict[str, str] | None = None) -> Reply:
     extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
     return raw_request(port, f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{extra}\r\n"
-                       .encode("latin-1"))
+                       .encode())
 
 
 def half_open(port: int, n: int) -> list[socket.socket]:

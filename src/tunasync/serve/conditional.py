@@ -17,7 +17,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import format_datetime, parsedate_to_datetime
 
-_RANGE = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
+_RANGE = re.compile(r"^[ \t]*([0-9]*)[ \t]*-[ \t]*([0-9]*)[ \t]*$")
+_DIGITS = 18  # a byte position with more digits is past any file (and never converted: int() of a
+#               few thousand digits raises, and is slow before that)
+_HUGE = 10**_DIGITS
+
+
+def _pos(digits: str) -> int:
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= _DIGITS else _HUGE
 
 
 @dataclass(frozen=True)
@@ -64,12 +72,12 @@ def parse_range(value: str, size: int) -> tuple[int, int] | str | None:
     if m is None or (not m[1] and not m[2]):
         return None
     if not m[1]:  # suffix: the last N bytes
-        n = int(m[2])
+        n = _pos(m[2])
         if n == 0 or size == 0:
             return "unsatisfiable"
         return max(0, size - n), size
-    first = int(m[1])
-    last = int(m[2]) if m[2] else None
+    first = _pos(m[1])
+    last = _pos(m[2]) if m[2] else None
     if last is not None and last < first:
         return None  # invalid: ignored, as the RFC says
     if first >= size:
@@ -82,11 +90,11 @@ def _date(value: str | None) -> int | None:
         return None
     try:
         d = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+        if d.tzinfo is None:
+            d = d.replace(tzinfo=timezone.utc)
+        return int(d.timestamp())
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if d.tzinfo is None:
-        d = d.replace(tzinfo=timezone.utc)
-    return int(d.timestamp())
 
 
 def _tags(value: str) -> list[str]:

@@ -25,7 +25,7 @@ from .flight import Flight, Flights
 from .metrics import ServeMetrics
 from .pages import page
 from .partial import Partial, discard, open_partial, place
-from .policy import RetrievalFailed, ServePolicy
+from .policy import BUSY_RETRY_AFTER, RetrievalFailed, ServePolicy
 from .retrieval import NetworkHandle, pump, verified
 from .trees import Tree
 
@@ -42,6 +42,8 @@ class EvictedFiles:
         self.policy = policy
         self.metrics = metrics
         self.spool_dir = spool_dir
+        self.running = 0  # network retrievals running now (whole-file, ranged, background fills)
+        self.filling = 0  # of which background fills
 
     async def serve(self, request: web.Request, tree: Tree, index: ArchiveIndex, rec: FileRecord,
                     name: str) -> web.StreamResponse | None:
@@ -55,18 +57,26 @@ class EvictedFiles:
             return resp
         key = (tree.name, rec.path)
         flight = self.flights.get(key)
+        # A Range may cost a whole-file retrieval (a fill) only for files up to range_fill_max.
+        fillable = self.policy.range_fill and rec.size <= self.policy.range_fill_max
         full = p.status == 200 or (
             p.start <= (flight.written if flight is not None else 0) + self.policy.join_ahead
-            and (flight is not None or self.policy.range_fill))
+            and (flight is not None or fillable))
         if not full:
-            if flight is None and self.policy.range_fill:
-                await self._join_or_start(tree, index, rec, attach=False)
+            if flight is None and fillable:
+                try:
+                    await self._join_or_start(tree, index, rec, attach=False)
+                except RetrievalFailed:  # no slot for a fill: the range is answered anyway
+                    pass
             return await self._ranged(request, index, rec, p, name, extra)
         if flight is not None:
             reader = self.flights.attach(flight)  # no await since get(): it cannot have closed meanwhile
             self.metrics.joins.inc()
         else:
-            joined = await self._join_or_start(tree, index, rec, attach=True)
+            try:
+                joined = await self._join_or_start(tree, index, rec, attach=True)
+            except RetrievalFailed as exc:
+                return self._busy(exc, extra)
             if joined is None:
                 return None
             flight, reader = joined
@@ -98,13 +108,44 @@ class EvictedFiles:
             os.close(partial.fd)
             await asyncio.to_thread(discard, partial)
             return joined
-        flight = Flight(key, rec.size, partial, detached=not attach)
+        fill = not attach
+        if not self._take(fill):
+            os.close(partial.fd)
+            await asyncio.to_thread(discard, partial)
+            raise RetrievalFailed(503, "busy", self._busy_reason(fill))
+        flight = Flight(key, rec.size, partial, detached=fill)
 
         async def run(f: Flight) -> None:
             await self._retrieve(f, tree, index, rec)
 
         self.flights.start(flight, run)
+        assert flight.task is not None
+        flight.task.add_done_callback(lambda _t: self._give(fill))
         return (flight, self.flights.attach(flight)) if attach else None
+
+    # -- retrieval slots: how many network retrievals may run at once --------------------------------
+    def _take(self, fill: bool) -> bool:
+        if self.running >= self.policy.max_retrievals:
+            return False
+        if fill and self.filling >= self.policy.max_range_fills:
+            return False
+        self.running += 1
+        self.filling += fill
+        return True
+
+    def _give(self, fill: bool) -> None:
+        self.running -= 1
+        self.filling -= fill
+
+    def _busy_reason(self, fill: bool) -> str:
+        if fill and self.running < self.policy.max_retrievals:
+            return f"{self.filling} background fills are running (--max-range-fills {self.policy.max_range_fills})"
+        return (f"{self.running} retrievals from the archive are running (--max-retrievals "
+                f"{self.policy.max_retrievals}); try again in a few seconds")
+
+    def _busy(self, exc: RetrievalFailed, extra: dict[str, str]) -> web.Response:
+        self.metrics.requests.labels("busy").inc()
+        return page(exc.status, exc.reason, {**extra, "Retry-After": str(BUSY_RETRY_AFTER)})
 
     async def _retrieve(self, flight: Flight, tree: Tree, index: ArchiveIndex, rec: FileRecord) -> None:
         started = time.monotonic()
@@ -166,6 +207,9 @@ class EvictedFiles:
             await resp.write(chunk)
 
         what = f"bytes {p.start}-{p.end - 1} of {rec.path} ({rec.cid})"
+        if not self._take(False):
+            self.metrics.range_retrievals.labels("busy").inc()
+            return self._busy(RetrievalFailed(503, "busy", self._busy_reason(False)), extra)
         try:
             n = await pump(verified(self.network, index, rec, (p.start, p.end - 1)), sink,
                            self.policy.retrieve_timeout, what)
@@ -178,6 +222,8 @@ class EvictedFiles:
                 return page(exc.status, exc.reason, extra)
             abort(request)
             return resp
+        finally:
+            self._give(False)
         self.metrics.range_retrievals.labels("ok").inc()
         await resp.write_eof()
         return resp

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from ..archive.index import ArchiveIndex
 from ..archive.scan import TEMP_PREFIX
+from .paths import within
 
 _AFTER_SLASH = chr(ord("/") + 1)  # "a0" sorts right after every "a/..." key
 
@@ -29,7 +30,10 @@ class Entry:
     evicted: bool = False
 
 
-def disk_entries(path: str) -> dict[str, Entry]:
+def disk_entries(path: str, root: str) -> dict[str, Entry]:
+    """What is on disk in `path`. A symlink is listed as what it points at only when that lies inside
+    `root` (debian's `stable -> bookworm` lists as a directory); one that leads out of the root (or
+    nowhere) is not listed, and nothing outside the root is ever looked at for its size or date."""
     out: dict[str, Entry] = {}
     try:
         it = os.scandir(path)
@@ -40,7 +44,12 @@ def disk_entries(path: str) -> dict[str, Entry]:
             if e.name.startswith(TEMP_PREFIX):
                 continue
             try:
-                st = e.stat()  # follows symlinks: a link to a directory lists as one
+                st = e.stat(follow_symlinks=False)
+                if stat.S_ISLNK(st.st_mode):
+                    real = os.path.realpath(e.path)
+                    if not within(root, real):
+                        continue  # serving it would be a 404 too
+                    st = os.stat(real, follow_symlinks=False)
             except OSError:
                 continue  # a dangling link
             if stat.S_ISDIR(st.st_mode):
@@ -82,9 +91,10 @@ def evicted_entries(index: ArchiveIndex, rel_dir: str, limit: int | None = None)
                 break
 
 
-def collect(path: str, index: ArchiveIndex | None, rel_dir: str) -> list[Entry]:
-    """The merged, sorted listing of one directory (directories first, then files, by name)."""
-    entries = disk_entries(path)
+def collect(path: str, index: ArchiveIndex | None, rel_dir: str, root: str) -> list[Entry]:
+    """The merged, sorted listing of one directory of the tree at `root` (directories first, then
+    files, by name)."""
+    entries = disk_entries(path, root)
     if index is not None:
         for name, e in evicted_entries(index, rel_dir).items():
             entries.setdefault(name, e)  # what is on disk wins (a cached copy, a live directory)

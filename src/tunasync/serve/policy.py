@@ -23,6 +23,13 @@ class ServePolicy:
     # A Range that starts at most this far past what a running retrieval has verified waits for it
     # instead of starting a second, ranged retrieval.
     join_ahead: int = 4 << 20
+    # Network retrievals running at once (whole-file, ranged and background fills together): past it a
+    # request that needs a new one is answered 503 with Retry-After (joining a running one is free).
+    max_retrievals: int = 16
+    # Background fills (range_fill) running at once; past it a Range is answered without one.
+    max_range_fills: int = 4
+    # No background fill, and no whole-file retrieval for a Range, for files bigger than this.
+    range_fill_max: int = 64 << 20
 
     def __post_init__(self) -> None:
         if self.on_disconnect not in DISCONNECT_POLICIES:
@@ -30,12 +37,17 @@ class ServePolicy:
                              f"not {self.on_disconnect!r}")
         if not self.retrieve_timeout > 0:
             raise ValueError("retrieve_timeout must be > 0")
+        if self.max_retrievals < 1 or self.max_range_fills < 0 or self.range_fill_max < 0:
+            raise ValueError("max_retrievals must be >= 1, max_range_fills and range_fill_max >= 0")
 
     def http_settings(self) -> HttpSettings:
         """Per-provider timeouts that leave room to fail over within one retrieve_timeout."""
         t = self.retrieve_timeout
         return HttpSettings(connect_timeout=min(5.0, max(0.5, t / 4)), read_timeout=min(30.0, max(0.5, t / 2)),
                             retries=1, backoff=0.1, user_agent="tunasync-serve/0.1")
+
+
+BUSY_RETRY_AFTER = 5  # seconds a client is told to wait when every retrieval slot is taken
 
 
 class RetrievalFailed(Exception):
