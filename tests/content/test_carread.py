@@ -180,3 +180,61 @@ def test_sections_reject_bad_lengths_at_their_stream_offset():
     s.push(encode_varint(3) + b"\x02\x55\x12")
     with pytest.raises(CarError, match="bad CID"):
         s.section()
+
+
+# -- zero padding after the CAR (a piece payload served zero-filled to its unpadded size) -------------
+DATA = __import__("pathlib").Path(__file__).resolve().parents[1] / "data" / "car"
+
+
+def test_go_car_zero_len_section_fixture_ends_cleanly():
+    # ipld/go-car v2/testdata/sample-v1-with-zero-len-section2.car: a CARv1 of 20 sections followed by
+    # zero bytes to 32512; go-car reads it only with ZeroLengthSectionAsEOF(true) (v2/options.go,
+    # v2/internal/carv1/util/util.go LdReadSize). Its blocks are blake2b, so hashes are not checked here.
+    raw = (DATA / "go-car-sample-v1-with-zero-len-section2.car").read_bytes()
+    c = iter_car(raw, verify=False)
+    assert [str(r) for r in c.roots] == ["bafykbzaceapvx4wxbe3bfc5neit43wl22pruy2ysk7wv763iuyyxcffj3te56"]
+    sections = list(c.sections())
+    assert len(sections) == 20 and sections[-1].offset + sections[-1].length == 20819
+    assert c.padding == len(raw) - 20819
+    # go-car without the option refuses it (TestReadingZeroLengthSectionWithoutOptionSetIsError)
+    with pytest.raises(CarError, match="empty section"):
+        list(iter_car(raw, verify=False, zero_padding=False))
+
+
+# ipld/go-car v2/internal/carv1/car_test.go TestEOFHandling: a clean one-block CAR (dag-cbor, sha2-256)
+GO_CAR_EOF = bytes.fromhex(
+    "3aa265726f6f747381d82a58250001711220151fe9e73c6267a7060c6f6c4cca943c236f4b196723489608edb42a8b8fa80b"
+    "6776657273696f6e012c01711220151fe9e73c6267a7060c6f6c4cca943c236f4b196723489608edb42a8b8fa80ba165646f"
+    "646779f5")
+
+
+def test_go_car_eof_fixture_and_its_zero_padded_forms():
+    cid = "bafyreiavd7u6opdcm6tqmddpnrgmvfb4enxuwglhenejmchnwqvixd5ibm"
+    assert [str(c) for c, _ in iter_car(GO_CAR_EOF)] == [cid]
+    for tail in (b"\0", bytes(127), bytes(3 << 20)):  # one zero section, or zeros to the end of a piece
+        c = iter_car(GO_CAR_EOF + tail)
+        assert [str(x) for x, _ in c] == [cid] and c.padding == len(tail)
+    with pytest.raises(CarError, match="truncated"):  # go-car: BadVarint -> ErrUnexpectedEOF
+        list(iter_car(GO_CAR_EOF + bytes([160])))
+    with pytest.raises(CarError, match="truncated"):  # go-car: TruncatedBlock -> ErrUnexpectedEOF
+        list(iter_car(GO_CAR_EOF + bytes([100, 0, 0])))
+
+
+def test_a_zero_section_followed_by_data_is_still_an_error(tmp_path):
+    good = car(section(CID_OK, BLOCK))
+    for tail in (b"\0" + section(CID_OK, BLOCK), bytes(5000) + b"\1" + bytes(10)):
+        with pytest.raises(CarError, match="followed by non-zero data") as info:
+            list(iter_car(good + tail))
+        assert info.value.offset == len(good)
+    path = tmp_path / "padded.car"
+    path.write_bytes(good + bytes(1 << 20))
+    with CarIndex.open(str(path)) as ix:
+        assert ix.sections == 1 and ix.get(CID_OK) == BLOCK
+    with pytest.raises(CarError, match="empty section"):
+        CarIndex.open(str(path), zero_padding=False)
+
+
+def test_zero_padding_inside_a_carv2_payload_stops_at_its_data_end():
+    inner = car(section(CID_OK, BLOCK)) + bytes(64)
+    c = iter_car(_v2(inner))  # the index bytes after the payload are not part of it
+    assert list(c) == [(CID_OK, BLOCK)] and c.padding == 64

@@ -7,6 +7,12 @@
 Rejected with CarError (malformed) or VerifyError (hash mismatch): bad or non-minimal varints,
 truncated sections, blocks over 2 MiB, unknown codecs or multihash codes, headers that are not a
 CAR v1 header (a CARv2 container is unwrapped to its v1 payload).
+
+Zero padding: a piece payload may be our CAR followed by zero bytes up to the piece's unpadded size
+(Curio serves `/piece/` that way). As with go-car's `ZeroLengthSectionAsEOF` option (used by Curio and
+Boost to index pieces), a zero-length section ends the CAR cleanly, but here only when every byte
+after it is zero too: a zero section followed by other data is a CarError (`zero_padding=False`
+refuses zero sections outright).
 """
 
 from __future__ import annotations
@@ -156,11 +162,13 @@ class Section:
 class CarStream:
     """A CAR read front to back: `.roots` after construction, then iterate verified (CID, block)."""
 
-    def __init__(self, src, verify: bool = True):
+    def __init__(self, src, verify: bool = True, zero_padding: bool = True):
         if isinstance(src, (bytes, bytearray, memoryview)):
             src = io.BytesIO(bytes(src))
         self._r = _Reader(src)
         self.verify = verify
+        self.zero_padding = zero_padding
+        self.padding = 0  # zero bytes after the last section (a padded piece payload)
         self._limit: int | None = None
         self.version = 1
         self.roots = self._read_header()
@@ -208,7 +216,10 @@ class CarStream:
             if n is None:
                 return
             if n == 0:
-                raise CarError("empty section", start)
+                if not self.zero_padding:
+                    raise CarError("empty section", start)
+                self._zero_tail(start)
+                return
             if n > MAX_BLOCK + 256:
                 raise CarError(f"section of {n} bytes is over the 2 MiB block limit", start)
             body_at = r.offset
@@ -225,6 +236,22 @@ class CarStream:
     def __iter__(self) -> Iterator[tuple[CID, bytes]]:
         for s in self.sections():
             yield s.cid, s.block
+
+    def _zero_tail(self, start: int) -> None:
+        """After a zero-length section at `start`: the rest (to the CARv2 data end) must be zeros."""
+        r = self._r
+        left = None if self._limit is None else self._limit - r.offset
+        while left is None or left > 0:
+            chunk = r.stream.read(1 << 20 if left is None else min(1 << 20, left))
+            if not chunk:
+                break
+            if chunk.count(0) != len(chunk):
+                at = r.offset + next(i for i, b in enumerate(chunk) if b)
+                raise CarError(f"zero-length section at byte {start} followed by non-zero data at byte {at}", start)
+            r.offset += len(chunk)
+            if left is not None:
+                left -= len(chunk)
+        self.padding = r.offset - start
 
 
 class Sections:
@@ -311,9 +338,9 @@ class Sections:
         return cid, self.take(size + n - end), at
 
 
-def iter_car(src, verify: bool = True) -> CarStream:
+def iter_car(src, verify: bool = True, zero_padding: bool = True) -> CarStream:
     """Open a CAR (binary stream, or bytes): header read now, blocks verified while iterating."""
-    return CarStream(src, verify)
+    return CarStream(src, verify, zero_padding)
 
 
 class CarIndex:
@@ -327,12 +354,13 @@ class CarIndex:
         self._f = open(path, "rb")  # noqa: SIM115
 
     @classmethod
-    def open(cls, path: str, verify: bool = True) -> CarIndex:
-        """Scan the CAR once (verifying every block unless verify=False) and index it."""
+    def open(cls, path: str, verify: bool = True, zero_padding: bool = True) -> CarIndex:
+        """Scan the CAR once (verifying every block unless verify=False) and index it; a zero-padded
+        tail (a piece payload) ends it cleanly unless zero_padding=False."""
         offsets: dict[CID, tuple[int, int]] = {}
         count = 0
         with open(path, "rb", buffering=1 << 20) as f:
-            car = CarStream(f, verify)
+            car = CarStream(f, verify, zero_padding)
             for s in car.sections():
                 offsets.setdefault(s.cid, (s.offset, s.length))
                 count += 1
