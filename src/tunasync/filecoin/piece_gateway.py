@@ -3,6 +3,11 @@
 The whole piece is written to a scratch file while its CommP is computed; it is handed back only
 when the CommP equals the piece CID (and the padded size, when known). Ranges cannot be checked by
 CommP alone: callers verify blocks by hash (the CAR index re-checks every block it reads).
+
+A provider may send the payload zero-filled up to the piece's unpadded size (Curio does): zeros
+change neither the CommP root nor the height, only the payload length a v2 piece CID carries. So a v2
+CID matches a body when root and height agree and the body is at least the payload it names; the CAR
+reader then ends at the zero section (`carread`, zero padding).
 """
 
 from __future__ import annotations
@@ -11,8 +16,9 @@ import asyncio
 import os
 from pathlib import Path
 
-from ..content.cid import CID
-from ..content.piece import CommP
+from ..content.cid import CID, RAW
+from ..content.fr32 import capacity, payload_size_of
+from ..content.piece import CommP, PieceInfo, v2_info
 from ..errors import NetworkError, VerifyError
 from .http import Http, wrap_errors
 
@@ -53,7 +59,7 @@ class PieceGateway:
                     raise NetworkError(url, f"short piece: {size} of {expected} bytes")
                 await asyncio.to_thread(os.fsync, f.fileno())
             info = await asyncio.to_thread(commp.digest)
-            if info.v1 != piece_cid.to_v1() and info.v2 != piece_cid:
+            if not matches(info, piece_cid):
                 raise VerifyError(piece_cid, f"CommP of the {size} bytes from {url} is {info.v1}")
             if padded_size is not None and info.padded_size != padded_size:
                 raise VerifyError(piece_cid, f"padded size {info.padded_size} from {url}, expected {padded_size}")
@@ -72,6 +78,18 @@ class PieceGateway:
         if len(data) != last - first + 1:
             raise NetworkError(url, f"range {first}-{last}: got {len(data)} bytes")
         return data
+
+
+def matches(info: PieceInfo, piece_cid: CID) -> bool:
+    """Whether the CommP of what arrived is `piece_cid` (v1, or v2 allowing a zero-filled tail)."""
+    if piece_cid.codec != RAW:
+        return info.v1 == piece_cid.to_v1()
+    try:
+        root, padding, height = v2_info(piece_cid)
+    except ValueError:
+        return False
+    return (info.root == root and info.height == height
+            and payload_size_of(height, padding) <= info.payload_size <= capacity(height))
 
 
 def _write_hash(f, commp: CommP, data: bytes) -> None:
