@@ -76,14 +76,14 @@ class CopyReport:
 @dataclass(frozen=True, slots=True)
 class MinerInfo:
     actor: str
-    peer_id: str
-    multiaddrs: list[str]
+    peer_id: str | None  # None: the miner never set one (`PeerId: null` on real nodes)
+    multiaddrs: list[str]  # text form; unreadable on-chain entries were skipped (multiaddr.readable)
 
     def http_urls(self) -> list[str]:
-        """Base URLs of the HTTP retrieval endpoints among the multiaddrs."""
-        from .multiaddr import http_url
+        """Base URLs of the HTTP retrieval endpoints among the multiaddrs (multiaddr.http_url's rules)."""
+        from .multiaddr import http_urls
 
-        return [u for u in (http_url(a) for a in self.multiaddrs) if u]
+        return http_urls(self.multiaddrs, "lotus.StateMinerInfo", self.actor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +98,9 @@ class ProviderRecord:
     context_id: bytes = b""
 
     def http_urls(self) -> list[str]:
-        from .multiaddr import http_url
+        from .multiaddr import http_urls
 
-        return [u for u in (http_url(a) for a in self.addrs) if u]
+        return http_urls(self.addrs, "ipni", self.peer_id)
 
 
 @dataclass(frozen=True, slots=True)

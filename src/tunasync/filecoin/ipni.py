@@ -17,7 +17,7 @@ from typing import Any
 
 from ..content.cid import CID, decode_varint, encode_varint
 from ..errors import NetworkError
-from . import cbor
+from . import cbor, multiaddr
 from .http import Http, wrap_errors
 from .interfaces import ContentRouter, ProviderRecord
 
@@ -103,7 +103,7 @@ def parse_record(obj: Any) -> ProviderRecord:
     if not isinstance(prov.get("ID"), str) or not prov["ID"]:
         raise ValueError("provider record without Provider.ID")
     addrs = prov.get("Addrs") or []
-    if not isinstance(addrs, list) or not all(isinstance(a, str) for a in addrs):
+    if not isinstance(addrs, list):
         raise ValueError("Provider.Addrs is not a list of multiaddrs")
     meta = decode_metadata(_b64(obj.get("Metadata"), "Metadata"))
     ctx = _b64(obj.get("ContextID", ""), "ContextID") if obj.get("ContextID") else b""
@@ -112,7 +112,7 @@ def parse_record(obj: Any) -> ProviderRecord:
     if from_ctx is not None:
         piece = piece or from_ctx[0]
         size = from_ctx[1]
-    return ProviderRecord(peer_id=prov["ID"], addrs=list(addrs),
+    return ProviderRecord(peer_id=prov["ID"], addrs=multiaddr.readable(addrs, "ipni", prov["ID"]),
                           protocols=[PROTOCOL_NAMES[c] for c in meta.protocols],
                           piece_cid=piece, padded_size=size, context_id=ctx)
 

@@ -101,16 +101,17 @@ class LotusClient:
     async def miner_info(self, actor: str) -> MinerInfo:
         m = "Filecoin.StateMinerInfo"
         res = await self.call(m, actor, None)
-        if not isinstance(res, dict) or not isinstance(res.get("PeerId"), str):
-            raise NetworkError(self.url, f"{m}: malformed answer (no PeerId)")
+        if not isinstance(res, dict):
+            raise NetworkError(self.url, f"{m}: malformed answer (not an object)")
+        peer = res.get("PeerId")  # null when the miner never set one
+        if peer is not None and not isinstance(peer, str):
+            raise NetworkError(self.url, f"{m}: malformed answer (PeerId is {peer!r})")
         addrs = res.get("Multiaddrs") or []
-        if not isinstance(addrs, list) or not all(isinstance(a, str) for a in addrs):
-            raise NetworkError(self.url, f"{m}: malformed Multiaddrs")
-        try:
-            text = [multiaddr.parse_lotus(a) for a in addrs]
-        except ValueError as exc:
-            raise NetworkError(self.url, f"{m}: malformed Multiaddrs ({exc})") from None
-        return MinerInfo(actor=actor_id(actor), peer_id=res["PeerId"], multiaddrs=text)
+        if not isinstance(addrs, list):
+            raise NetworkError(self.url, f"{m}: malformed Multiaddrs (not a list)")
+        # one unreadable entry is skipped (logged once, counted), never the miner's other addresses
+        text = multiaddr.readable(addrs, "lotus.StateMinerInfo", actor_id(actor), self.url)
+        return MinerInfo(actor=actor_id(actor), peer_id=peer or None, multiaddrs=text)
 
     async def sector_info(self, actor: str, sector: int) -> dict | None:
         m = "Filecoin.StateSectorGetInfo"
@@ -224,7 +225,7 @@ class LotusChainObserver(ChainObserver):
             infos = await asyncio.gather(*(self.client.miner_info(m) for m in miners if actor_id(m) not in
                                            self._peers.values()), return_exceptions=True)
             for info in infos:
-                if isinstance(info, MinerInfo):
+                if isinstance(info, MinerInfo) and info.peer_id:
                     self._peers[info.peer_id] = info.actor
         return self._peers.get(peer_id)
 

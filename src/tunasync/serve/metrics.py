@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from ..filecoin.multiaddr import SKIPPED_ADDRS
 from ..metrics import RetrievalMetrics, new_registry
 
 
@@ -25,3 +26,4 @@ class ServeMetrics:
         self.cache_evictions = Counter("tunasync_serve_cache_evictions",
                                        "Cached files returned to evicted by the cache budget.",
                                        registry=self.registry)
+        self.registry.register(SKIPPED_ADDRS)  # process-wide: unreadable provider multiaddrs met while retrieving

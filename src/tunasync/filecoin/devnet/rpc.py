@@ -63,6 +63,15 @@ def _uint(params: list[Any], i: int) -> int:
     return params[i]
 
 
+def odd_addrs(host: str, port: int) -> list[str]:
+    """`StateMinerInfo.Multiaddrs` as found on real nodes (fault `odd_addrs`): the Lotus API docs' placeholder
+    (base64 of the text "byte array", no multiaddr), a p2p value whose multihash is one byte short
+    (go-multiaddr TestInvalidP2PAddrBytes), a QUIC address, and the provider's HTTP port written as `/ws`."""
+    bad = bytes.fromhex("a503221221c05877cbae039d70a5e600ea02c6f9f2942439285c9e344e26f8d280c850fad6")
+    raw = [bad, multiaddr.to_bytes(f"/ip4/{host}/udp/{port}/quic-v1"), multiaddr.to_bytes(f"/ip4/{host}/tcp/{port}/ws")]
+    return ["Ynl0ZSBhcnJheQ==", *(base64.b64encode(r).decode() for r in raw)]
+
+
 async def call(net: Devnet, method: str, params: list[Any]) -> Any:
     head = net.chain.epoch
     if method == "Filecoin.ChainHead":
@@ -90,9 +99,11 @@ async def call(net: Devnet, method: str, params: list[Any]) -> Any:
         p = net.provider(_actor(params, 0))
         if p is None:
             raise RpcFault(1, f"actor not found: {params[0]}")
-        addr = base64.b64encode(multiaddr.to_bytes(p.multiaddr)).decode()
+        addrs, peer = [base64.b64encode(multiaddr.to_bytes(p.multiaddr)).decode()], p.peer_id
+        if net.faults.has(p.actor, "odd_addrs"):
+            addrs, peer = odd_addrs(p.host, p.port), None
         return {"Owner": p.actor, "Worker": p.actor, "NewWorker": "<empty>", "ControlAddresses": None,
-                "PeerId": p.peer_id, "Multiaddrs": [addr], "SectorSize": 34359738368, "WindowPoStPartitionSectors": 2349}
+                "PeerId": peer, "Multiaddrs": addrs, "SectorSize": 34359738368, "WindowPoStPartitionSectors": 2349}
     if method == "Filecoin.StateSectorGetInfo":
         prov, sector = _actor(params, 0), _uint(params, 1)
         rows = await net.db(net.store.query, "SELECT * FROM sectors WHERE provider = ? AND sector = ? AND live = 1",
