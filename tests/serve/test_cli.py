@@ -91,7 +91,9 @@ async def test_root_mode(tmp_path):
             async with c.get(p.url + "/piece/baga6ea4seaqao7s73y24kcutaosvacpdjgfe5pw76ooefnyqw4ynr3d2y6x2mpq") as r:
                 assert r.status == 404  # --root offers no pieces
             async with c.get(p.url + "/metrics") as r:
-                assert "tunasync_serve_requests_total" in await r.text()
+                text = await r.text()
+                assert "tunasync_serve_requests_total" in text
+                assert "# TYPE tunasync_filecoin_skipped_addrs_total counter" in text  # filecoin/multiaddr.py
     finally:
         assert p.stop() == 0
 
