@@ -10,6 +10,8 @@ import logging
 import os
 import sys
 
+from .models.names import escape_text
+
 NOTICE = 25
 logging.addLevelName(NOTICE, "NOTICE")
 logging.addLevelName(logging.WARNING, "WARN")
@@ -51,6 +53,27 @@ def setup_logging(verbose: bool = False, debug: bool = False, systemd: bool = Fa
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def _escape_arg(arg: object) -> object:
+    if isinstance(arg, str):
+        return escape_text(arg)
+    if arg is None or isinstance(arg, int | float):
+        return arg
+    text = str(arg)
+    escaped = escape_text(text)
+    return arg if escaped == text else escaped
+
+
+def escape_filter(record: logging.LogRecord) -> bool:
+    """A logging filter: the record's arguments (names, paths, errors that came from clients) are
+    printed with control characters escaped, so they cannot add or repaint log lines."""
+    args = record.args
+    if isinstance(args, tuple):
+        record.args = tuple(_escape_arg(a) for a in args)
+    elif isinstance(args, dict):
+        record.args = {k: _escape_arg(v) for k, v in args.items()}
+    return True
 
 
 def notice(logger: logging.Logger, msg: str, *args: object) -> None:

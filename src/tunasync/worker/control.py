@@ -2,6 +2,7 @@
 
 `POST /` takes a WorkerCmd: 400 `{"msg":"Invalid request"}` for a body that is not JSON, 406
 `{"msg":"Invalid Command"}`, 404 with Go's backtick text for an unknown mirror, 200 `{"msg":"OK"}`.
+A body over 64 KiB is 413 and JSON nested deeper than `safejson.MAX_DEPTH` is the same 400.
 When `[manager] token` (or env TUNASYNC_TOKEN) is set, every request must carry
 `Authorization: Bearer <token>`: 401 without one, 403 with a different one.
 
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 import os
 import ssl
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from ..httpguard import GuardedSite, Limits
-from ..models import WorkerCmd, gojson
+from ..models import WorkerCmd, gojson, safejson
 
 if TYPE_CHECKING:
     from .worker import Worker
@@ -33,6 +33,7 @@ JSON_TYPE = "application/json; charset=utf-8"
 FOLLOW_POLL = 0.2  # seconds between looks at a followed log file
 CHUNK = 64 * 1024
 KEEPALIVE_SECONDS = 75.0  # idle keep-alive connections of the control port are closed after this long
+CMD_BODY = 64 * 1024  # a command is a few hundred bytes
 
 
 def _msg(status: int, text: str) -> web.Response:
@@ -62,7 +63,11 @@ def create_control_app(worker: Worker) -> web.Application:
 
     async def post_cmd(request: web.Request) -> web.Response:
         try:
-            raw = json.loads(await request.read())
+            body = await safejson.read_capped(request, CMD_BODY)
+        except safejson.BodyTooLarge as exc:
+            return _msg(413, str(exc))
+        try:
+            raw = safejson.loads(body)  # nested too deeply is a ValueError too: Go's 400, not a crash
             if not isinstance(raw, dict):
                 raise ValueError("not an object")
             cmd = WorkerCmd.model_validate(raw)
