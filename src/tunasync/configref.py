@@ -58,7 +58,7 @@ def section_table(model: type[BaseModel], skip: tuple[str, ...] = ()) -> list[st
 
 
 def render() -> str:
-    from .manager.config import FilesConfig, HistoryConfig, ServerConfig, TokenConfig
+    from .manager.config import AuthConfig, FilesConfig, HistoryConfig, ServerConfig, TokenConfig
     from .manager.config import ManagerConfig as MgrConfig
     from .worker.config_models import (
         ArchiveConfig,
@@ -88,9 +88,9 @@ def render() -> str:
     out += ["#### top level", ""] + section_table(MgrConfig, skip=("mirrorz",)) + [""]
     manager_sections: list[tuple[str, type[BaseModel]]] = [
         ("[server]", ServerConfig), ("[files]", FilesConfig), ("[history]", HistoryConfig),
-        ("[[auth.tokens]]", TokenConfig)]
+        ("[auth]", AuthConfig), ("[[auth.tokens]]", TokenConfig)]
     for title, model in manager_sections:
-        out += [f"#### `{title}`", ""] + section_table(model) + [""]
+        out += [f"#### `{title}`", ""] + section_table(model, skip=("tokens",)) + [""]
     out += ["`[mirrorz]` is a free table of site metadata for `/mirrorz.json`: see docs/operators.md.", ""]
     return "\n".join(out)
 

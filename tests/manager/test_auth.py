@@ -11,7 +11,7 @@ from tunasync.manager.config import TokenConfig
 
 from .mgrkit import Manager
 
-TOKENS = [TokenConfig(name="w", role="worker", token="wt"), TokenConfig(name="a", role="admin", token="at"),
+TOKENS = [TokenConfig(name="w", role="worker", token="wt", workers=["w1", "w2"]), TokenConfig(name="a", role="admin", token="at"),
           TokenConfig(name="r", role="read", token="rt")]
 
 # (method, path, body) → roles allowed; "public" = no token needed.

@@ -2,13 +2,18 @@
 
 Requests carry `Authorization: Bearer <token>`. Tokens are compared in constant time, every
 configured token every time. 401: no or unknown token; 403: the token's role may not use the route.
-The policy (`allowed`) is a pure function of (role, method, route template).
+The policy (`allowed`) is a pure function of (role, method, route template). A `worker` token is
+also bound to worker IDs (`workers = [...]`, default its `name`): on every route naming a worker (the
+`:id` segment, or the body's `id` when registering) it may act only for those, else 403.
 """
 
 from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
 
 from .config import TokenConfig
 
@@ -53,11 +58,26 @@ def allowed(role: str, method: str, route: str) -> bool:
 class Identity:
     name: str
     role: str
+    workers: frozenset[str] = frozenset()  # worker role: the worker IDs it may act for ("*": any)
+
+    def may_act_for(self, worker_id: str) -> bool:
+        return self.role != "worker" or "*" in self.workers or worker_id in self.workers
+
+    def refusal(self, worker_id: str) -> str | None:
+        """403 reason when this identity may not act for `worker_id`, else None."""
+        if self.may_act_for(worker_id):
+            return None
+        allowed_ids = ", ".join(sorted(self.workers)) or "none"
+        return f"token {self.name or '(unnamed)'} may act only for workers {allowed_ids}, not {worker_id}"
+
+
+# Request key: the Identity behind the request's token (set only when auth is on).
+IDENTITY: Any = web.RequestKey("tunasync_identity", Identity) if hasattr(web, "RequestKey") else "tunasync.identity"
 
 
 class TokenTable:
     def __init__(self, tokens: list[TokenConfig]):
-        self._entries = [(t.token.encode("utf-8"), Identity(t.name, t.role)) for t in tokens if t.token]
+        self._entries = [(t.token.encode("utf-8"), Identity(t.name, t.role, t.acts_for())) for t in tokens if t.token]
 
     @property
     def enabled(self) -> bool:

@@ -7,6 +7,7 @@ case-insensitively (BurntSushi); unknown keys are ignored at startup and reporte
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -61,11 +62,21 @@ class TokenConfig(_Section):
     """The bearer token itself."""
     token_file: str = ""
     """Or a file holding it (first line)."""
+    workers: list[str] | None = None
+    """worker role: the worker IDs this token may register and post for (403 for others); unset = [name]; ["*"] = any."""
+
+    def acts_for(self) -> frozenset[str]:
+        """The worker IDs a `worker` token may act for (`*` in it: any)."""
+        if self.workers is not None:
+            return frozenset(self.workers)
+        return frozenset([self.name]) if self.name else frozenset()
 
 
 class AuthConfig(_Section):
     tokens: list[TokenConfig] = Field(default_factory=list)
     """[[auth.tokens]] entries; none: the API is open, as in Go."""
+    worker_networks: list[str] = Field(default_factory=list)
+    """CIDRs a worker's registered URL must point into (an IP, or a name resolving there); empty = anywhere."""
 
 
 class HistoryConfig(_Section):
@@ -168,8 +179,18 @@ def _semantic(cfg: ManagerConfig, file: str | None) -> list[Problem]:
             err("files.ca_cert", f"cannot read {cfg.files.ca_cert}: {exc.strerror or exc}")
     if cfg.history.keep < 1:
         err("history.keep", f"keep must be at least 1, not {cfg.history.keep}")
+    for i, net in enumerate(cfg.auth.worker_networks):
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError as exc:
+            err(f"auth.worker_networks[{i}]", f"not a network (CIDR such as 10.0.0.0/8): {exc}")
     for i, tok in enumerate(cfg.auth.tokens):
         key = f"auth.tokens[{i}]"
+        if tok.role == "worker" and not tok.acts_for():
+            err(key, "a worker token needs a `name` or `workers` (the worker IDs it may act for)")
+        elif tok.role != "worker" and tok.workers is not None:
+            probs.append(Problem("warning", file, f"{key}.workers", f"ignored: only worker tokens are bound "
+                                 f"to worker IDs, this one is {tok.role}"))
         if tok.token and tok.token_file:
             err(key, "set token or token_file, not both")
         elif tok.token_file:

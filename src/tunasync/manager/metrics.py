@@ -12,6 +12,7 @@ rsync `-h` units (K = 1000). Bytes transferred per run are a worker metric (rsyn
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -28,8 +29,21 @@ from .state import STATE, StatusChange
 _SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGTPE]?)(?:i?B)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
 ARCHIVE_STATES = ("local", "hashed", "storing", "stored", "evicted", "cached")
+COPIES_BUCKETS = 32  # buckets le=0..32 at most; more copies count in +Inf only
 # A run reported more than this long after it ended is an old run seen again (e.g. after a restart).
 FRESH_SECONDS = 120
+
+
+LABEL_MAX = 128  # = models.names.MAX_NAME: names posted today fit; an older, longer record is cut
+
+
+def label(text: str) -> str:
+    """A mirror or worker name as a label value, at most LABEL_MAX characters (a longer one keeps a
+    digest of the whole, so two long names never merge into one series)."""
+    if len(text) <= LABEL_MAX:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return text[: LABEL_MAX - 14] + "~" + digest
 
 
 def parse_size(text: str) -> float | None:
@@ -49,11 +63,14 @@ def archive_summary(figures: dict[str, Any]) -> tuple[dict[str, tuple[int, int]]
     states: dict[str, tuple[int, int]] = {}
     raw = figures.get("states", figures.get("counts")) or {}
     if isinstance(raw, dict):
-        for state, v in raw.items():
-            if isinstance(v, dict):
-                states[str(state)] = (int(v.get("files", 0) or 0), int(v.get("bytes", 0) or 0))
-            elif isinstance(v, list | tuple) and len(v) == 2:
-                states[str(state)] = (int(v[0] or 0), int(v[1] or 0))
+        for state, v in list(raw.items())[:len(ARCHIVE_STATES)]:  # records stored before figures were checked
+            try:
+                if isinstance(v, dict):
+                    states[label(str(state))] = (int(v.get("files", 0) or 0), int(v.get("bytes", 0) or 0))
+                elif isinstance(v, list | tuple) and len(v) == 2:
+                    states[label(str(state))] = (int(v[0] or 0), int(v[1] or 0))
+            except (TypeError, ValueError):
+                continue
     copies: dict[int, int] = {}
     hist = figures.get("copies", figures.get("copies_histogram")) or {}
     if isinstance(hist, dict):
@@ -109,7 +126,7 @@ def snapshot_metrics(snap: Snapshot) -> Iterable[Metric]:
     master = GaugeMetricFamily("tunasync_mirror_is_master", "1 when this worker is the mirror's master.", labels=lbl)
     order = list(SyncStatus)
     for worker_id, mirror_id, s in snap.statuses:
-        labels = [mirror_id, worker_id]
+        labels = [label(mirror_id), label(worker_id)]
         for st in order:
             state.add_metric([*labels, st.value], 1.0 if s.status == st else 0.0)
         code.add_metric(labels, float(order.index(s.status)))
@@ -135,7 +152,7 @@ def snapshot_metrics(snap: Snapshot) -> Iterable[Metric]:
     for w in snap.workers:
         v = _ts(w.last_online)
         if v is not None:
-            online.add_metric([w.id], v)
+            online.add_metric([label(w.id)], v)
     yield online
 
     files = GaugeMetricFamily("tunasync_archive_files", "Files in the archive index per state.", labels=[*lbl, "state"])
@@ -143,18 +160,19 @@ def snapshot_metrics(snap: Snapshot) -> Iterable[Metric]:
     copies = HistogramMetricFamily("tunasync_archive_piece_copies",
                                    "Verified copies per stored piece (bundle).", labels=lbl)
     for worker_id, mirror_id, figures in snap.archive:
+        worker_id, mirror_id = label(worker_id), label(mirror_id)
         states, hist = archive_summary(figures)
         for state_name in sorted(set(ARCHIVE_STATES) | set(states)):
             n, b = states.get(state_name, (0, 0))
             files.add_metric([mirror_id, worker_id, state_name], float(n))
             nbytes.add_metric([mirror_id, worker_id, state_name], float(b))
         if hist:
-            top = max(max(hist), 5)
+            top = min(max(max(hist), 5), COPIES_BUCKETS)
             buckets, running = [], 0
             for le in range(0, top + 1):
                 running += hist.get(le, 0)
                 buckets.append((str(float(le)), float(running)))
-            buckets.append(("+Inf", float(running)))
+            buckets.append(("+Inf", float(sum(hist.values()))))
             total = float(sum(k * v for k, v in hist.items()))
             copies.add_metric([mirror_id, worker_id], buckets, total)
     yield files
@@ -227,7 +245,7 @@ class ManagerMetrics:
         seconds = None
         if not timefmt.is_zero(s.last_started) and s.last_ended >= s.last_started:
             seconds = (s.last_ended - s.last_started).total_seconds()
-        self.run_stats.add(change.mirror_id, change.worker_id, s.status.value, seconds)
+        self.run_stats.add(label(change.mirror_id), label(change.worker_id), s.status.value, seconds)
 
 
 METRICS_KEY = web.AppKey("tunasync_manager_metrics", ManagerMetrics)

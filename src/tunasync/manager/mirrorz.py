@@ -17,7 +17,9 @@ Site metadata comes from the manager's `[mirrorz]` table:
 Status letters (one main, then auxiliaries; timestamps are Unix seconds, omitted when unknown):
 success `S<last success>`, syncing and pre-syncing `Y<started>`, failed `F<ended>`, paused
 `P<ended>`, disabled `D`, none `U`; auxiliaries `X<next run>` when one is scheduled and
-`O<last success>` for a syncing, failed or paused mirror that succeeded before. One mirror on several
+`O<last success>` for a syncing, failed or paused mirror that succeeded before. The `{name}` of
+`mirror_url` and `help_url` is filled in as one escaped path segment (`path_segment`): mirrorz
+consumers resolve `url` against the site, so it must stay a path on the site. One mirror on several
 workers is listed once: the master record, then the best status, then the newest success.
 """
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from ..errors import ConfigError
 from ..models import MirrorStatus, SyncStatus, timefmt
@@ -121,6 +124,12 @@ def status_code(s: MirrorStatus) -> str:
     return main
 
 
+def path_segment(name: str) -> str:
+    """A mirror name as one URL path segment: `/` and anything not allowed in a path are escaped, so
+    `/evil.example` gives `/%2Fevil.example` (under the site), never `//evil.example` (another host)."""
+    return quote(name, safe="!$&'()*+,;=@")  # no ':': a relative url must not read as a scheme
+
+
 def _pick(records: list[MirrorStatus]) -> MirrorStatus:
     return min(records, key=lambda s: (not s.is_master, _RANK.get(s.status, 9), -timefmt.unix(s.last_update)))
 
@@ -135,12 +144,13 @@ def build(cfg: MirrorzConfig, statuses: Iterable[MirrorStatus]) -> dict[str, Any
     for name in sorted(by_name):
         s = _pick(by_name[name])
         over = cfg.mirrors.get(name, {})
+        segment = path_segment(name)
         entry = {
             "cname": over.get("cname", name),
             "desc": over.get("desc", ""),
-            "url": over.get("url", cfg.mirror_url.replace("{name}", name)),
+            "url": over.get("url", cfg.mirror_url.replace("{name}", segment)),
             "status": status_code(s),
-            "help": over.get("help", cfg.help_url.replace("{name}", name)),
+            "help": over.get("help", cfg.help_url.replace("{name}", segment)),
             "upstream": over.get("upstream", s.upstream),
             "size": over.get("size", "" if s.size in ("", "unknown") else s.size),
         }

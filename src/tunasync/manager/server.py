@@ -19,11 +19,13 @@ from collections.abc import Callable, Iterable
 from aiohttp import web
 
 from ..httpguard import GuardedSite, Limits
-from .auth import allowed, is_public
+from ..log import escape_filter
+from . import headers
+from .auth import IDENTITY, allowed, is_public
 from .client import make_session
 from .config import ManagerConfig
 from .db import Database, open_database
-from .http import Reply, error_reply, message_reply
+from .http import MAX_BODY, Reply, error_reply, message_reply
 from .routes import archive, cmd, history, jobs, logs, workers
 from .state import STATE, ManagerState
 
@@ -73,6 +75,12 @@ def _auth_failure(request: web.Request) -> web.Response | None:
         return error_reply(401, "unknown token" if header else "missing bearer token")
     if not allowed(ident.role, request.method, route):
         return error_reply(403, f"role {ident.role} may not {request.method} {route}")
+    worker_id = request.match_info.get("id")
+    if worker_id is not None:
+        refused = ident.refusal(worker_id)
+        if refused is not None:
+            return error_reply(403, refused)
+    request[IDENTITY] = ident  # POST /workers checks the body's id against it
     return None
 
 
@@ -102,8 +110,10 @@ async def ping(_request: web.Request) -> web.Response:
 
 def create_app(config: ManagerConfig, db: Database, extra_setup: Iterable[AppSetup] = ()) -> web.Application:
     """The manager application over an open database (the caller closes the database)."""
-    app = web.Application(middlewares=[gin], client_max_size=16 * 1024 * 1024)
+    app = web.Application(middlewares=[gin], client_max_size=MAX_BODY)  # each route reads less (http.py)
     app[STATE] = ManagerState(config, db)
+    headers.install(app)
+    log.addFilter(escape_filter)  # names and paths from clients are logged escaped
     app.router.add_get("/ping", ping, allow_head=False)
     for module in (jobs, workers, cmd, history, archive, logs):
         module.setup(app)

@@ -1,21 +1,31 @@
 """Archive figures: workers post them per mirror, `GET /archive` lists them (DESIGN extra routes).
 
-The figures are whatever the worker's archive tier reports (files and bytes per state, copies
-histogram, next eviction); the manager stores and shows them without interpreting them.
+The figures are what the worker's archive tier reports (files and bytes per state, copies
+histogram, next eviction), checked against `models.archive.ArchiveFigures` (bounded, unknown keys
+dropped); the manager stores and shows them without interpreting them further.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
+from pydantic import ValidationError
 
-from ..http import error_reply, json_reply, read_object
+from ...models.archive import ArchiveFigures
+from ..http import ARCHIVE_BODY, check_name, error_reply, fail, json_reply, read_object
 from .common import known_worker, state
 
 
 async def post_archive(request: web.Request) -> web.Response:
     w = await known_worker(request)
     job = request.match_info["job"]
-    figures = await read_object(request)
+    check_name(job)
+    raw = await read_object(request, ARCHIVE_BODY)
+    try:
+        figures = ArchiveFigures.model_validate(raw).stored()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise fail(400, f"invalid archive figures: {where}: {first['msg']}") from None
     try:
         await state(request).db.put_archive_stats(w.id, job, figures)
     except Exception as exc:

@@ -10,23 +10,31 @@ from aiohttp import web
 
 from ...log import notice
 from ...models import ClientCmd, WorkerCmd
-from ..client import post_command
+from ..client import post_command, target
 from ..db.base import NotFound
-from ..http import error_reply, json_reply, read_model
+from ..http import CMD_BODY, check_name, error_reply, json_reply, read_model
 from ..precedence import with_command
+from ..workerurl import BadWorkerURL
 from .common import state
 
 log = logging.getLogger("tunasync.manager")
 
 
 async def post_cmd(request: web.Request) -> web.Response:
-    cmd = await read_model(request, ClientCmd)  # quirk 7 kept: an unknown or missing verb is `start`
+    cmd = await read_model(request, ClientCmd, CMD_BODY)  # quirk 7 kept: an unknown or missing verb is `start`
     if not cmd.worker_id:
         return web.Response(status=500)  # quirk 6 kept: Go answers 500 with an empty body
+    if cmd.mirror_id:
+        check_name(cmd.mirror_id)  # stop/disable store a record under it
     st = state(request)
     worker = await st.worker_or_none(cmd.worker_id)
     if worker is None:
         return error_reply(400, f"worker {cmd.worker_id} is not registered yet")
+    try:
+        where = target(st.config, worker)
+    except BadWorkerURL as exc:
+        return error_reply(400, f"worker {worker.id} has a URL the manager no longer uses ({exc}): "
+                                "it must register again")
     verb = cmd.cmd.value
     async with st.lock(cmd.worker_id, cmd.mirror_id):
         try:
@@ -45,7 +53,7 @@ async def post_cmd(request: web.Request) -> web.Response:
     wcmd = WorkerCmd(cmd=cmd.cmd, mirror_id=cmd.mirror_id, args=cmd.args, options=cmd.options)
     assert st.client is not None, "manager HTTP client not started"
     try:
-        status = await post_command(st.client, worker, wcmd)
+        status = await post_command(st.client, where, worker, wcmd)
     except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
         reason = str(exc) or type(exc).__name__
         if isinstance(exc, asyncio.TimeoutError):

@@ -10,7 +10,18 @@ from aiohttp import web
 from ...log import notice
 from ...models import MirrorSchedules, MirrorSize, MirrorStatus, SyncStatus, timefmt
 from ..db.base import NotFound, dump_model
-from ..http import error_reply, fail, json_reply, message_reply, raw_json, read_model, read_status
+from ..http import (
+    SCHEDULES_BODY,
+    SMALL_BODY,
+    check_name,
+    error_reply,
+    fail,
+    json_reply,
+    message_reply,
+    raw_json,
+    read_model,
+    read_status,
+)
 from ..precedence import finished_run, merge_status, with_schedule, with_size
 from .common import known_worker, state
 
@@ -55,6 +66,7 @@ async def update_job(request: web.Request) -> web.Response:
     name = posted.name
     if not name:
         raise fail(400, "mirror Name should not be empty")  # Go carries on here; we stop
+    check_name(name)
     st = state(request)
     await st.refresh_worker(w.id)
     async with st.lock(w.id, name):
@@ -93,7 +105,7 @@ async def update_job(request: web.Request) -> web.Response:
 
 async def update_size(request: web.Request) -> web.Response:
     w = await known_worker(request)
-    body = await read_model(request, MirrorSize)
+    body = await read_model(request, MirrorSize, SMALL_BODY)
     st = state(request)
     await st.refresh_worker(w.id)
     name = body.name  # quirk 8 kept: from the body
@@ -114,7 +126,7 @@ async def update_size(request: web.Request) -> web.Response:
 
 async def update_schedules(request: web.Request) -> web.Response:
     w = await known_worker(request)
-    body = await read_model(request, MirrorSchedules)
+    body = await read_model(request, MirrorSchedules, SCHEDULES_BODY)
     entries = body.schedules or []
     if any(not e.name for e in entries):
         # Go writes this 400, then carries on and appends `{}` to the body; we reject the post whole.

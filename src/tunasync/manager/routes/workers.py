@@ -8,7 +8,9 @@ from aiohttp import web
 
 from ...log import notice
 from ...models import WorkerStatus, timefmt
-from ..http import error_reply, fail, json_reply, message_reply, read_model
+from .. import workerurl
+from ..auth import IDENTITY
+from ..http import SMALL_BODY, check_name, error_reply, fail, json_reply, message_reply, read_model
 from .common import known_worker, state
 
 log = logging.getLogger("tunasync.manager")
@@ -26,9 +28,20 @@ async def list_workers(request: web.Request) -> web.Response:
 
 
 async def register_worker(request: web.Request) -> web.Response:
-    w = await read_model(request, WorkerStatus)
+    w = await read_model(request, WorkerStatus, SMALL_BODY)
     if not w.id:
         raise fail(400, "worker ID should not be empty")
+    check_name(w.id, "worker ID")
+    ident = request.get(IDENTITY)
+    if ident is not None:
+        refused = ident.refusal(w.id)
+        if refused is not None:
+            raise fail(403, refused)
+    networks = workerurl.parse_networks(state(request).config.auth.worker_networks)
+    try:
+        await workerurl.check_registration(w.url, networks)
+    except workerurl.BadWorkerURL as exc:
+        raise fail(400, f"invalid worker URL {w.url!r}: {exc}") from None
     now = timefmt.now()
     w = w.model_copy(update={"last_online": now, "last_register": now})
     try:
