@@ -59,6 +59,9 @@ async def test_archive_figures_are_validated_and_bounded(tmp_path):
                            ({"last_run": {"error": "E" * 100_000}}, "")):
             code, body, _ = await call(s, "POST", url, bad)
             assert code in (400, 413) and field in body["error"], (bad if len(str(bad)) < 200 else field, body)
+        # A failed run's long error text is cut, not refused: the figures still arrive.
+        code, body, _ = await call(s, "POST", url, {**figs, "last_run": {"error": "E" * 10_000}})
+        assert code == 200 and body["last_run"]["error"] == "E" * 2048
         # Unknown keys are not stored.
         code, body, _ = await call(s, "POST", url, {**figs, "extra": {"a": "b" * 1000}})
         assert code == 200 and "extra" not in body

@@ -10,14 +10,21 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 Count = Annotated[int, Field(ge=0, le=2**63 - 1)]
 FileStateName = Literal["local", "hashed", "storing", "stored", "evicted", "cached"]
 CopiesKey = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,3}$")]
 BundleStateName = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,32}$")]
 RunKey = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,64}$")]
-RunValue = Count | Annotated[float, Field(ge=0, le=1e18)] | Annotated[str, StringConstraints(max_length=2048)]
+RUN_TEXT_MAX = 2048  # a failed run's error text is cut to this, not refused (the figures still count)
+
+
+def _cut(v: object) -> object:
+    return v[:RUN_TEXT_MAX] if isinstance(v, str) else v
+
+
+RunValue = Count | Annotated[float, Field(ge=0, le=1e18)] | Annotated[str, BeforeValidator(_cut)]
 
 
 class _Figures(BaseModel):
