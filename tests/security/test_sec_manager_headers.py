@@ -6,6 +6,8 @@ is driven in headless Chromium to show it still works under its CSP (no violatio
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 
@@ -38,6 +40,16 @@ async def test_security_headers_on_every_answer(tmp_path):
         assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp
         script_src = next(d for d in csp.split(";") if d.strip().startswith("script-src"))
         assert "'sha256-" in script_src, csp
+
+
+async def test_malformed_requests_do_not_name_versions_either(tmp_path):
+    async with manager(tmp_path) as m:
+        r, w = await asyncio.open_connection("127.0.0.1", m.port)
+        w.write(b"GARBAGE\r\n\r\n")
+        await w.drain()
+        head = (await asyncio.wait_for(r.read(4096), 10)).split(b"\r\n\r\n")[0].decode()
+        w.close()
+        assert head.startswith("HTTP/1.0 400") and "aiohttp" not in head and "Python" not in head, head
 
 
 async def test_status_page_works_under_its_csp(tmp_path):

@@ -20,6 +20,8 @@ import re
 
 from aiohttp import web
 
+from ..httpguard import hide_versions
+
 SERVER = "tunasync"
 DATA_CSP = "default-src 'none'; frame-ancestors 'none'; sandbox"
 _INLINE = re.compile(rb"<(script|style)(?:\s[^>]*)?>(.*?)</\1\s*>", re.DOTALL | re.IGNORECASE)
@@ -63,3 +65,4 @@ async def add_security_headers(_request: web.Request, response: web.StreamRespon
 
 def install(app: web.Application) -> None:
     app.on_response_prepare.append(add_security_headers)
+    hide_versions()  # what aiohttp answers by itself (a malformed request's 400) says `tunasync` too
