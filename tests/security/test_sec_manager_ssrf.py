@@ -14,6 +14,7 @@ from aiohttp import web
 from yarl import URL
 
 from tunasync.manager.routes import logs
+from tunasync.models import WorkerStatus
 
 from .mgrkit_sec import call, manager, registration, service
 
@@ -118,3 +119,21 @@ async def test_an_empty_host_registers_but_is_never_reached(tmp_path):
         assert code == 400 and "hostname" in body["error"], body
         code, body, _ = await call(s, "GET", f"{m.url}/workers/w1/jobs/x/log")
         assert code == 400 and "hostname" in body["error"], body
+
+
+async def test_a_name_pointed_elsewhere_after_registration_reaches_nothing(tmp_path):
+    """DNS rebinding: `localhost` stands for a name that resolved inside worker_networks when the
+    worker registered and now resolves to an internal address outside them."""
+    extra = '[auth]\nworker_networks = ["10.0.0.0/8"]\n'
+    async with manager(tmp_path, extra) as m, service(ROUTES) as internal, aiohttp.ClientSession() as s:
+        url = internal.url.replace("127.0.0.1", "localhost") + "/"
+        await m.db.create_worker(WorkerStatus(id="w1", url=url))  # as stored at registration
+        code, body, _ = await call(s, "GET", f"{m.url}/workers/w1/jobs/html/log")
+        assert code == 502 and "worker_networks" in body["error"], body
+        code, body, _ = await call(s, "POST", f"{m.url}/cmd", {"cmd": "start", "worker_id": "w1", "mirror_id": "x"})
+        assert code == 500 and "worker_networks" in body["error"], body  # Go's answer to a failed post
+        # An IP literal stored before the networks were set is refused before any connection.
+        await m.db.create_worker(WorkerStatus(id="w2", url=internal.url + "/"))
+        code, body, _ = await call(s, "GET", f"{m.url}/workers/w2/jobs/html/log")
+        assert code == 400 and "worker_networks" in body["error"], body
+        assert internal.hits == []

@@ -17,6 +17,7 @@ name that is pointed elsewhere after registration reaches nothing.
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import re
 import socket
@@ -153,7 +154,8 @@ class GuardedResolver(AbstractResolver):
         results = await self._inner.resolve(host, port, family)
         kept = [r for r in results if inside(ipaddress.ip_address(r["host"].split("%")[0]), self.networks)]
         if not kept:
-            raise OSError(f"{host} resolves outside [auth] worker_networks")
+            # errno + strerror: aiohttp's connection error shows strerror, which then names the cause.
+            raise OSError(errno.EHOSTUNREACH, f"{host} resolves outside [auth] worker_networks")
         return kept
 
     async def close(self) -> None:
