@@ -22,6 +22,7 @@ import re
 import tempfile
 import time
 
+from ..childenv import child_env
 from .settings import MirrorArchive
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ async def deleted_upstream(ms: MirrorArchive, evicted: dict[str, tuple[int, int]
                 ms.upstream if ms.upstream.endswith("/") else ms.upstream + "/", empty + "/"]
         proc = await asyncio.create_subprocess_exec(
             *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, **ms.rsync_env})
+            env=child_env(ms.rsync_env))
         try:
             out, err = await asyncio.wait_for(proc.communicate(), limit_s)
         except TimeoutError:

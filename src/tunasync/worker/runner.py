@@ -1,7 +1,7 @@
 """One job process (spec §5.4): argv, cwd, env, log file, its own process group, Go's exit texts.
 
 - cwd: the working dir, created 0755 if missing (errors only logged, as Go); env: the worker's
-  environment with the provider's overlaid; stdin: /dev/null; stdout and stderr: the log file.
+  environment without its secrets (childenv.py) with the provider's overlaid; stdin: /dev/null; stdout and stderr: the log file.
 - The program is looked up on the *worker's* PATH (Go's exec.Command does that), and a missing one
   fails to start with Go's text `exec: "x": executable file not found in $PATH`, also written into
   the log so the `.fail` file says why.
@@ -26,6 +26,8 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
+
+from ..childenv import child_env
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +165,7 @@ class JobProcess:
 
     async def start(self) -> None:
         spec = self.spec
-        env = {**os.environ, **spec.env} if spec.inherit_env else dict(spec.env)
+        env = child_env(spec.env, inherit=spec.inherit_env)
         # In a thread: on a busy disk mkdir/open take milliseconds, and the event loop runs every job.
         fd = await asyncio.to_thread(_prepare_files, spec)
         try:
@@ -227,7 +229,7 @@ def _killpg(pgid: int, sig: int) -> None:
 async def _run_quiet(argv: list[str]) -> int:
     try:
         p = await asyncio.create_subprocess_exec(
-            *argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            *argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=child_env()
         )
     except OSError as exc:
         log.warning("cannot run %s: %s", argv[0], exc)

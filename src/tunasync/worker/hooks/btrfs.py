@@ -13,6 +13,7 @@ import asyncio
 import os
 import subprocess
 
+from ...childenv import child_env
 from ..runner import exit_text
 from .base import HookError, JobHook
 
@@ -24,7 +25,8 @@ def _exists(path: str) -> bool:
 async def btrfs(*args: str) -> tuple[int, str]:
     try:
         proc = await asyncio.create_subprocess_exec(
-            "btrfs", *args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            "btrfs", *args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env=child_env())
     except OSError as exc:
         raise HookError(f"cannot run btrfs: {exc}") from None
     out, _ = await proc.communicate()

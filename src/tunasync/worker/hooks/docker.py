@@ -16,6 +16,7 @@ import logging
 import os
 import subprocess
 
+from ...childenv import child_env
 from ..config_models import DockerConfig, MirrorConfig
 from .base import HookError, JobHook
 
@@ -69,7 +70,7 @@ class DockerHook(JobHook):
         try:
             proc = await asyncio.create_subprocess_exec(
                 "docker", "ps", "-a", "--filter", f"name=^{self.container}$", "--format", "{{.Status}}",
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=child_env())
         except OSError:
             return False
         out, _ = await proc.communicate()

@@ -1,7 +1,7 @@
 """exec_on_success / exec_on_failure commands (spec §7.6).
 
 A success hook runs in post-success, a failure hook in post-fail (after every failed attempt). The
-command runs with the worker's environment plus TUNASYNC_MIRROR_NAME, _WORKING_DIR, _UPSTREAM_URL,
+command runs with the worker's environment (without its secrets, childenv.py) plus TUNASYNC_MIRROR_NAME, _WORKING_DIR, _UPSTREAM_URL,
 _LOG_DIR, _LOG_FILE (the time-stamped log, not yet renamed `.fail`) and TUNASYNC_JOB_EXIT_STATUS
 (`success` / `failure`), in the worker's cwd, with empty stdin, writing to the worker's stdout and
 stderr. A non-zero exit fails the hook with `exit status N`. Quirk 26 (kept): no mirror env, output
@@ -11,10 +11,10 @@ not in the job log, and hooks walked backwards so later commands run first, as G
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 from typing import Literal
 
+from ...childenv import child_env
 from ..runner import exit_text
 from .base import HookError, JobHook
 
@@ -28,7 +28,7 @@ class ExecPostHook(JobHook):
     def env(self) -> dict[str, str]:
         p = self.provider
         return {
-            **os.environ,
+            **child_env(),
             "TUNASYNC_MIRROR_NAME": p.name,
             "TUNASYNC_WORKING_DIR": p.working_dir,
             "TUNASYNC_UPSTREAM_URL": p.upstream,

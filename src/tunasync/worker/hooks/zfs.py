@@ -11,6 +11,7 @@ import logging
 import os
 import subprocess
 
+from ...childenv import child_env
 from ..runner import exit_text
 from .base import HookError, JobHook
 
@@ -41,7 +42,8 @@ class ZfsHook(JobHook):
             self._help()
             raise HookError(f"stat {wd}: no such file or directory")
         try:
-            proc = await asyncio.create_subprocess_exec("mountpoint", "-q", wd, stdin=subprocess.DEVNULL)
+            proc = await asyncio.create_subprocess_exec("mountpoint", "-q", wd, stdin=subprocess.DEVNULL,
+                                                        env=child_env())
         except OSError as exc:
             raise HookError(f"cannot run mountpoint: {exc}") from None
         rc = await proc.wait()
