@@ -6,6 +6,10 @@ while a commit is in flight goes into the next transaction, and a caller's `awai
 after the commit holding its write is durable (synchronous=FULL), so an acknowledged update
 survives kill -9 and power loss. Writes are data (SQL + parameters), so a commit runs runs of the
 same statement as one `executemany`: few round trips between the sqlite thread and the event loop.
+
+The file holds the workers' tokens, so it is private: created 0600 before SQLite opens it (SQLite
+gives its -wal and -shm files the mode of the database file), and an existing database, WAL or SHM
+file that others may read is narrowed to owner-only at open, with a warning in the log.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ import asyncio
 import itertools
 import json
 import logging
+import os
 import sqlite3
+import stat
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -62,6 +68,31 @@ Op = tuple[str, tuple[Any, ...]]
 HEARTBEAT_LAG = 1.0  # seconds a worker's last_online may wait in memory before it is written
 
 
+def make_private(path: str) -> None:
+    """Create `path` 0600 when missing; narrow it and its -wal/-shm files to owner-only when others may read."""
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # no such directory, not writable...: sqlite3.connect reports it as before
+    for p in (path, path + "-wal", path + "-shm"):
+        try:
+            st = os.stat(p)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_mode & 0o077:
+            try:
+                os.chmod(p, stat.S_IMODE(st.st_mode) & 0o700)
+                log.warning("%s was readable by others (mode %04o); it holds worker tokens: now %04o",
+                            p, stat.S_IMODE(st.st_mode), stat.S_IMODE(st.st_mode) & 0o700)
+            except OSError as exc:
+                log.warning("%s is readable by others (mode %04o) and cannot be narrowed: %s",
+                            p, stat.S_IMODE(st.st_mode), exc.strerror or exc)
+
+
 class SqliteDatabase(Database):
     def __init__(self, path: str):
         self.path = path
@@ -83,6 +114,7 @@ class SqliteDatabase(Database):
         return db
 
     def _open_sync(self) -> None:
+        make_private(self.path)
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
