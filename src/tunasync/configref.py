@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ def _type(annotation: Any) -> str:
         return " \\| ".join(f"`{a}`" for a in typing.get_args(annotation))
     if origin is typing.Annotated:
         return _type(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return " \\| ".join(_type(a) for a in typing.get_args(annotation))
     return text.replace("NoneType", "None").replace("|", "\\|")
 
 
@@ -44,6 +47,42 @@ def _default(name: str, field: Any) -> str:
     return f"`{value!r}`".replace("'", '"') if value is not None else "unset"
 
 
+_SIZES = ("bundle_size", "memory_limit", "cache_budget")
+
+
+def _num(name: str, value: Any) -> str:
+    if name in _SIZES and isinstance(value, int) and value >= 1 << 30:
+        for unit, shift in (("EiB", 60), ("PiB", 50), ("TiB", 40), ("GiB", 30)):
+            if value % (1 << shift) == 0:
+                return f"{value >> shift}{unit}"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _range(name: str, field: Any) -> str:
+    """` (lo..hi)` from the field's bounds (ge/gt/le/lt), "" when it has none."""
+    metadata = list(field.metadata)
+    for arg in typing.get_args(field.annotation):  # Annotated[int, Field(...)] | None
+        if typing.get_origin(arg) is typing.Annotated:
+            for m in typing.get_args(arg)[1:]:
+                metadata += getattr(m, "metadata", [m])
+    lo = hi = ""
+    for m in metadata:
+        for attr, side in (("ge", "lo"), ("gt", "lo>"), ("le", "hi"), ("lt", "hi<")):
+            value = getattr(m, attr, None)
+            if value is None:
+                continue
+            text = _num(name, value)
+            if side.startswith("lo"):
+                lo = f">{text}" if side == "lo>" else text
+            else:
+                hi = f"<{text}" if side == "hi<" else text
+    if not lo and not hi:
+        return ""
+    if lo.startswith(">") and not hi:
+        return f" ({lo})"
+    return f" ({lo.lstrip('>') if lo else ''}..{hi})" if not lo.startswith(">") else f" ({lo}, ≤{hi})"
+
+
 def section_table(model: type[BaseModel], skip: tuple[str, ...] = ()) -> list[str]:
     rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
     for name, field in model.model_fields.items():
@@ -53,7 +92,8 @@ def section_table(model: type[BaseModel], skip: tuple[str, ...] = ()) -> list[st
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             continue
         desc = (field.description or "").replace("|", "\\|").replace("\n", " ")
-        rows.append(f"| `{field.alias or name}` | {_type(annotation)} | {_default(name, field)} | {desc} |")
+        rows.append(f"| `{field.alias or name}` | {_type(annotation)}{_range(name, field)} | {_default(name, field)} "
+                    f"| {desc} |")
     return rows
 
 

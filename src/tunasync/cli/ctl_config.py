@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 import ssl
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..tomlfile import read_toml
 
 SYSTEM_CONFIG = Path("/etc/tunasync/ctl.conf")
 TOKEN_ENV = "TUNASYNC_TOKEN"
@@ -57,14 +57,7 @@ def _match(key: str) -> str | None:
 
 def apply_file(cfg: CtlConfig, path: Path) -> None:
     """Overlay one TOML file onto cfg; ConfigError names the file and key."""
-    try:
-        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(str(path), None, f"cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(str(path), None, f"not UTF-8 text: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), None, f"malformed TOML: {exc}") from None
+    data: dict[str, Any] = read_toml(str(path), "malformed TOML")
     for raw_key, value in data.items():
         key = _match(raw_key)
         if key is None:
@@ -72,6 +65,8 @@ def apply_file(cfg: CtlConfig, path: Path) -> None:
         want = _KEYS[key]
         if not isinstance(value, want) or isinstance(value, bool):
             raise ConfigError(str(path), raw_key, f"expected {_TYPE_NAMES[want]}, got {type(value).__name__} {value!r}")
+        if key == "manager_port" and not 1 <= value <= 65535:
+            raise ConfigError(str(path), raw_key, f"port {value} out of range 1..65535")
         setattr(cfg, key, value)
     cfg.loaded.append(str(path))
 

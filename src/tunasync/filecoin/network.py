@@ -9,13 +9,13 @@ The archive code receives the bundle and never learns which one it got.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ..content.cid import CID
 from ..errors import ArchiveError, ConfigError
+from ..tomlfile import read_toml
 from .http import Http, HttpSettings
 from .interfaces import DealRef, FilecoinNetwork, PieceRef, StorageBackend
 from .ipni import IpniClient
@@ -98,13 +98,7 @@ async def open_network(cfg: Mapping[str, Any], file: str | None = None, settings
 def load_archive_section(path: str | Path) -> dict[str, Any]:
     """The `[archive]` table of a worker config (only that table; the worker owns the rest)."""
     p = Path(path)
-    try:
-        with open(p, "rb") as f:
-            doc = tomllib.load(f)
-    except OSError as exc:
-        raise ConfigError(str(p), None, f"cannot read: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(p), None, f"invalid TOML: {exc}") from None
+    doc = read_toml(str(p))
     section = doc.get("archive", {})
     if not isinstance(section, dict):
         raise ConfigError(str(p), "archive", "must be a table")

@@ -8,13 +8,13 @@ case-insensitively (BurntSushi); unknown keys are ignored at startup and reporte
 from __future__ import annotations
 
 import ipaddress
-import tomllib
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import ConfigError
+from ..tomlfile import bound_reason, read_toml
 from .config_keys import match_keys
 
 DB_TYPES = ("sqlite", "redis", "bolt", "badger", "leveldb")
@@ -30,7 +30,7 @@ class _Section(BaseModel):
 class ServerConfig(_Section):
     addr: str = "127.0.0.1"
     """Address the HTTP API binds."""
-    port: int = 14242
+    port: Annotated[int, Field(ge=0, le=65535)] = 14242
     """Port of the HTTP API (and the status page, /metrics, /mirrorz.json)."""
     ssl_cert: str = ""
     """Certificate file: HTTPS when both ssl_cert and ssl_key are set."""
@@ -80,7 +80,7 @@ class AuthConfig(_Section):
 
 
 class HistoryConfig(_Section):
-    keep: int = 50
+    keep: Annotated[int, Field(ge=1, le=1_000_000)] = 50
     """Runs kept per mirror for GET /workers/:id/jobs/:job/history."""
 
 
@@ -214,12 +214,9 @@ def read_config(path: str | None, overrides: CliOverrides | None = None) -> tupl
         cfg = ManagerConfig()
     else:
         try:
-            with open(path, "rb") as fh:
-                raw = tomllib.load(fh)
-        except OSError as exc:
-            return None, [Problem("error", path, None, f"cannot read: {exc.strerror or exc}")]
-        except tomllib.TOMLDecodeError as exc:
-            return None, [Problem("error", path, None, f"malformed TOML: {exc}")]
+            raw = read_toml(path, "malformed TOML")
+        except ConfigError as exc:
+            return None, [Problem("error", exc.file, exc.key, exc.reason)]
         data, unknown = match_keys(raw, ManagerConfig)
         if "source" in data:
             unknown.append("source")
@@ -229,7 +226,7 @@ def read_config(path: str | None, overrides: CliOverrides | None = None) -> tupl
             cfg = ManagerConfig.model_validate(data)
         except ValidationError as exc:
             for e in exc.errors():
-                probs.append(Problem("error", path, _loc_to_key(e["loc"]), e["msg"]))
+                probs.append(Problem("error", path, _loc_to_key(e["loc"]), bound_reason(e) or e["msg"]))
             return None, probs
         cfg.source = path
     if overrides:

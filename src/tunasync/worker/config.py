@@ -16,10 +16,10 @@ from __future__ import annotations
 import glob
 import logging
 import os
-import tomllib
 from typing import Any, Literal, cast
 
 from ..errors import ConfigError
+from ..tomlfile import read_toml
 from .config_diff import MirrorChange, diff_mirrors
 from .config_keys import Problem, Problems, join_key, match_keys, validate
 from .config_merge import Entry, flatten
@@ -53,12 +53,9 @@ def check_worker_config(path: str | os.PathLike[str]) -> list[Problem]:
 
 def _read_toml(path: str, problems: Problems) -> dict[str, Any] | None:
     try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except OSError as exc:
-        problems.error(path, "", f"cannot read: {exc.strerror or exc}")
-    except tomllib.TOMLDecodeError as exc:
-        problems.error(path, "", f"invalid TOML: {exc}")
+        return read_toml(path)
+    except ConfigError as exc:
+        problems.error(exc.file or path, exc.key or "", exc.reason)
     return None
 
 
@@ -89,7 +86,7 @@ def _load(path: str) -> tuple[WorkerConfig | None, Problems]:
     if token:
         cfg.manager.token = token
     cfg.mirrors = flatten(entries)
-    _check_global(cfg, problems)
+    _check_global(cfg, problems, valid=set(sections))
     seen: dict[str, MirrorConfig] = {}
     for m in cfg.mirrors:
         if m.name in seen and m.name:
@@ -133,21 +130,22 @@ def _included(pattern: str, problems: Problems) -> list[Entry]:
     return entries
 
 
-def _check_global(cfg: WorkerConfig, problems: Problems) -> None:
-    """Settings Go accepts but that leave a worker useless: warnings, the worker still loads."""
+def _check_global(cfg: WorkerConfig, problems: Problems, valid: set[str]) -> None:
+    """Settings Go accepts but that leave a worker useless: warnings, the worker still loads.
+
+    `valid`: the sections that validated (an invalid one stands at its defaults: nothing to warn about)."""
     g, path = cfg.global_, cfg.path
-    if not g.name:
-        problems.warning(path, "global.name", "empty: the worker registers with an empty id")
-    if g.concurrent <= 0:
-        problems.warning(path, "global.concurrent", "0: no job runs unless force-started (Go default)")
-    if not g.log_dir:
-        problems.warning(path, "global.log_dir", "empty: mirrors without log_dir log into the current directory")
-    if not cfg.manager.api_base and not cfg.manager.api_base_list:
+    if "global" in valid:
+        if not g.name:
+            problems.warning(path, "global.name", "empty: the worker registers with an empty id")
+        if g.concurrent == 0:
+            problems.warning(path, "global.concurrent", "0: no job runs unless force-started (Go default)")
+        if not g.log_dir:
+            problems.warning(path, "global.log_dir", "empty: mirrors without log_dir log into the current directory")
+    if "manager" in valid and not cfg.manager.api_base and not cfg.manager.api_base_list:
         problems.warning(path, "manager.api_base", "no manager URL: statuses go nowhere")
-    if cfg.server.listen_port == 0:
+    if "server" in valid and cfg.server.listen_port == 0:
         problems.warning(path, "server.listen_port", "0: the control server binds a random port the manager never learns")
-    if g.retry < 0 or g.interval < 0 or g.timeout < 0:
-        problems.error(path, "global", "interval, retry and timeout must not be negative")
     a = cfg.archive
     if a.network == "filecoin" and not a.lotus_url:
         # Fatal only when a mirror is archived: otherwise [archive] is not used at all.

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigError
+from ..tomlfile import bound_reason
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,6 @@ def validate(
                 key = join_key(key, part)
             reason = err["msg"].removeprefix("Value error, ")
             if err["type"] not in ("value_error", "missing"):
-                reason = f"{reason}, got {err['input']!r}"
+                reason = bound_reason(err) or f"{reason}, got {err['input']!r}"
             problems.error(file, key, reason)
         return None

@@ -15,6 +15,23 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 from .sizes import parse_size
 
 PROVIDERS = ("rsync", "two-stage-rsync", "command")
+
+# Bounds on the numbers (a value outside is an error naming file and key; Go takes any int64 and
+# then misbehaves or overflows). Generous: no sane config comes near them.
+MAX_MINUTES = 10 * 366 * 24 * 60  # interval: ten years
+MAX_SECONDS = MAX_MINUTES * 60  # timeout, rsync_timeout: ten years
+MAX_CONCURRENT = 10_000
+MAX_RETRY = 1_000
+MAX_MEMORY = 1 << 50  # memory_limit: 1 PiB
+MAX_COPIES = 100
+MAX_KEEP_YEARS = 1_000.0
+MAX_BUNDLE = 64 << 30  # bundle_size: one piece must fit a sector (64 GiB is the largest)
+MAX_BYTES = 1 << 60  # cache_budget
+
+Minutes = Annotated[int, Field(ge=0, le=MAX_MINUTES)]
+Seconds = Annotated[int, Field(ge=0, le=MAX_SECONDS)]
+Retries = Annotated[int, Field(ge=0, le=MAX_RETRY)]
+Port = Annotated[int, Field(ge=0, le=65535)]
 STAGE1_PROFILES = ("debian", "debian-oldstyle")
 
 
@@ -40,13 +57,13 @@ class GlobalConfig(Section):
     """Log directory template, e.g. /var/log/tunasync/{{.Name}} (Go html/template field names)."""
     mirror_dir: str = ""
     """Base directory of the mirrors."""
-    concurrent: int = 0
+    concurrent: Annotated[int, Field(ge=0, le=MAX_CONCURRENT)] = 0
     """Jobs that may run at once; 0 means none run unless force-started (Go default)."""
-    interval: int = 0  # minutes
+    interval: Minutes = 0
     """Minutes from the end of a run to the next start; 0 re-runs at once."""
-    retry: int = 0
+    retry: Retries = 0
     """Attempts per run (not re-tries); 0 means 2."""
-    timeout: int = 0  # seconds
+    timeout: Seconds = 0
     """Seconds per attempt; 0 means no timeout."""
     rsync_options: list[str] = []
     """Extra options for every rsync-provider mirror (not two-stage)."""
@@ -79,7 +96,7 @@ class ServerConfig(Section):
     """Host name in the URL the worker registers with."""
     listen_addr: str = ""
     """Address the control server binds."""
-    listen_port: int = 0
+    listen_port: Port = 0
     """Port the control server binds (Go's examples use 6000)."""
     ssl_cert: str = ""
     """Certificate file: the control server speaks HTTPS when ssl_cert or ssl_key is set."""
@@ -149,17 +166,17 @@ class ArchiveConfig(Section):
     """Storage provider IDs the Singularity backend makes deals with."""
     gateways: list[str] = []
     """Trustless-gateway URLs tried for retrievals."""
-    copies: Annotated[int, Field(ge=1)] = 3
+    copies: Annotated[int, Field(ge=1, le=MAX_COPIES)] = 3
     """Verified copies a file needs before it may leave the disk."""
-    keep_years: Annotated[float, Field(ge=0)] = 2.0
+    keep_years: Annotated[float, Field(ge=0, le=MAX_KEEP_YEARS)] = 2.0
     """Years (by mtime) a file stays on disk before it may be evicted."""
     profile: Literal["ipfs-car", "kubo-v1", "kubo"] = "ipfs-car"
     """UnixFS profile for file CIDs: ipfs-car, kubo-v1 or kubo."""
-    bundle_size: Annotated[int, Field(gt=0)] = 1 << 30  # bytes; TOML takes "1GiB"-style strings or an integer
+    bundle_size: Annotated[int, Field(gt=0, le=MAX_BUNDLE)] = 1 << 30  # bytes; TOML takes "1GiB"-style strings or an integer
     """Target size of a CAR bundle (one piece), e.g. 1GiB."""
     index_dir: str = "/var/lib/tunasync/archive"
     """Where the per-mirror archive index and staged CARs live."""
-    cache_budget: int | None = None  # bytes of retrieved files kept on disk; None = no budget
+    cache_budget: Annotated[int, Field(ge=0, le=MAX_BYTES)] | None = None  # bytes of retrieved files kept on disk; None = no budget
     """Bytes of retrieved files kept on disk; unset: no limit."""
     count_foreign_copies: bool = True
     """Count copies others stored, after a chain check and a verified sample retrieval."""
@@ -201,11 +218,11 @@ class MirrorConfig(Section):
     """rsync (default), two-stage-rsync or command."""
     upstream: str = ""
     """Upstream URL; rsync providers need a trailing /."""
-    interval: int = 0  # minutes; 0 -> global.interval
+    interval: Minutes = 0  # 0 -> global.interval
     """Minutes between runs; 0 uses global.interval."""
-    retry: int = 0
+    retry: Retries = 0
     """Attempts per run; 0 uses global.retry."""
-    timeout: int = 0  # seconds
+    timeout: Seconds = 0
     """Seconds per attempt; 0 uses global.timeout."""
     mirror_dir: str = ""
     """Exact working directory (wins over mirror_subdir)."""
@@ -247,7 +264,7 @@ class MirrorConfig(Section):
     """rsync providers: RSYNC_PASSWORD."""
     rsync_no_timeout: bool = False
     """Drop rsync's --timeout option."""
-    rsync_timeout: int = 0
+    rsync_timeout: Seconds = 0
     """rsync --timeout seconds; 0 means 120."""
     rsync_options: list[str] = []
     """Extra rsync options (rsync, and stage 2 of two-stage)."""
@@ -257,7 +274,7 @@ class MirrorConfig(Section):
     """rsync provider: use rsync_override and nothing else."""
     stage1_profile: str = ""
     """two-stage-rsync: debian or debian-oldstyle."""
-    memory_limit: int = 0  # bytes, from a go-units size string
+    memory_limit: Annotated[int, Field(ge=0, le=MAX_MEMORY)] = 0  # bytes, from a go-units size string
     """Memory limit for cgroup or docker, e.g. 256M (binary units; a bare number is bytes)."""
     docker_image: str = ""
     """Run this mirror in this image (with [docker] enable)."""
@@ -274,9 +291,9 @@ class MirrorConfig(Section):
     """Time zone of cron (IANA name); default: the system's."""
     archive: bool = False
     """Archive this mirror to Filecoin ([archive] section)."""
-    copies: Annotated[int, Field(ge=0)] = 0  # 0 -> [archive] copies
+    copies: Annotated[int, Field(ge=0, le=MAX_COPIES)] = 0  # 0 -> [archive] copies
     """Copies for this mirror; 0 uses archive.copies."""
-    keep_years: Annotated[float, Field(ge=0)] = 0.0  # 0 -> [archive] keep_years
+    keep_years: Annotated[float, Field(ge=0, le=MAX_KEEP_YEARS)] = 0.0  # 0 -> [archive] keep_years
     """Years on disk for this mirror; 0 uses archive.keep_years."""
 
     # Where the entry came from, for error messages; not part of equality in diff_mirrors.
