@@ -18,6 +18,9 @@ from ..log import setup_logging
 from .ctl_config import CtlConfig, load, ssl_context
 
 log = logging.getLogger("tunasynctl")
+# On stderr only, so scripts that read stdout and the exit code keep working.
+TOKEN_FLAG_WARNING = ("tunasynctl: warning: --token shows the token to every user of this machine (ps, "
+                      "/proc); use env TUNASYNC_TOKEN or `token` in ctl.conf (mode 0600) instead")
 T = TypeVar("T")
 
 
@@ -47,6 +50,8 @@ class CommonOpts:
     def setup(self) -> CtlConfig:
         """Logging, then the layered config; errors exit 1 with the reason (Go's initialize)."""
         setup_logging(self.verbose, self.debug)
+        if self.token:
+            click.echo(TOKEN_FLAG_WARNING, err=True)
         port = None
         if self.port:
             try:
@@ -75,7 +80,9 @@ _COMMON = [
     click.option("--ca-cert", metavar="CERT", help="Trust root CA cert file CERT"),
     click.option("--verbose", "-v", is_flag=True, help="Enable verbosely logging"),
     click.option("--debug", is_flag=True, help="Enable debugging logging"),
-    click.option("--token", metavar="TOKEN", help="Bearer token for a manager with auth (or env TUNASYNC_TOKEN)"),
+    click.option("--token", metavar="TOKEN",
+                 help="Bearer token for a manager with auth. Other users see it in the process list: prefer env "
+                      "TUNASYNC_TOKEN or `token` in ctl.conf (mode 0600)"),
 ]
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}

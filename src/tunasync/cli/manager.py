@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 import sys
 
 import click
@@ -58,7 +59,8 @@ def _not_built(name: str) -> click.Command:
 @click.option("--debug", is_flag=True, help="Log at DEBUG with source positions.")
 @click.option("--with-systemd", is_flag=True, help="Log lines without timestamps.")
 @click.option("--pidfile", default="/run/tunasync/tunasync.manager.pid", help="Accepted for Go compatibility; unused.")
-@click.option("--check", is_flag=True, help="Check the config, print every problem, exit 1 on errors.")
+@click.option("--check", is_flag=True, help="Check the config, print every problem, exit 1 on errors. Warnings (unknown keys, token files "
+              "others can read, an API beyond loopback without auth) keep exit 0.")
 @click.pass_context
 def command(ctx: click.Context, config_file: str | None, addr: str, port: int, cert: str, key: str, db_file: str,
             db_type: str, verbose: bool, debug: bool, with_systemd: bool, pidfile: str, check: bool) -> None:
@@ -77,6 +79,10 @@ def command(ctx: click.Context, config_file: str | None, addr: str, port: int, c
     except ConfigError as exc:
         click.echo(f"Error loading config: {exc}", err=True)
         sys.exit(1)
+    from ..manager.config import exposure_warnings
+
+    for problem in exposure_warnings(config, config_file):  # readable tokens, an open API: said at every start
+        logging.getLogger("tunasync.manager").warning("%s", problem)
     from ..manager.server import run_manager
     from ..manager.web import install  # status page, /metrics, /mirrorz.json, status file
 

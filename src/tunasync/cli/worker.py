@@ -27,7 +27,8 @@ log = logging.getLogger("tunasync.worker")
 @click.option("--with-systemd", is_flag=True, help="Log lines without timestamps.")
 @click.option("--pidfile", default="/run/tunasync/tunasync.worker.pid", help="Accepted for Go compatibility; unused.")
 @click.option("--prof-path", default="", help="Existing directory for a profile dump written at exit.")
-@click.option("--check", is_flag=True, help="Print every problem of the config (file, key, reason); exit 1 on errors.")
+@click.option("--check", is_flag=True, help="Print every problem of the config (file, key, reason); exit 1 on errors. Warnings (unknown keys, "
+              "secrets others can read, a control port beyond loopback without a token) keep exit 0.")
 @click.option("--tick", type=float, default=5.0, hidden=True, help="Scheduling tick in seconds (tests).")
 def command(config_file: str, verbose: bool, debug: bool, with_systemd: bool, pidfile: str, prof_path: str,
             check: bool, tick: float) -> None:

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..configsec import inline_secret_warning, is_loopback, mode_text, readable_by_others
 from ..errors import ConfigError
 from ..tomlfile import bound_reason, read_toml
 from .config_keys import match_keys
@@ -204,6 +205,32 @@ def _semantic(cfg: ManagerConfig, file: str | None) -> list[Problem]:
                 err(f"{key}.token_file", f"{tok.token_file} is empty")
         elif not tok.token:
             err(key, "a token needs `token` or `token_file`")
+    probs += exposure_warnings(cfg, file)
+    return probs
+
+
+def exposure_warnings(cfg: ManagerConfig, file: str | None) -> list[Problem]:
+    """Tokens others can read, an open API beyond loopback: warnings (docs/security.md)."""
+    probs: list[Problem] = []
+    told = False
+    for i, tok in enumerate(cfg.auth.tokens):
+        key = f"auth.tokens[{i}]"
+        if tok.token_file:
+            mode = readable_by_others(tok.token_file)
+            if mode is not None:
+                probs.append(Problem("warning", file, f"{key}.token_file",
+                                     f"{tok.token_file} has {mode_text(mode)}; chmod 600 {tok.token_file}"))
+        elif tok.token and file and not told:
+            reason = inline_secret_warning(file, f"{key}.token", "API tokens")
+            if reason:
+                told = True  # once per file
+                probs.append(Problem("warning", file, f"{key}.token", reason))
+    if not cfg.auth.tokens and not is_loopback(cfg.server.addr):
+        where = repr(cfg.server.addr) if cfg.server.addr else "every interface"
+        probs.append(Problem("warning", file, "server.addr",
+                             f"the API listens on {where} with no [[auth.tokens]]: anyone who reaches port "
+                             f"{cfg.server.port} can register workers, post statuses and send commands; "
+                             "add tokens (docs/security.md) or bind 127.0.0.1"))
     return probs
 
 

@@ -18,6 +18,8 @@ import logging
 import os
 from typing import Any, Literal, cast
 
+from ..childenv import SECRET_ENV
+from ..configsec import inline_secret_warning, is_loopback
 from ..errors import ConfigError
 from ..tomlfile import read_toml
 from .config_diff import MirrorChange, diff_mirrors
@@ -82,11 +84,13 @@ def _load(path: str) -> tuple[WorkerConfig | None, Problems]:
 
     # Keep going past errors (a bad section falls back to defaults) so a check reports everything.
     cfg = WorkerConfig.model_validate({**sections, "path": path})
+    inline_token = bool(cfg.manager.token)
     token = os.environ.get("TUNASYNC_TOKEN")
     if token:
         cfg.manager.token = token
     cfg.mirrors = flatten(entries)
     _check_global(cfg, problems, valid=set(sections))
+    _check_exposure(cfg, problems, set(sections), inline_token)
     seen: dict[str, MirrorConfig] = {}
     for m in cfg.mirrors:
         if m.name in seen and m.name:
@@ -162,3 +166,34 @@ def _check_global(cfg: WorkerConfig, problems: Problems, valid: set[str]) -> Non
         if not a.piece_url:
             problems.warning(path, "archive.piece_url", "empty: storage providers cannot reach the loopback "
                              "server that offers our CARs; set the public URL of `tunasync serve -c` + /piece")
+
+
+def _check_exposure(cfg: WorkerConfig, problems: Problems, valid: set[str], inline_token: bool) -> None:
+    """Secrets others can read and a control server others can reach (warnings; docs/security.md)."""
+    path = cfg.path
+    inline = [("manager.token", "the worker's bearer token", inline_token),
+              ("archive.lotus_token", "the Lotus API token", bool(cfg.archive.lotus_token))]
+    for key, what, present in inline:
+        if present and key.split(".")[0] in valid:
+            reason = inline_secret_warning(path, key, what)
+            if reason:
+                problems.warning(path, key, reason)
+    told: set[str] = set()
+    for m in cfg.mirrors:
+        file = m.file or path
+        if m.password and file not in told:
+            told.add(file)  # once per file: nested mirrors inherit their parent's password
+            reason = inline_secret_warning(file, join_key(m.key, "password"), "an rsync password")
+            if reason:
+                problems.warning(file, join_key(m.key, "password"), reason)
+        for name in SECRET_ENV & set(m.env):
+            problems.warning(m.file or path, join_key(join_key(m.key, "env"), name),
+                             "puts a token in the job's environment, and a job's output (its log) can be "
+                             "read with a read token; the worker's own token is kept from jobs unless set here")
+    s = cfg.server
+    if "server" in valid and not cfg.manager.token and not is_loopback(s.listen_addr):
+        where = repr(s.listen_addr) if s.listen_addr else "every interface"
+        problems.warning(path, "server.listen_addr",
+                         f"the control server listens on {where} (port {s.listen_port}) with no token: anyone "
+                         "who reaches it can start, stop and reconfigure jobs and read their logs; set "
+                         "[manager] token (or env TUNASYNC_TOKEN) or listen_addr = \"127.0.0.1\"")
