@@ -7,6 +7,7 @@
     │   ├── CarError(reason, offset)        a CAR stream is malformed
     │   └── VerifyError(cid, reason)        bytes do not match their CID
     ├── NetworkError(endpoint, reason)      a Filecoin service failed or answered nonsense
+    │   └── UnsupportedMethod               the service does not offer that method (public Lotus nodes)
     └── ArchiveError                        the archive tier refused an unsafe step
 
 Messages name what went wrong and where: file and key for config, path for files, CID for content,
@@ -69,6 +70,13 @@ class NetworkError(TunasyncError):
         self.endpoint = endpoint
         self.reason = reason
         super().__init__(f"{endpoint}: {reason}")
+
+
+class UnsupportedMethod(NetworkError):
+    """The service does not offer a method we asked for (e.g. a public Lotus node refusing
+    `Filecoin.StateMarketDeals`); names the endpoint and the method."""
+
+    method: str = ""
 
 
 class ArchiveError(TunasyncError):

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from ..content.cid import CID
-from ..errors import ContentError, NetworkError
+from ..errors import ContentError, NetworkError, UnsupportedMethod
 from ..filecoin.census import file_copies, total_providers
 from ..filecoin.interfaces import ClaimRef
 from .context import ArchiveCtx
@@ -44,12 +44,18 @@ async def bundle_copies(ctx: ArchiveCtx, b: Bundle) -> PieceCopies:
     assert b.piece_cid is not None and b.padded_size is not None
     piece = CID.decode(b.piece_cid)
     deals = await net.storage.deals(piece)
-    found = await net.chain.discover_deals(piece)
+    try:
+        found = await net.chain.discover_deals(piece)
+    except UnsupportedMethod:  # public nodes: the backend's deal and claim IDs, each checked on chain
+        found = {}
     deal_ids = sorted({d.deal_id for d in deals if d.deal_id is not None}
                       | {i for i, size in found.items() if size == b.padded_size})
     claims = [ClaimRef(d.provider, d.claim_id) for d in deals if d.claim_id is not None]
+    # a provider's whole claim list (100,000+ on mainnet) only where the backend calls a deal active
+    # without naming its deal or claim ID; the observer fetches each list once per run
+    unnamed = sorted({d.provider for d in deals if d.state == "active" and d.deal_id is None and d.claim_id is None})
     report = await net.chain.verified_copies(piece, b.padded_size, deal_ids=deal_ids, claims=claims,
-                                             providers=sorted({d.provider for d in deals}))
+                                             providers=unnamed)
     rows = [(d.provider, d.ident, d.counted) for d in report.details]
     await asyncio.to_thread(ctx.index.record_copies, b.piece_cid, report.epoch, rows)
     live = set(report.providers)

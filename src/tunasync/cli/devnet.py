@@ -23,15 +23,19 @@ import click
               help="Epochs from deal publication to sector start.")
 @click.option("--fault", "faults", multiple=True, metavar="PROVIDER:KIND[=VALUE]",
               help="Start with a fault, e.g. f01001:corrupt, f01002:slow=0.5, rpc:malformed (repeatable).")
+@click.option("--scale", "scale", type=click.Choice(["devnet", "mainnet"]), default="devnet", show_default=True,
+              help="mainnet: 5,000 miners on chain (only the --providers first listen), 1,000,000 deals, "
+                   "100,000 claims per listening provider, StateMarketDeals refused as by a Lotus gateway.")
 @click.option("--token", default=None, help="Require this bearer token on /rpc/v1.")
 @click.option("--ready-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the endpoints as JSON here once listening.")
 @click.option("-v", "--verbose", is_flag=True, help="Log deal state changes.")
 def command(data_dir: Path, host: str, port: int, provider_port: int | None, providers: int, epoch_seconds: float,
-            seal_delay: int, faults: tuple[str, ...], token: str | None, ready_file: Path | None, verbose: bool) -> None:
+            seal_delay: int, faults: tuple[str, ...], scale: str, token: str | None, ready_file: Path | None, verbose: bool) -> None:
     """Run the local Filecoin devnet until interrupted."""
     from ..filecoin.devnet.faults import parse_flag
     from ..filecoin.devnet.market import MarketParams
+    from ..filecoin.devnet.scale import parse_scale
     from ..filecoin.devnet.server import DevnetOptions, DevnetServer, endpoints_text
     from ..log import setup_logging
 
@@ -42,7 +46,7 @@ def command(data_dir: Path, host: str, port: int, provider_port: int | None, pro
         raise click.BadParameter(str(exc), param_hint="--fault") from None
     opts = DevnetOptions(data_dir=data_dir, host=host, port=port, provider_base_port=provider_port,
                          providers=providers, epoch_seconds=epoch_seconds, faults=parsed,
-                         params=MarketParams(seal_delay=seal_delay), token=token)
+                         params=MarketParams(seal_delay=seal_delay), token=token, scale=parse_scale(scale))
 
     async def main() -> None:
         server = DevnetServer(opts)

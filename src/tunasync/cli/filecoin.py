@@ -39,6 +39,18 @@ async def _open(network: str | None, config: Path | None, peer_timeout: float):
     return await open_devnet(network or DEFAULT_DEVNET_URL, settings)
 
 
+def _configured_providers(config: Path | None) -> list[str]:
+    """`[archive] providers` of a worker config (their DDO claims are checked), [] without -c."""
+    if config is None:
+        return []
+    from ..filecoin.network import _list, load_archive_section
+
+    try:
+        return _list(load_archive_section(config), "providers", str(config))
+    except TunasyncError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
     try:
         return asyncio.run(coro_fn())  # type: ignore[arg-type]
@@ -58,7 +70,10 @@ def command() -> None:
 @click.argument("cid")
 def copies_cmd(network: str | None, config: Path | None, timeout: float, padded_size: int | None, as_json: bool,
                cid: str) -> None:
-    """Print the number of verified copies of CID (a file CID or a piece CID) and the providers."""
+    """Print the number of verified copies of CID (a file CID or a piece CID) and the providers.
+
+    With -c, the DDO claims of the config's `[archive] providers` are checked too (each provider's claim
+    list is fetched once; its size is reported)."""
     from ..content.cid import CID
     from ..filecoin import census
 
@@ -66,25 +81,35 @@ def copies_cmd(network: str | None, config: Path | None, timeout: float, padded_
         target = CID.decode(cid)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="CID") from None
+    configured = _configured_providers(config)
+    claim_lists: dict[str, dict[str, float]] = {}
 
     async def main() -> list[census.PieceCopies]:
         net = await _open(network, config, timeout)
         try:
             if census.is_piece_cid(target):
-                return await census.piece_copies(net, target, padded_size)
+                return await census.piece_copies(net, target, padded_size, providers=configured)
             return await census.file_copies(net, target)
         finally:
+            claim_lists.update(net.chain.claim_lists)
             await net.close()
 
     results = _run(main)
     providers = census.total_providers(results)
+    notes = sorted({n for r in results for n in r.notes})
     if as_json:
         click.echo(json.dumps({"cid": str(target), "copies": len(providers), "providers": providers, "pieces": [
             {"pieceCid": str(r.piece_cid), "paddedSize": r.padded_size, "epoch": r.report.epoch,
              "providers": r.report.providers,
              "details": [{"provider": d.provider, "kind": d.kind, "id": d.ident, "counted": d.counted,
-                          "reason": d.reason} for d in r.report.details]} for r in results]}, indent=1))
+                          "reason": d.reason} for d in r.report.details]} for r in results],
+            "claimLists": claim_lists, "notes": notes}, indent=1))
         return
+    for n in notes:
+        click.echo(f"note: {n}", err=True)
+    for prov, st in sorted(claim_lists.items()):
+        click.echo(f"claim list of {prov}: {int(st['claims'])} claims, {int(st['bytes'])} bytes, "
+                   f"{st['seconds']:.2f} s", err=True)
     click.echo(f"{len(providers)} verified copies of {target}" + (f": {' '.join(providers)}" if providers else ""))
     for r in results:
         click.echo(f"  piece {r.piece_cid} ({r.padded_size} B) at epoch {r.report.epoch}: "

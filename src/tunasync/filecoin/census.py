@@ -7,12 +7,13 @@ each piece is then checked on chain, deals and claims alike. IPNI alone never co
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..content.cid import CID, FIL_COMMITMENT_UNSEALED, RAW
 from ..content.piece import PieceInfo, v2_to_v1
+from ..errors import NetworkError, TunasyncError, UnsupportedMethod
 from .copies import actor_id
-from .interfaces import CopyReport, FilecoinNetwork
+from .interfaces import ClaimRef, CopyReport, FilecoinNetwork
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class PieceCopies:
     piece_cid: CID
     padded_size: int
     report: CopyReport
+    notes: list[str] = field(default_factory=list)  # what the node refused and what was done instead
 
 
 def is_piece_cid(cid: CID) -> bool:
@@ -28,19 +30,41 @@ def is_piece_cid(cid: CID) -> bool:
 
 async def piece_copies(net: FilecoinNetwork, piece: CID, padded_size: int | None = None,
                        providers: list[str] | None = None) -> list[PieceCopies]:
+    """Chain-verified copies of a piece: deals found on chain where the node lists them, the deal and claim
+    IDs the storage backend knows, and the claims of `providers` (their claim lists, fetched once per run).
+    A node that cannot answer is an error naming the method and the endpoint, never a silent 0."""
     if piece.codec == RAW:  # v2 carries its size
         padded_size = PieceInfo.from_v2(piece).padded_size
         piece = v2_to_v1(piece)
-    sizes = await net.chain.discover_deals(piece)
+    notes: list[str] = []
+    refused: UnsupportedMethod | None = None
+    try:
+        sizes = await net.chain.discover_deals(piece)
+    except UnsupportedMethod as exc:
+        refused, sizes = exc, {}
+        notes.append(f"{exc}; deal IDs come from the storage backend only")
+    claims: list[ClaimRef] = []
     for d in await net.storage.deals(piece):
         if d.deal_id is not None:
             sizes.setdefault(d.deal_id, padded_size or 0)
+        if d.claim_id is not None:
+            claims.append(ClaimRef(actor_id(d.provider), d.claim_id))
+    provs = sorted({actor_id(p) for p in providers or []})
+    if refused is not None and not sizes and not claims and not provs:
+        raise NetworkError(refused.endpoint, f"cannot count copies of {piece}: {refused.reason}; the storage "
+                                             "backend knows no deal of it and no providers are configured whose "
+                                             "claims could be checked ([archive] providers)")
     wanted = {padded_size} if padded_size else {s for s in sizes.values() if s}
+    if not wanted and provs:
+        wanted = await net.chain.claimed_sizes(piece, provs)
+    if not wanted and (sizes or claims):
+        raise TunasyncError(f"padded size of piece {piece} unknown (the chain names none): give it (--size) or "
+                            "use the v2 piece CID")
     out = []
     for size in sorted(wanted):
         deal_ids = [i for i, s in sizes.items() if s in (size, 0)]
-        report = await net.chain.verified_copies(piece, size, deal_ids=deal_ids, providers=providers or [])
-        out.append(PieceCopies(piece, size, report))
+        report = await net.chain.verified_copies(piece, size, deal_ids=deal_ids, claims=claims, providers=provs)
+        out.append(PieceCopies(piece, size, report, notes))
     return out
 
 

@@ -152,8 +152,18 @@ class ChainObserver(abc.ABC):
     async def miner_info(self, actor: str) -> MinerInfo: ...
 
     async def discover_deals(self, piece_cid: CID) -> dict[int, int]:
-        """{deal ID: padded size} of deals naming the piece, via StateMarketDeals (devnet, private nodes);
-        {} when the node does not offer it."""
+        """{deal ID: padded size} of deals naming the piece, via StateMarketDeals (devnet, private nodes).
+        Raises errors.UnsupportedMethod when the node does not offer it (public nodes): then deal IDs
+        come from the storage backend only."""
+        return {}
+
+    async def claimed_sizes(self, piece_cid: CID, providers: Sequence[str]) -> set[int]:
+        """Padded sizes that claims of `providers` give the piece (from their claim lists)."""
+        return set()
+
+    @property
+    def claim_lists(self) -> dict[str, dict[str, float]]:
+        """Claim lists fetched so far: provider -> {"claims": n, "bytes": b, "seconds": s}."""
         return {}
 
     async def actor_for_peer(self, peer_id: str) -> str | None:

@@ -9,15 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
+import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from ..content.cid import CID
-from ..errors import NetworkError
+from ..errors import NetworkError, UnsupportedMethod
 from . import copies, multiaddr
 from .copies import Claim, MarketDeal, actor_id
-from .http import Http
+from .http import Http, wrap_errors
 from .interfaces import ChainObserver, ClaimRef, CopyDetail, CopyReport, MinerInfo
+
+log = logging.getLogger(__name__)
+
+METHOD_NOT_FOUND = -32601  # go-jsonrpc: unknown method, or one a Lotus gateway does not proxy
+# codes go-jsonrpc uses for requests it could not even start (wrong method, params): never "no such deal"
+REQUEST_ERRORS = frozenset({-32700, -32600, METHOD_NOT_FOUND, -32602})
 
 
 class RpcError(NetworkError):
@@ -31,8 +40,21 @@ class RpcError(NetworkError):
 
     @property
     def not_found(self) -> bool:
+        """The method ran and found no such object (e.g. "deal 5 not found"); never a refused method."""
+        if self.code in REQUEST_ERRORS:
+            return False
         m = self.message.lower()
         return "not found" in m or "no such" in m
+
+
+class MethodNotFound(RpcError, UnsupportedMethod):
+    """JSON-RPC -32601: the node does not serve `method` (public Lotus gateways leave some out)."""
+
+    def __init__(self, endpoint: str, method: str, code: int, message: str):
+        super().__init__(endpoint, method, code, message)
+        self.reason = (f"{method}: the node does not offer this method (JSON-RPC {code}: {message}); "
+                       "public Lotus gateways (e.g. glif) do not serve every method")
+        self.args = (f"{endpoint}: {self.reason}",)
 
 
 class LotusClient:
@@ -41,25 +63,40 @@ class LotusClient:
         self.token = token
         self.http = http or Http()
         self._ids = itertools.count(1)
+        self.stats: dict[str, list[int]] = {}  # method -> [calls, response bytes], for reports and budgets
 
     async def call(self, method: str, *params: Any) -> Any:
+        return (await self.call_sized(method, *params))[0]
+
+    async def call_sized(self, method: str, *params: Any) -> tuple[Any, int]:
+        """(result, bytes of the HTTP answer body)."""
         rid = next(self._ids)
         body = {"jsonrpc": "2.0", "method": method, "params": list(params), "id": rid}
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        # Lotus answers some method errors with HTTP 500 and a JSON-RPC error body
-        answer = await self.http.json("POST", self.url, headers=headers, json_body=body, endpoint=self.url,
-                                      ok=(200, 500))
+        headers = {"Accept": "application/json", **({"Authorization": f"Bearer {self.token}"} if self.token else {})}
+        # go-jsonrpc answers request errors (unknown method, wrong params) with HTTP 500 and a JSON-RPC error body
+        async with self.http.open("POST", self.url, headers=headers, json_body=body, endpoint=self.url,
+                                  ok=(200, 500)) as resp:
+            with wrap_errors(self.url):
+                raw = await resp.read()
+        st = self.stats.setdefault(method, [0, 0])
+        st[0] += 1
+        st[1] += len(raw)
+        try:
+            answer = json.loads(raw)
+        except ValueError:
+            raise NetworkError(self.url, f"{method}: malformed JSON-RPC answer (not JSON, HTTP {resp.status})") from None
         if not isinstance(answer, dict) or answer.get("jsonrpc") != "2.0" or answer.get("id") != rid:
             raise NetworkError(self.url, f"{method}: malformed JSON-RPC answer (no jsonrpc 2.0 envelope with id {rid})")
         if "error" in answer and answer["error"] is not None:
             err = answer["error"]
             if not isinstance(err, dict):
                 raise NetworkError(self.url, f"{method}: malformed JSON-RPC error {err!r}")
-            raise RpcError(self.url, method, _int(err.get("code", 0), self.url, method, "error.code"),
-                           str(err.get("message", "")))
+            code = _int(err.get("code", 0), self.url, method, "error.code")
+            cls = MethodNotFound if code == METHOD_NOT_FOUND else RpcError
+            raise cls(self.url, method, code, str(err.get("message", "")))
         if "result" not in answer:
             raise NetworkError(self.url, f"{method}: malformed JSON-RPC answer (neither result nor error)")
-        return answer["result"]
+        return answer["result"], len(raw)
 
     # -- typed methods -------------------------------------------------------------------------
     async def chain_head(self) -> int:
@@ -97,6 +134,24 @@ class LotusClient:
         if not isinstance(res, dict):
             raise NetworkError(self.url, f"{m}: malformed answer (not an object)")
         return [parse_claim(_int(k, self.url, m, "claim ID"), v, self.url, m) for k, v in res.items()]
+
+    async def claim_index(self, provider: str) -> tuple[ClaimIndex, int]:
+        """Every claim of `provider` (StateGetClaims), indexed by piece; and the answer's size in bytes.
+        Mainnet providers hold 100,000+ claims: only the claims of a looked-up piece are fully parsed."""
+        m = "Filecoin.StateGetClaims"
+        res, nbytes = await self.call_sized(m, provider, None)
+        if res is None:
+            res = {}
+        if not isinstance(res, dict):
+            raise NetworkError(self.url, f"{m}: malformed answer (not an object)")
+        index = ClaimIndex(self.url, m)
+        for k, v in res.items():
+            data = v.get("Data") if isinstance(v, dict) else None
+            cid = data.get("/") if isinstance(data, dict) else None
+            if not isinstance(cid, str):
+                raise NetworkError(self.url, f"{m}: malformed claim {k!r} (no Data CID)")
+            index.add(cid, _int(k, self.url, m, "claim ID"), v)
+        return index, nbytes
 
     async def miner_info(self, actor: str) -> MinerInfo:
         m = "Filecoin.StateMinerInfo"
@@ -188,6 +243,22 @@ def parse_claim(claim_id: int, res: Any, url: str, method: str) -> Claim:
     )
 
 
+class ClaimIndex:
+    """One provider's claims by piece CID text (Lotus writes CIDs in base32 v1, as `str(CID)` does)."""
+
+    def __init__(self, url: str, method: str):
+        self.url, self.method = url, method
+        self._by_piece: dict[str, list[tuple[int, dict]]] = {}
+        self.size = 0
+
+    def add(self, cid_text: str, claim_id: int, raw: dict) -> None:
+        self._by_piece.setdefault(cid_text, []).append((claim_id, raw))
+        self.size += 1
+
+    def of_piece(self, piece: CID) -> list[Claim]:
+        return [parse_claim(i, raw, self.url, self.method) for i, raw in self._by_piece.get(str(piece.to_v1()), [])]
+
+
 class LotusChainObserver(ChainObserver):
     """Counts copies from chain state only (§4.3); the storage backend's word is never used."""
 
@@ -196,6 +267,11 @@ class LotusChainObserver(ChainObserver):
         self._sem = asyncio.Semaphore(concurrency)
         self._peers: dict[str, str] = {}  # peer ID -> actor
         self.max_miner_scan = max_miner_scan
+        self._miners_scanned = False
+        self._market_refused: MethodNotFound | None = None
+        self._claim_lists: dict[str, ClaimIndex] = {}  # provider -> its claims, fetched once per run
+        self._claim_locks: dict[str, asyncio.Lock] = {}
+        self._claim_stats: dict[str, dict[str, float]] = {}  # provider -> {"claims", "bytes", "seconds"}
 
     async def head(self) -> int:
         return await self.client.chain_head()
@@ -207,20 +283,27 @@ class LotusChainObserver(ChainObserver):
         return await self.client.miner_info(actor)
 
     async def discover_deals(self, piece_cid: CID) -> dict[int, int]:
+        """Deals of the piece from `StateMarketDeals` (the devnet; a private node answers gigabytes, a
+        public one refuses: MethodNotFound, raised again without asking once a node has refused)."""
+        if self._market_refused is not None:
+            raise self._market_refused
         try:
             deals = await self.client.market_deals()
-        except RpcError:
-            return {}  # disabled on public nodes: deal IDs must come from the backend
+        except MethodNotFound as exc:
+            self._market_refused = exc
+            log.warning("%s; deal IDs come from the storage backend only", exc)
+            raise
         want = piece_cid.to_v1()
         return {d.deal_id: d.piece_size for d in deals.values() if d.piece_cid.to_v1() == want}
 
     async def actor_for_peer(self, peer_id: str) -> str | None:
-        if peer_id not in self._peers:
+        if peer_id not in self._peers and not self._miners_scanned:
             try:
                 miners = await self.client.list_miners()
             except RpcError:
                 return None
-            if len(miners) > self.max_miner_scan:  # mainnet: far too many to ask one by one
+            if len(miners) > self.max_miner_scan:  # mainnet: far too many to ask one by one (asked once)
+                self._miners_scanned = True
                 return None
             infos = await asyncio.gather(*(self.client.miner_info(m) for m in miners if actor_id(m) not in
                                            self._peers.values()), return_exceptions=True)
@@ -228,6 +311,32 @@ class LotusChainObserver(ChainObserver):
                 if isinstance(info, MinerInfo) and info.peer_id:
                     self._peers[info.peer_id] = info.actor
         return self._peers.get(peer_id)
+
+    @property
+    def claim_lists(self) -> dict[str, dict[str, float]]:
+        return self._claim_stats
+
+    async def provider_claims(self, provider: str) -> ClaimIndex:
+        """The claim list of `provider`, fetched at most once per observer (one run) and kept."""
+        provider = actor_id(provider)
+        lock = self._claim_locks.setdefault(provider, asyncio.Lock())
+        async with lock:
+            if provider not in self._claim_lists:
+                started = time.monotonic()
+                async with self._sem:
+                    index, nbytes = await self.client.claim_index(provider)
+                took = time.monotonic() - started
+                self._claim_lists[provider] = index
+                self._claim_stats[provider] = {"claims": index.size, "bytes": nbytes, "seconds": round(took, 3)}
+                log.info("%s: claim list of %s: %d claims, %d bytes, %.2f s", self.client.url, provider, index.size,
+                         nbytes, took)
+        return self._claim_lists[provider]
+
+    async def claimed_sizes(self, piece_cid: CID, providers: Sequence[str]) -> set[int]:
+        sizes: set[int] = set()
+        for prov in sorted({actor_id(p) for p in providers}):
+            sizes |= {c.size for c in (await self.provider_claims(prov)).of_piece(piece_cid)}
+        return sizes
 
     async def _deal_detail(self, deal_id: int, piece: CID, size: int, head: int) -> CopyDetail:
         async with self._sem:
@@ -269,10 +378,8 @@ class LotusChainObserver(ChainObserver):
                 details.append(CopyDetail(actor_id(ref.provider), "claim", ref.claim_id, False, "claim not found"))
             else:
                 found[(c.provider, c.claim_id)] = c
-        for prov in sorted(set(providers)):
-            async with self._sem:
-                for c in await self.client.claims(prov):
-                    if c.data.to_v1() == piece:
-                        found[(c.provider, c.claim_id)] = c
+        for prov in sorted({actor_id(p) for p in providers}):
+            for c in (await self.provider_claims(prov)).of_piece(piece):
+                found[(c.provider, c.claim_id)] = c
         details += await asyncio.gather(*(self._claim_detail(c, piece, padded_size, head) for c in found.values()))
         return copies.report(details, head)

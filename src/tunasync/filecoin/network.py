@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..content.cid import CID
-from ..errors import ArchiveError, ConfigError
+from ..errors import ArchiveError, ConfigError, NetworkError
 from ..tomlfile import read_toml
 from .http import Http, HttpSettings
 from .interfaces import DealRef, FilecoinNetwork, PieceRef, StorageBackend
@@ -42,8 +42,14 @@ async def open_devnet(url: str = DEFAULT_DEVNET_URL, settings: HttpSettings | No
     url = url.rstrip("/")
     http = Http(settings)
     lotus = LotusClient(f"{url}/rpc/v1", http=http)
-    try:
-        providers = await lotus.list_miners()
+    try:  # the devnet's listening miners (at --scale mainnet StateListMiners names thousands that do not listen)
+        info = await http.json("GET", f"{url}/admin/info", endpoint=url)
+        providers = [p["actor"] for p in info["providers"]] if isinstance(info, dict) else None
+        if not providers or not all(isinstance(p, str) for p in providers):
+            raise NetworkError(url, "/admin/info: malformed answer (no providers)")
+    except (KeyError, TypeError):
+        await http.close()
+        raise NetworkError(url, "/admin/info: malformed answer (no providers)") from None
     except BaseException:
         await http.close()  # a devnet that is down must not leak a session per attempt
         raise

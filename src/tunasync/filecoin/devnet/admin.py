@@ -9,6 +9,8 @@
                                             "client"?} → {"pieceCid", "paddedSize", "deals", "claims"}
     POST /admin/deals/{deal_id}/slash      slash one chain deal now
     POST /admin/tick                       {"epochs": n}: advance the chain now (tests with slow epochs)
+    GET  /admin/rpc                        JSON-RPC counters: {"calls", "bytes", "methods": {M: {"calls", "bytes"}}}
+                                           (bytes = response bodies); POST /admin/rpc/reset zeroes them
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ...content.piece import piece_of_file
 from .chain import FOREIGN_CLIENT
 from .context import Devnet
 from .faults import parse_flag
+from .rpc import stats_json
 
 
 def _err(status: int, reason: str) -> web.Response:
@@ -43,7 +46,8 @@ async def _json(request: web.Request) -> dict[str, Any]:
 
 def info(net: Devnet) -> dict[str, Any]:
     return {"epoch": net.chain.epoch, "epochSeconds": net.chain.epoch_seconds, "url": net.url,
-            "rpc": f"{net.url}/rpc/v1", "ipni": net.url, "singularity": f"{net.url}/api",
+            "rpc": f"{net.url}/rpc/v1", "ipni": net.url, "scale": net.scale.name,
+            "miners": max(net.scale.miners, len(net.providers)), "singularity": f"{net.url}/api",
             "providers": [{"actor": p.actor, "peerId": p.peer_id, "port": p.port, "url": p.url,
                            "multiaddr": p.multiaddr} for p in net.providers],
             "faults": net.faults.as_json()}
@@ -153,6 +157,16 @@ async def tick(request: web.Request) -> web.Response:
     return web.json_response({"epoch": net.chain.epoch})
 
 
+async def get_rpc(request: web.Request) -> web.Response:
+    return web.json_response(stats_json(request.app["devnet"]))
+
+
+async def reset_rpc(request: web.Request) -> web.Response:
+    net: Devnet = request.app["devnet"]
+    net.rpc_stats.clear()
+    return web.json_response(stats_json(net))
+
+
 def routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/admin/info", get_info)
@@ -161,3 +175,5 @@ def routes(app: web.Application) -> None:
     r.add_post("/admin/seed", seed)
     r.add_post("/admin/deals/{deal_id:\\d+}/slash", slash_deal)
     r.add_post("/admin/tick", tick)
+    r.add_get("/admin/rpc", get_rpc)
+    r.add_post("/admin/rpc/reset", reset_rpc)

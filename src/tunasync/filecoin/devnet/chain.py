@@ -10,12 +10,14 @@ import asyncio
 import hashlib
 import logging
 import threading
+import time
 from typing import Any
 
 from ...content.cid import b58encode
 from .faults import Faults
 from .market import LIVE, MarketParams, step
 from .store import Store
+from .tipset import Tipsets
 
 log = logging.getLogger("tunasync.devnet")
 
@@ -34,14 +36,21 @@ def peer_id_for(actor: str) -> str:
 
 
 class Chain:
-    def __init__(self, store: Store, faults: Faults, params: MarketParams, epoch_seconds: float):
+    def __init__(self, store: Store, faults: Faults, params: MarketParams, epoch_seconds: float,
+                 first_deal_id: int = FIRST_DEAL_ID, first_claim_id: int = FIRST_CLAIM_ID):
         self.store = store
+        self.first_deal_id = first_deal_id
+        self.first_claim_id = first_claim_id
         self.faults = faults
         self.params = params
         self.epoch_seconds = epoch_seconds
         self.epoch: int = store.get_meta("epoch", GENESIS_EPOCH)
         if store.get_meta("epoch") is None:
             store.set_meta("epoch", self.epoch)
+        for key, first in (("next_deal_id", first_deal_id), ("next_claim_id", first_claim_id)):
+            if (store.get_meta(key) or first) < first:  # a devnet-scale data dir restarted at mainnet scale
+                store.set_meta(key, first)
+        self.tipsets = Tipsets(f"f0{FIRST_ACTOR}", self.epoch, time.time())
         self._task: asyncio.Task[None] | None = None
         self._lock = threading.RLock()  # the loop's tick and /admin/tick may overlap
         self.ticked = asyncio.Event()
@@ -76,6 +85,7 @@ class Chain:
             epoch = self.epoch + 1
             self.store.set_meta("epoch", epoch)
             self.epoch = epoch
+            self.tipsets.advance(epoch, time.time())
             for deal in self.store.deals(f"state IN ({', '.join('?' * len(LIVE))})", sorted(LIVE)):
                 self.apply(deal, step(deal, epoch, self.params, self.faults.kinds(deal["provider"])), epoch)
             return epoch
@@ -88,7 +98,7 @@ class Chain:
 
     def _apply(self, deal: dict[str, Any], changes: dict[str, Any], epoch: int) -> None:
         if changes.pop("publish", False) and deal["deal_type"] != "ddo":
-            changes["deal_id"] = self.store.next_counter("next_deal_id", FIRST_DEAL_ID)
+            changes["deal_id"] = self.store.next_counter("next_deal_id", self.first_deal_id)
         if changes.pop("seal", False):
             sector = self.store.next_counter(f"next_sector:{deal['provider']}", 1)
             changes["sector_number"] = sector
@@ -104,7 +114,7 @@ class Chain:
                  changes.get("state", deal["state"]), epoch)
 
     def add_claim(self, deal: dict[str, Any], epoch: int, sector: int) -> int:
-        claim_id = self.store.next_counter("next_claim_id", FIRST_CLAIM_ID)
+        claim_id = self.store.next_counter("next_claim_id", self.first_claim_id)
         term = max(1, deal["end_epoch"] - deal["start_epoch"])
         self.store.execute(
             "INSERT INTO claims(claim_id, provider, client, piece_cid, size, term_min, term_max, term_start, sector)"

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from .chain import Chain
 from .faults import Faults
 from .market import MarketParams
+from .scale import Scale, Synthetic
 from .store import Store
 
 T = TypeVar("T")
@@ -46,6 +47,9 @@ class Devnet:
     token: str | None = None
     on_deal_proposed: Callable[[int], Awaitable[None]] | None = None  # set by the provider runtime
     closing: asyncio.Event = field(default_factory=asyncio.Event)  # set at shutdown: ends hangs and waits
+    scale: Scale = field(default_factory=Scale)
+    synthetic: Synthetic | None = None  # the derived mainnet-scale rows (`--scale mainnet`)
+    rpc_stats: dict[str, list[int]] = field(default_factory=dict)  # method -> [calls, response bytes]
 
     async def pause(self, seconds: float) -> None:
         """Sleep for a fault, but not past shutdown."""

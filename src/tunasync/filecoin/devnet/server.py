@@ -20,6 +20,7 @@ from .faults import Faults
 from .gateway import ProviderGateway
 from .market import MarketParams
 from .providers import ProviderRuntime
+from .scale import Scale, Synthetic
 from .store import Store
 
 log = logging.getLogger("tunasync.devnet")
@@ -36,6 +37,7 @@ class DevnetOptions:
     faults: list[tuple[str, str, float]] = field(default_factory=list)
     params: MarketParams = field(default_factory=MarketParams)
     token: str | None = None
+    scale: Scale = field(default_factory=Scale)  # scale.SCALES["mainnet"]: thousands of miners, 1M deals
 
 
 class DevnetServer:
@@ -52,8 +54,11 @@ class DevnetServer:
         faults = Faults()
         for prov, kind, value in o.faults:
             faults.set(prov, kind, value)
-        chain = Chain(store, faults, o.params, o.epoch_seconds)
-        net = Devnet(o.data_dir, store, chain, faults, o.params, o.host, o.port, token=o.token)
+        if o.scale.mainnet:
+            chain = Chain(store, faults, o.params, o.epoch_seconds, o.scale.first_deal_id, o.scale.first_claim_id)
+        else:
+            chain = Chain(store, faults, o.params, o.epoch_seconds)
+        net = Devnet(o.data_dir, store, chain, faults, o.params, o.host, o.port, token=o.token, scale=o.scale)
         self.net = net
         runtime = ProviderRuntime(net)
         self.runtime = runtime
@@ -97,6 +102,8 @@ class DevnetServer:
             self._provider_sites[actor] = (prunner, psite, want)
             store.execute("INSERT OR REPLACE INTO providers(actor, idx, peer_id, port) VALUES(?,?,?,?)",
                           (actor, i, info.peer_id, want))
+        if o.scale.mainnet:
+            net.synthetic = Synthetic(o.scale, len(net.providers))
         await runtime.start()
         chain.start()
         return net
@@ -155,7 +162,8 @@ def _free_port(host: str) -> int:
 
 
 def endpoints_text(info: dict) -> str:
-    lines = [f"tunasync devnet: epoch {info['epoch']}, {info['epochSeconds']} s per epoch",
+    lines = [f"tunasync devnet: epoch {info['epoch']}, {info['epochSeconds']} s per epoch, scale {info['scale']} "
+             f"({info['miners']} miners on chain)",
              f"  lotus json-rpc  {info['rpc']}",
              f"  ipni            {info['ipni']}/cid/{{cid}}",
              f"  singularity     {info['singularity']}",
