@@ -44,10 +44,13 @@ log = logging.getLogger("tunasync.httpguard")
 
 NOTE_SECONDS = 60.0  # at most one log line per this many seconds and server
 FD_RESERVE = 128  # descriptors kept free for files, sub-processes, databases and outgoing connections
-ACCEPT_BATCH = 32  # connections accepted per event-loop turn (each then meets the cap)
+ACCEPT_BATCH = 256  # connections accepted per event-loop turn at most (each then meets the cap)
 SCAN_IDLE = 256  # at the cap, how many of the oldest connections are looked at for an idle one
+MAX_HEAD = 64 << 10  # bytes of a request head, at most (aiohttp's own limits are per line and header)
 HEAD_TIMEOUT_REPLY = (b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: text/plain\r\n"
-                      b"Content-Length: 39\r\n\r\nthe request head did not arrive in time\n")
+                      b"Content-Length: 40\r\n\r\nthe request head did not arrive in time\n")
+HEAD_TOO_LARGE_REPLY = (b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n"
+                        b"Content-Type: text/plain\r\nContent-Length: 32\r\n\r\nthe request head is over 64 KiB\n")
 SERVER_NAME = "tunasync"
 ACCEPT_MESSAGE = "socket.accept() out of system resource"
 _ACCEPT_ERRNOS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
@@ -160,11 +163,12 @@ class Guard:
         self.limits = limits
         self.name = name
         self.open: dict[_Conn, None] = {}  # every admitted, open connection, oldest first
-        self.waiting: dict[_Conn, None] = {}  # admitted, first request head not complete yet, oldest first
+        self.waiting: dict[_Conn, float] = {}  # no complete request head yet → deadline, oldest first
         self.note = _Note(name)
         self.refused = 0
         self.displaced = 0
         self.timed_out = 0
+        self._sweeper: asyncio.TimerHandle | None = None
 
     def factory(self, make_handler: Callable[[], asyncio.Protocol]) -> Callable[[], asyncio.Protocol]:
         return lambda: _Conn(self, make_handler)
@@ -180,7 +184,9 @@ class Guard:
             self.note.add(f"idle connections closed to make room (cap {self.limits.max_connections})", loop)
             victim.drop()
         self.open[conn] = None
-        self.waiting[conn] = None
+        self.waiting[conn] = loop.time() + self.limits.header_timeout
+        if self._sweeper is None:
+            self._sweeper = loop.call_at(self.waiting[conn], self._sweep, loop)
         return True
 
     def _victim(self) -> _Conn | None:
@@ -193,54 +199,72 @@ class Guard:
                 return c
         return None
 
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Close the connections whose head is late (one timer for all: deadlines come in order)."""
+        self._sweeper = None
+        now = loop.time()
+        while self.waiting:
+            conn, deadline = next(iter(self.waiting.items()))
+            if deadline > now:
+                self._sweeper = loop.call_at(deadline, self._sweep, loop)
+                return
+            self.timed_out += 1
+            self.note.add(f"request heads timed out ({self.limits.header_timeout:g} s)", loop)
+            conn.head_timeout()
+
+    def head_complete(self, conn: _Conn) -> None:
+        self.waiting.pop(conn, None)
+
     def forget(self, conn: _Conn) -> None:
         self.open.pop(conn, None)
         self.waiting.pop(conn, None)
 
+    def close(self) -> None:
+        self.note.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+
 
 class _Conn(asyncio.Protocol):
-    """One connection: admitted (or refused) at connect, its first head timed, then handed on as is
-    to aiohttp's request handler."""
+    """One connection: admitted (or refused) at connect; its bytes are kept here until the head of its
+    first request is complete, and only then is aiohttp's request handler made and handed the
+    connection. A connection that never completes a head costs this object and its buffer, nothing more."""
 
-    __slots__ = ("guard", "make", "inner", "transport", "timer", "tail", "got", "closed")
+    __slots__ = ("guard", "make", "inner", "transport", "buffer", "closed")
 
     def __init__(self, guard: Guard, make: Callable[[], asyncio.Protocol]):
         self.guard = guard
         self.make = make
         self.inner: Any = None
         self.transport: asyncio.Transport | None = None
-        self.timer: asyncio.TimerHandle | None = None
-        self.tail = b""
-        self.got = False
+        self.buffer = b""
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        loop = asyncio.get_running_loop()
-        if not self.guard.admit(self, loop):
+        if not self.guard.admit(self, asyncio.get_running_loop()):
             self.closed = True
             transport.abort()
-            return
-        self.timer = loop.call_later(self.guard.limits.header_timeout, self._head_timeout)
-        self.inner = self.make()
-        self.inner.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return
-        if self.timer is not None:
-            self.got = True
-            seen = self.tail + data
-            if b"\r\n\r\n" in seen or b"\n\n" in seen:
-                self._head_complete()
-            else:
-                self.tail = seen[-3:]
-        self.inner.data_received(data)
+        if self.inner is not None:
+            self.inner.data_received(data)
+            return
+        tail = self.buffer[-3:]
+        self.buffer += data
+        seen = tail + data
+        if b"\r\n\r\n" in seen or b"\n\n" in seen:
+            self._hand_over()
+        elif len(self.buffer) > MAX_HEAD:
+            self._close_with(HEAD_TOO_LARGE_REPLY)
 
     def eof_received(self) -> bool | None:
         if self.inner is None or self.closed:
-            return None
+            return None  # the transport closes
         return self.inner.eof_received()
 
     def pause_writing(self) -> None:
@@ -252,11 +276,19 @@ class _Conn(asyncio.Protocol):
             self.inner.resume_writing()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_timer()
         self.guard.forget(self)
+        self.buffer = b""
         if self.inner is not None:
             inner, self.inner = self.inner, None
             inner.connection_lost(exc)
+
+    def _hand_over(self) -> None:
+        self.guard.head_complete(self)
+        data, self.buffer = self.buffer, b""
+        self.inner = self.make()
+        assert self.transport is not None
+        self.inner.connection_made(self.transport)
+        self.inner.data_received(data)
 
     # -- the guard's side ----------------------------------------------------------------------------
     def idle(self) -> bool:
@@ -266,37 +298,25 @@ class _Conn(asyncio.Protocol):
         return waiter is not None and not waiter.done() and not getattr(h, "_messages", True)
 
     def drop(self) -> None:
-        """Close now (to make room, or on a timeout); the guard stops counting it at once."""
+        """Close now, to make room; the guard stops counting it at once."""
         self.guard.forget(self)
-        self._cancel_timer()
         if self.transport is not None and not self.closed:
             self.closed = True
             self.transport.abort()
 
-    def _head_complete(self) -> None:
-        self._cancel_timer()
-        self.tail = b""
-        self.guard.waiting.pop(self, None)
+    def head_timeout(self) -> None:
+        self._close_with(HEAD_TIMEOUT_REPLY if self.buffer else b"")
 
-    def _head_timeout(self) -> None:
-        self.timer = None
-        g = self.guard
-        g.timed_out += 1
-        g.note.add(f"request heads timed out ({g.limits.header_timeout:g} s)", asyncio.get_running_loop())
-        g.forget(self)
+    def _close_with(self, reply: bytes) -> None:
+        self.guard.forget(self)
         if self.transport is None or self.closed:
             return
         self.closed = True
-        if self.got:
-            self.transport.write(HEAD_TIMEOUT_REPLY)
+        if reply:
+            self.transport.write(reply)
             self.transport.close()
         else:
             self.transport.abort()
-
-    def _cancel_timer(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
 
 
 # -- accept() out of descriptors ---------------------------------------------------------------------
@@ -360,13 +380,19 @@ class GuardedSite(web.BaseSite):
         # accept in small batches, and give the kernel's queue its full length afterwards.
         self._server = await loop.create_server(
             self.guard.factory(server), self._host_, self._port_, ssl=self._ssl_context,
-            backlog=min(ACCEPT_BATCH, self._backlog), reuse_address=self._reuse)
+            backlog=self._accept_batch(), reuse_address=self._reuse)
         for ts in self._server.sockets:
             with socket.socket(fileno=os.dup(ts.fileno())) as s:
                 s.listen(self._backlog)
         if self._server.sockets:
             self.bound_port = self._server.sockets[0].getsockname()[1]
 
+    def _accept_batch(self) -> int:
+        """Connections accepted per turn: as many as the descriptors left beside the cap allow."""
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        spare = 1 << 20 if soft == resource.RLIM_INFINITY else soft - self.guard.limits.max_connections
+        return max(16, min(self._backlog, ACCEPT_BATCH, spare // 4))
+
     async def stop(self) -> None:
-        self.guard.note.close()
+        self.guard.close()
         await super().stop()

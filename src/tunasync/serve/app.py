@@ -247,7 +247,7 @@ async def start(server: Server, host: str, port: int, limits: Limits | None = No
     runner = web.AppRunner(server.app(), access_log=None, handler_cancellation=True, shutdown_timeout=10.0,
                            **limits.runner_kwargs())
     await runner.setup()
-    site = GuardedSite(runner, host, port, limits=limits, name="tunasync serve", backlog=1024, reuse_address=True)
+    site = GuardedSite(runner, host, port, limits=limits, name="tunasync serve", backlog=4096, reuse_address=True)
     try:
         await site.start()
     except BaseException:
