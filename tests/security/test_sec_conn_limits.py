@@ -23,7 +23,7 @@ from tunasync.manager.server import start as start_manager
 from tunasync.worker.config import load_worker_config
 from tunasync.worker.worker import Worker
 
-from .servekit_sec import ServeProc, close_all, closed_by_server, get, half_open, wait_for
+from .servekit_sec import HALF_HEAD, ServeProc, close_all, closed_by_server, get, half_open, wait_for
 
 CAP = 50
 
@@ -62,7 +62,7 @@ def test_serve_survives_half_sent_requests_with_few_descriptors(tmp_path):
     root = tmp_path / "root"
     root.mkdir()
     (root / "f.bin").write_bytes(b"x" * 1000)
-    args = ["--root", str(root), "--max-connections", str(CAP), "--header-timeout", "1"]
+    args = ["--root", str(root), "--max-connections", str(CAP), "--header-timeout", "1", "--keepalive-timeout", "1"]
     with ServeProc(tmp_path, args, nofile=256) as sp:
         before = sp.log_size()
         socks = half_open(sp.port, 400)
@@ -74,6 +74,22 @@ def test_serve_survives_half_sent_requests_with_few_descriptors(tmp_path):
             assert get(sp.port, "/f.bin").status == 200
         finally:
             close_all(socks)
+        # a late head is told why (408); an endless one is cut at 64 KiB (431)
+        with socket.create_connection(("127.0.0.1", sp.port), timeout=20) as s:
+            s.sendall(HALF_HEAD)
+            assert s.recv(100).startswith(b"HTTP/1.1 408 ")
+        with socket.create_connection(("127.0.0.1", sp.port), timeout=20) as s:
+            head = HALF_HEAD + b"X-Pad: "
+            s.sendall(head + b"a" * (64 * 1024 + 1 - len(head)))  # one byte over, and nothing after it
+            assert s.recv(100).startswith(b"HTTP/1.1 431 ")
+        # an idle keep-alive connection is closed after --keepalive-timeout
+        with socket.create_connection(("127.0.0.1", sp.port), timeout=20) as s:
+            s.sendall(b"GET /f.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+            got = b""
+            while not got.endswith(b"x" * 1000):
+                got += s.recv(65536)
+            assert got.startswith(b"HTTP/1.1 200 ")
+            assert s.recv(100) == b""  # the server closed it (the timeout of recv is 20 s)
         text = sp.log.read_bytes()[before:].decode(errors="replace")
     assert "Traceback" not in text and "accept" not in text, text[:2000]
     assert text.count("closed to make room") == 1, text  # one line, not one per connection
