@@ -5,6 +5,7 @@
     ├── ApiError(status, reason)            an HTTP peer answered with an error, or a request is bad
     ├── ContentError                        content addressing
     │   ├── CarError(reason, offset)        a CAR stream is malformed
+    │   │   └── ReorderLimitError           an unordered CAR needs more buffering than allowed
     │   └── VerifyError(cid, reason)        bytes do not match their CID
     ├── NetworkError(endpoint, reason)      a Filecoin service failed or answered nonsense
     │   └── UnsupportedMethod               the service does not offer that method (public Lotus nodes)
@@ -52,6 +53,10 @@ class CarError(ContentError):
         self.reason = reason
         self.offset = offset
         super().__init__(f"malformed CAR at byte {offset}: {reason}" if offset is not None else f"malformed CAR: {reason}")
+
+
+class ReorderLimitError(CarError):
+    """A CAR without DFS order kept more blocks waiting than the reorder buffer allows."""
 
 
 class VerifyError(ContentError):

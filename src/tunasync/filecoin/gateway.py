@@ -1,7 +1,12 @@
-"""Trustless-gateway client (spec §6.1, §6.3): fetch one UnixFS file (or byte range) as a DFS CAR and
+"""Trustless-gateway client (spec §6.1, §6.3): fetch one UnixFS file (or byte range) as a CAR and
 yield only bytes that verified against the root CID.
 
     GET {base}/ipfs/{cid}?format=car&dag-scope=entity&car-order=dfs&car-dups=y[&entity-bytes=a:b]
+
+What came back is read from the response's Content-Type (ipfs/specs trustless-gateway.md, CAR `order`
+and `dups`): `order=dfs` with `dups=y` or `dups=n` streams through `DfsVerifier`; anything else (no
+`order`, `order=unk` or an unknown one; `order=dfs` without `dups`) goes through `ReorderVerifier`,
+which holds early blocks up to `reorder_limit` bytes and ignores duplicates and blocks not needed.
 
 Three things overlap. A reader task takes the body as it comes off the socket (no joins, no copies) and
 walks it through `DfsVerifier.push`, which checks everything but the hashes of big raw leaves; those go
@@ -22,6 +27,7 @@ from typing import Any
 import aiohttp
 
 from ..content.cid import CID
+from ..content.reorder import DEFAULT_LIMIT, ReorderVerifier
 from ..content.verify import DfsVerifier, Release, first_bad
 from ..errors import ContentError, NetworkError, VerifyError
 from .http import Http, describe
@@ -56,13 +62,28 @@ def _content_type_params(value: str) -> dict[str, str]:
     out = {"type": parts[0].lower()}
     for p in parts[1:]:
         k, _, v = p.partition("=")
-        out[k.strip().lower()] = v.strip().lower()
+        out[k.strip().lower()] = v.strip().strip('"').lower()
     return out
 
 
+def car_layout(content_type: str) -> tuple[str, str | None]:
+    """(order, dups) a CAR response declares: order `dfs` or `unk` (missing, empty or unknown values
+    are `unk`), dups `y`, `n` or None (unknown: duplicates may come or not). ValueError when it is not
+    a CARv1 response."""
+    ct = _content_type_params(content_type)
+    if ct["type"] != "application/vnd.ipld.car":
+        raise ValueError(f"not a CAR response (Content-Type {content_type!r})")
+    if ct.get("version", "1") != "1":
+        raise ValueError(f"CAR version {ct['version']} in Content-Type {content_type!r}; only version 1 is read")
+    order = "dfs" if ct.get("order") == "dfs" else "unk"
+    dups = ct.get("dups") if ct.get("dups") in ("y", "n") else None
+    return order, dups
+
+
 class TrustlessGateway:
-    def __init__(self, http: Http | None = None):
+    def __init__(self, http: Http | None = None, reorder_limit: int = DEFAULT_LIMIT):
         self.http = http or Http()
+        self.reorder_limit = reorder_limit
 
     async def verified(self, base: str, cid: CID, byte_range: tuple[int, int | None] | None = None,
                        progress: dict[str, Any] | None = None) -> AsyncIterator[tuple[int, memoryview]]:
@@ -74,12 +95,15 @@ class TrustlessGateway:
         url = car_url(base, cid, byte_range)
         async with self.http.open("GET", url, headers={"Accept": ACCEPT}, endpoint=url, retries=0,
                                   read_bufsize=READ_BUFSIZE) as resp:
-            ct = _content_type_params(resp.headers.get("Content-Type", ""))
-            if ct["type"] != "application/vnd.ipld.car":
-                raise NetworkError(url, f"not a CAR response (Content-Type {resp.headers.get('Content-Type')!r})")
-            if ct.get("order", "dfs") not in ("dfs",):
-                raise NetworkError(url, f"gateway sent order={ct.get('order')}, cannot verify while streaming")
-            verifier = DfsVerifier(cid, byte_range, dups=ct.get("dups", "y") != "n")
+            try:
+                order, dups = car_layout(resp.headers.get("Content-Type", ""))
+            except ValueError as exc:
+                raise NetworkError(url, str(exc)) from None
+            verifier: DfsVerifier | ReorderVerifier
+            if order == "dfs" and dups is not None:
+                verifier = DfsVerifier(cid, byte_range, dups=dups == "y")
+            else:
+                verifier = ReorderVerifier(cid, byte_range, self.reorder_limit)
             _bigger_reads(resp)
             queue: asyncio.Queue[Batch | BaseException | None] = asyncio.Queue(QUEUE)
             reader = asyncio.create_task(_parse(resp, verifier, queue, url))
@@ -118,7 +142,8 @@ def _bigger_reads(resp: aiohttp.ClientResponse) -> None:
         transport.max_size = max(transport.max_size, RECV_SIZE)  # type: ignore[attr-defined]
 
 
-async def _parse(resp: aiohttp.ClientResponse, verifier: DfsVerifier, queue: asyncio.Queue, url: str) -> None:
+async def _parse(resp: aiohttp.ClientResponse, verifier: DfsVerifier | ReorderVerifier, queue: asyncio.Queue,
+                 url: str) -> None:
     """Walk the body through the verifier as it arrives; batches (and at last None or an error) to `queue`."""
     loop = asyncio.get_running_loop()
     pool = hash_pool()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..content.cid import CID
+from ..content.reorder import DEFAULT_LIMIT
 from ..errors import ArchiveError, ConfigError, NetworkError
 from ..tomlfile import read_toml
 from .http import Http, HttpSettings
@@ -38,7 +39,7 @@ class NoStorage(StorageBackend):
 
 
 async def open_devnet(url: str = DEFAULT_DEVNET_URL, settings: HttpSettings | None = None,
-                      scratch_dir: Path | None = None) -> FilecoinNetwork:
+                      scratch_dir: Path | None = None, reorder_limit: int = DEFAULT_LIMIT) -> FilecoinNetwork:
     url = url.rstrip("/")
     http = Http(settings)
     lotus = LotusClient(f"{url}/rpc/v1", http=http)
@@ -57,7 +58,8 @@ async def open_devnet(url: str = DEFAULT_DEVNET_URL, settings: HttpSettings | No
     return FilecoinNetwork(
         storage=SingularityBackend(f"{url}/api", providers, http=http, duration="12840h", start_delay="1h"),
         chain=LotusChainObserver(lotus), router=router,
-        retriever=VerifiedRetriever(http=http, router=router, scratch_dir=scratch_dir), name=f"devnet {url}")
+        retriever=VerifiedRetriever(http=http, router=router, scratch_dir=scratch_dir, reorder_limit=reorder_limit),
+        name=f"devnet {url}")
 
 
 def _str(cfg: Mapping[str, Any], key: str, file: str | None, default: str | None = None) -> str | None:
@@ -65,6 +67,19 @@ def _str(cfg: Mapping[str, Any], key: str, file: str | None, default: str | None
     if v is not None and not isinstance(v, str):
         raise ConfigError(file, f"archive.{key}", f"must be a string, not {type(v).__name__}")
     return v
+
+
+def _bytes(cfg: Mapping[str, Any], key: str, file: str | None, default: int) -> int:
+    from ..worker.sizes import parse_size  # the go-units reader every size key of the config uses
+
+    v = cfg.get(key, default)
+    try:
+        n = parse_size(v)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(file, f"archive.{key}", f"{exc} (a size such as \"256MiB\")") from None
+    if n <= 0:
+        raise ConfigError(file, f"archive.{key}", "must be more than 0 bytes")
+    return n
 
 
 def _list(cfg: Mapping[str, Any], key: str, file: str | None) -> list[str]:
@@ -80,9 +95,10 @@ async def open_network(cfg: Mapping[str, Any], file: str | None = None, settings
                        scratch_dir: Path | None = None) -> FilecoinNetwork:
     """The network an `[archive]` section describes (see module docstring)."""
     kind = cfg.get("network", "devnet")
+    reorder = _bytes(cfg, "reorder_buffer", file, DEFAULT_LIMIT)
     if kind == "devnet":
         return await open_devnet(_str(cfg, "devnet_url", file, DEFAULT_DEVNET_URL) or DEFAULT_DEVNET_URL,
-                                 settings, scratch_dir)
+                                 settings, scratch_dir, reorder)
     if kind != "filecoin":
         raise ConfigError(file, "archive.network", f"must be devnet or filecoin, not {kind!r}")
     lotus_url = _str(cfg, "lotus_url", file)
@@ -97,7 +113,7 @@ async def open_network(cfg: Mapping[str, Any], file: str | None = None, settings
     return FilecoinNetwork(
         storage=storage, chain=LotusChainObserver(LotusClient(lotus_url, token, http=http)), router=router,
         retriever=VerifiedRetriever(http=http, router=router, gateways=_list(cfg, "gateways", file),
-                                    scratch_dir=scratch_dir),
+                                    scratch_dir=scratch_dir, reorder_limit=reorder),
         name=f"filecoin {lotus_url}")
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from ..content.carread import CarIndex
 from ..content.cid import CID
 from ..content.extract import read_file
+from ..content.reorder import DEFAULT_LIMIT
 from ..errors import CarError, ContentError, NetworkError, VerifyError
 from ..fsutil import pwritev_all
 from .gateway import TrustlessGateway
@@ -52,13 +53,14 @@ async def provider_candidates(chain: ChainObserver, providers: Sequence[str], pi
 
 class VerifiedRetriever(Retriever):
     def __init__(self, http: Http | None = None, router: ContentRouter | None = None,
-                 gateways: Sequence[str] = (), scratch_dir: Path | None = None, max_candidates: int = 8):
+                 gateways: Sequence[str] = (), scratch_dir: Path | None = None, max_candidates: int = 8,
+                 reorder_limit: int = DEFAULT_LIMIT):
         self.http = http or Http()
         self.router = router
         self.gateways = list(gateways)
         self.scratch_dir = scratch_dir
         self.max_candidates = max_candidates
-        self.gateway = TrustlessGateway(self.http)
+        self.gateway = TrustlessGateway(self.http, reorder_limit)
         self.pieces = PieceGateway(self.http)
 
     async def candidates(self, cid: CID) -> list[Candidate]:

@@ -184,8 +184,10 @@ class ArchiveConfig(Section):
     """Retrieve and verify a file once before deleting it from disk."""
     piece_url: str = ""
     """Public base URL where `tunasync serve` offers our CARs at /piece/{pieceCid}."""
+    reorder_buffer: Annotated[int, Field(gt=0)] = 256 << 20
+    """Bytes a retrieval may hold while a gateway sends a CAR in unknown block order, e.g. 256MiB."""
 
-    @field_validator("bundle_size", "cache_budget", mode="before")
+    @field_validator("bundle_size", "cache_budget", "reorder_buffer", mode="before")
     @classmethod
     def _sizes(cls, value: Any) -> Any:
         return None if value is None else _size(value)

@@ -1,24 +1,24 @@
 """Plan a trustless-gateway CAR response as byte ranges of the provider's stored CARs.
 
 Our stored CARs are DFS-ordered and each section (`varint ‖ CID ‖ block`) is contiguous on disk, so
-the response for `dag-scope=entity&car-order=dfs&car-dups=y` is a list of file ranges (adjacent ones
-merged): for a whole file stored as its own CAR that is one range, sent with `sendfile`. Sections that
-are not on disk in that shape are carried as bytes.
+a DFS-ordered response is a list of file ranges (adjacent ones merged): for a whole file stored as its
+own CAR that is one range, sent with `sendfile`. Sections that are not on disk in that shape are
+carried as bytes.
 
-The walk is C1's `dfs_blocks`; raw leaves are never read for it (it passes them through unread), so
-planning costs only the interior nodes.
+The walk is given (`trustless.walk` for the scope asked); raw leaves are never read for it (the
+walks pass them through unread), so planning costs only the interior nodes.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ...content.cid import CID, RAW, encode_varint
-from ...content.verify import dfs_blocks
 
 Locate = Callable[[CID], "tuple[str, int, int] | None"]
+Walk = Callable[[Callable[[CID], bytes]], Iterator[tuple[CID, bytes]]]
 
 
 @dataclass
@@ -33,8 +33,9 @@ class Part:
         return len(self.data) if self.path is None else self.end - self.start
 
 
-def plan(locate: Locate, root: CID, byte_range: tuple[int, int] | None) -> list[Part]:
-    """Raises KeyError when a block of the walk is not held (the caller truncates, as gateways do)."""
+def plan(locate: Locate, walk: Walk) -> list[Part]:
+    """The sections `walk(get_block)` yields, as parts; KeyError when a block of the walk is not held
+    (the caller truncates, as gateways do)."""
     fds: dict[str, int] = {}
     where: dict[CID, tuple[str, int, int]] = {}
 
@@ -55,7 +56,7 @@ def plan(locate: Locate, root: CID, byte_range: tuple[int, int] | None) -> list[
 
     parts: list[Part] = []
     try:
-        for cid, _ in dfs_blocks(get_block, root, byte_range):
+        for cid, _ in walk(get_block):
             path, off, length = where[cid]
             cb = cid.bytes
             head = encode_varint(len(cb) + length) + cb

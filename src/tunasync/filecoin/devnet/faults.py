@@ -10,6 +10,7 @@
     no_ipfs     /ipfs/ answers 404 (no CID index): only /piece/ works
     odd_addrs   StateMinerInfo shows it as real nodes may: PeerId null, two unreadable Multiaddrs, a QUIC
                 one, and its HTTP port only as Curio's `/ws` form   (client: skips what it cannot read)
+    unordered   /ipfs/ CARs come shuffled, their Content-Type without order or dups (a legacy gateway)
     flaky=N     (targets `rpc` and `ipni`) the next N requests answer 503
     malformed   (targets `rpc` and `ipni`, not providers) answers are garbage
 """
@@ -19,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 KINDS = ("offline", "hang", "corrupt", "truncate", "never_seal", "slash", "slow", "malformed", "no_ipfs", "flaky",
-         "odd_addrs")
+         "odd_addrs", "unordered")
 
 
 @dataclass
