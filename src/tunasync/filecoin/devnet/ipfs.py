@@ -86,8 +86,9 @@ class IpfsHandler:
                 raise Refused(412, "root block not held here (only-if-cached)") from None
             raise Refused(404, f"root block {root} not held by this provider") from None
         proof, target, roots = await asyncio.to_thread(trustless.resolve, self.get_block, root, path)
-        target_block = root_block if target == root else await asyncio.to_thread(trustless._get, self.get_block,
-                                                                                  target)
+        target_block = root_block
+        if target != root:
+            target_block = await asyncio.to_thread(trustless.fetch_block, self.get_block, target)
         byte_range = None
         entity_bytes = q.get("entity-bytes")
         if choice.format == "car" and entity_bytes is not None:

@@ -222,7 +222,7 @@ def resolve(get_block: GetBlock, root: CID, path: list[str]) -> tuple[list[CID],
         here = "/".join(path[:i]) or "/"
         if cur.codec != DAG_PB:
             raise Refused(404, f"/{'/'.join(path[: i + 1])}: {here} is not a directory")
-        block = _get(get_block, cur)
+        block = fetch_block(get_block, cur)
         node, data = _node(cur, block)
         proof.append(cur)
         if data.type == DIRECTORY:
@@ -251,7 +251,7 @@ def _hamt_lookup(get_block: GetBlock, node, name: str, proof: list[CID]) -> CID 
                 sub = link.cid
         if sub is None:
             return None
-        block = _get(get_block, sub)
+        block = fetch_block(get_block, sub)
         node, data = _node(sub, block)
         if data.type != HAMT_SHARD:
             return None
@@ -259,7 +259,8 @@ def _hamt_lookup(get_block: GetBlock, node, name: str, proof: list[CID]) -> CID 
         depth += 1
 
 
-def _get(get_block: GetBlock, cid: CID) -> bytes:
+def fetch_block(get_block: GetBlock, cid: CID) -> bytes:
+    """The block, or Refused(404) when this provider does not hold it."""
     if cid.mh_code == IDENTITY:
         return cid.digest
     try:
