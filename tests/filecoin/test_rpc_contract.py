@@ -94,6 +94,7 @@ def test_every_method_the_client_calls_has_a_docs_fixture():
     for m in called:
         doc = fixture(m)
         assert doc["method"] == f"Filecoin.{m}" and "result" in doc, m
+        assert doc["source"].startswith("filecoin-project/lotus@") and f"section {m} " in doc["source"]
 
 
 async def test_docs_examples_parse_through_our_client(lotus_node):
@@ -174,6 +175,13 @@ def test_devnet_errors_have_go_jsonrpc_status_code_and_message(devnet):
     assert status == 500 and body == {"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "Parse error"}}
     status, body = rpc_raw(devnet.url, b"  ")
     assert status == 400 and body["error"] == {"code": -32600, "message": "Invalid request"}
+    # a notification (no id) that succeeds gets no answer; one that fails gets the error, id null
+    req = urllib.request.Request(f"{devnet.url}/rpc/v1", method="POST", data=json.dumps(
+        {"jsonrpc": "2.0", "method": "Filecoin.ChainHead", "params": []}).encode())
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        assert resp.status == 200 and resp.read() == b""
+    status, body = rpc(devnet.url, "Filecoin.Nope", [], rid=None)
+    assert status == 500 and body["id"] is None and body["error"]["code"] == -32601
     # a method's own failure: HTTP 200, code 1, Lotus' wording
     status, body = rpc(devnet.url, "Filecoin.StateMarketStorageDeal", [987654, None])
     assert status == 200 and body["error"]["code"] == 1
