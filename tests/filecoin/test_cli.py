@@ -62,3 +62,26 @@ def test_bad_config_names_file_and_key(tmp_path):
     r = tunasync("filecoin", "copies", "-c", str(conf), "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4")
     assert r.returncode == 1
     assert f"{conf}: archive.lotus_url" in r.stderr
+
+
+def test_fetch_through_curio_records_with_a_worker_config(devnet, tmp_path):
+    # the default provider kind is curio: IPNI names a peer ID of its own and a /dns/ address
+    f = make_file(tmp_path, "w.bin", 1_200_000)
+    devnet.seed(f.car, [devnet.actor(2)])
+    p = devnet.providers[2]
+    assert p["kind"] == "curio" and p["ipniPeerId"] != p["peerId"] and p["multiaddr"].startswith("/dns/localhost/")
+    conf = tmp_path / "worker.conf"
+    conf.write_text(f'[archive]\nnetwork = "devnet"\ndevnet_url = "{devnet.url}"\n')
+    out = tmp_path / "w.out"
+    r = tunasync("filecoin", "fetch", "-c", str(conf), str(f.root), str(out))
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == f.data
+    assert f"verified from http://localhost:{p['port']} " in r.stdout
+    r = tunasync("filecoin", "copies", "-c", str(conf), str(f.root))
+    assert r.returncode == 0, r.stderr
+    assert f"= IPNI peer {p['ipniPeerId']} is {p['actor']}" in r.stdout
+
+
+def test_devnet_refuses_an_unknown_provider_kind(tmp_path):
+    r = tunasync("devnet", "--data", str(tmp_path / "d"), "--port", "0", "--provider-kind", "curio,lotus-miner")
+    assert r.returncode == 2 and "--provider-kind" in r.stderr and "'lotus-miner' is not one of" in r.stderr

@@ -59,7 +59,7 @@ async def test_corrupt_provider_is_skipped(devnet, tmp_path, fast_http):
         res = await r.fetch(f.root, out)
         assert out.read_bytes() == f.data
         assert res.source == devnet.providers[1]["url"]
-        assert any(devnet.providers[0]["peerId"] in x for x in res.failures)
+        assert any(devnet.providers[0]["ipniPeerId"] in x for x in res.failures)
     finally:
         await r.close()
 
@@ -221,3 +221,50 @@ async def test_candidates_from_our_deal_list(devnet, tmp_path, fast_http):
         assert (tmp_path / "d.out").read_bytes() == f.data and "/piece/" in res.source
     finally:
         await http.close()
+
+
+async def test_a_bitswap_only_provider_is_skipped_cleanly(devnet_factory, tmp_path, fast_http):
+    devnet = devnet_factory("--provider-kind", "bitswap-only,curio")
+    f = make_file(tmp_path, "bs.bin", 700_000)
+    devnet.seed(f.car, [devnet.actor(0), devnet.actor(1)])
+    r = retriever(devnet, fast_http)
+    try:
+        assert [c.url for c in await r.candidates(f.root)] == [devnet.providers[1]["url"]]  # no HTTP URL for it
+        res = await r.fetch(f.root, tmp_path / "bs.out")
+        assert (tmp_path / "bs.out").read_bytes() == f.data
+        assert res.source == devnet.providers[1]["url"] == f"http://localhost:{devnet.providers[1]['port']}"
+        assert res.failures == []
+        g = make_file(tmp_path, "only.bin", 5000, seed=3)
+        devnet.seed(g.car, [devnet.actor(0)])  # announced over bitswap alone
+        with pytest.raises(NetworkError, match="no retrieval candidates"):
+            await r.fetch(g.root, tmp_path / "only.out")
+        assert not (tmp_path / "only.out").exists()
+    finally:
+        await r.close()
+
+
+async def test_a_curio_piece_comes_zero_padded_and_still_verifies(devnet, tmp_path, fast_http):
+    import aiohttp
+
+    f = make_file(tmp_path, "zp.bin", 1_500_000)
+    devnet.seed(f.car, [devnet.actor(0)])
+    base = devnet.providers[0]["url"]
+    unpadded = f.padded_size // 128 * 127  # curio lib/cachedreader: a v1 piece is served at its unpadded size
+    async with aiohttp.ClientSession() as s:
+        async with s.get(f"{base}/piece/{f.piece}") as resp:
+            body = await resp.read()
+            assert resp.status == 200 and resp.headers["ETag"] == f'"{f.piece}"'
+        assert len(body) == unpadded and body[: f.car_size] == f.car.read_bytes()
+        assert body[f.car_size :] == bytes(unpadded - f.car_size)
+        async with s.get(f"{base}/piece/{f.piece}", headers={"Range": "bytes=-10"}) as resp:
+            assert resp.status == 206 and await resp.read() == bytes(10)
+            assert resp.headers["Content-Range"] == f"bytes {unpadded - 10}-{unpadded - 1}/{unpadded}"
+        async with s.head(f"{base}/piece/{f.piece}") as resp:
+            assert resp.headers["Content-Length"] == str(unpadded)
+    devnet.fault(devnet.actor(0), "no_ipfs")  # only /piece/ is left: the zeros after the CAR are its end
+    r = retriever(devnet, fast_http)
+    try:
+        res = await r.fetch(f.root, tmp_path / "zp.out")
+        assert (tmp_path / "zp.out").read_bytes() == f.data and res.source.endswith(f"/piece/{f.piece}")
+    finally:
+        await r.close()

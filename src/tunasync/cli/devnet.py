@@ -17,6 +17,9 @@ import click
 @click.option("--provider-port", type=int, default=None,
               help="First provider port (default: PORT+10, i.e. 14310; 0 = any free ports).")
 @click.option("--providers", type=click.IntRange(1, 100), default=3, show_default=True, help="Storage providers.")
+@click.option("--provider-kind", "provider_kind", default="curio", show_default=True, metavar="KIND[,KIND...]",
+              help="Whose habits each provider has: curio, boost or bitswap-only; a list applies in provider "
+                   "order, the last one repeating (e.g. curio,boost,bitswap-only).")
 @click.option("--epoch-seconds", type=click.FloatRange(0.01), default=0.2, show_default=True,
               help="Wall-clock seconds per epoch (mainnet: 30).")
 @click.option("--seal-delay", type=click.IntRange(0), default=2, show_default=True,
@@ -30,9 +33,11 @@ import click
 @click.option("--ready-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the endpoints as JSON here once listening.")
 @click.option("-v", "--verbose", is_flag=True, help="Log deal state changes.")
-def command(data_dir: Path, host: str, port: int, provider_port: int | None, providers: int, epoch_seconds: float,
-            seal_delay: int, faults: tuple[str, ...], scale: str, token: str | None, ready_file: Path | None, verbose: bool) -> None:
+def command(data_dir: Path, host: str, port: int, provider_port: int | None, providers: int, provider_kind: str,
+            epoch_seconds: float, seal_delay: int, faults: tuple[str, ...], scale: str, token: str | None,
+            ready_file: Path | None, verbose: bool) -> None:
     """Run the local Filecoin devnet until interrupted."""
+    from ..filecoin.devnet.context import PROVIDER_KINDS
     from ..filecoin.devnet.faults import parse_flag
     from ..filecoin.devnet.market import MarketParams
     from ..filecoin.devnet.scale import parse_scale
@@ -44,9 +49,14 @@ def command(data_dir: Path, host: str, port: int, provider_port: int | None, pro
         parsed = [parse_flag(f) for f in faults]
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--fault") from None
+    kinds = [k.strip() for k in provider_kind.split(",")]
+    for k in kinds:
+        if k not in PROVIDER_KINDS:
+            raise click.BadParameter(f"{k!r} is not one of {', '.join(PROVIDER_KINDS)}", param_hint="--provider-kind")
     opts = DevnetOptions(data_dir=data_dir, host=host, port=port, provider_base_port=provider_port,
                          providers=providers, epoch_seconds=epoch_seconds, faults=parsed,
-                         params=MarketParams(seal_delay=seal_delay), token=token, scale=parse_scale(scale))
+                         params=MarketParams(seal_delay=seal_delay), token=token, scale=parse_scale(scale),
+                         provider_kinds=kinds)
 
     async def main() -> None:
         server = DevnetServer(opts)

@@ -89,7 +89,7 @@ def copies_cmd(network: str | None, config: Path | None, timeout: float, padded_
         try:
             if census.is_piece_cid(target):
                 return await census.piece_copies(net, target, padded_size, providers=configured)
-            return await census.file_copies(net, target)
+            return await census.file_copies(net, target, providers=configured or None)
         finally:
             claim_lists.update(net.chain.claim_lists)
             await net.close()
@@ -100,7 +100,7 @@ def copies_cmd(network: str | None, config: Path | None, timeout: float, padded_
     if as_json:
         click.echo(json.dumps({"cid": str(target), "copies": len(providers), "providers": providers, "pieces": [
             {"pieceCid": str(r.piece_cid), "paddedSize": r.padded_size, "epoch": r.report.epoch,
-             "providers": r.report.providers,
+             "providers": r.report.providers, "ipniPeers": r.peers, "unmappedPeers": r.unmapped,
              "details": [{"provider": d.provider, "kind": d.kind, "id": d.ident, "counted": d.counted,
                           "reason": d.reason} for d in r.report.details]} for r in results],
             "claimLists": claim_lists, "notes": notes}, indent=1))
@@ -116,6 +116,10 @@ def copies_cmd(network: str | None, config: Path | None, timeout: float, padded_
                    f"{r.report.count} provider(s)")
         for d in r.report.details:
             click.echo(f"    {'+' if d.counted else '-'} {d.provider} {d.kind} {d.ident}: {d.reason}")
+        for peer, actor in sorted(r.peers.items()):
+            click.echo(f"    = IPNI peer {peer} is {actor}")
+        for peer in r.unmapped:
+            click.echo(f"    ? IPNI peer {peer} announces it but is tied to no miner (not counted)")
 
 
 def _parse_range(text: str | None) -> tuple[int, int] | None:

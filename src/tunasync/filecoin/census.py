@@ -3,6 +3,13 @@
 A piece CID: deals found on chain (StateMarketDeals where offered) and the backend's own deal list.
 A file CID: IPNI names the providers and (graphsync metadata / Curio ContextID) the pieces holding it;
 each piece is then checked on chain, deals and claims alike. IPNI alone never counts.
+
+An IPNI record's peer ID is tied to a miner when StateMinerInfo names it (Boost). Curio announces under
+a peer ID of its own that no chain state names, so its records are tied through what they say: the
+ContextID names (piece, padded size), the chain names the miners holding exactly that (deals the backend
+or StateMarketDeals report, claims of the configured providers), and the one holder whose StateMinerInfo
+addresses share the record's host is its miner. A peer that stays untied (within `max_lookups` miner
+look-ups) is reported as unmapped; it adds nothing to the count either way.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from ..content.cid import CID, FIL_COMMITMENT_UNSEALED, RAW
 from ..content.piece import PieceInfo, v2_to_v1
 from ..errors import NetworkError, TunasyncError, UnsupportedMethod
 from .copies import actor_id
-from .interfaces import ClaimRef, CopyReport, FilecoinNetwork
+from .interfaces import ClaimRef, CopyReport, FilecoinNetwork, ProviderRecord
 
 
 @dataclass(frozen=True)
@@ -22,10 +29,15 @@ class PieceCopies:
     padded_size: int
     report: CopyReport
     notes: list[str] = field(default_factory=list)  # what the node refused and what was done instead
+    peers: dict[str, str] = field(default_factory=dict)  # IPNI peer ID -> miner, for the peers tied to one
+    unmapped: list[str] = field(default_factory=list)  # IPNI peer IDs announcing the piece, tied to no miner
 
 
 def is_piece_cid(cid: CID) -> bool:
     return cid.codec == FIL_COMMITMENT_UNSEALED or (cid.codec == RAW and cid.mh_code == 0x1011)
+
+
+_HOST_PROTOCOLS = ("ip4", "ip6", "dns", "dns4", "dns6")
 
 
 async def piece_copies(net: FilecoinNetwork, piece: CID, padded_size: int | None = None,
@@ -68,25 +80,96 @@ async def piece_copies(net: FilecoinNetwork, piece: CID, padded_size: int | None
     return out
 
 
-async def file_copies(net: FilecoinNetwork, cid: CID) -> list[PieceCopies]:
-    """Per piece that IPNI says holds `cid`: the chain-verified providers."""
+async def file_copies(net: FilecoinNetwork, cid: CID, providers: list[str] | None = None,
+                      max_lookups: int = 32) -> list[PieceCopies]:
+    """Per piece that IPNI says holds `cid`: the chain-verified providers, and which announcing peers are
+    which miner. `providers`: whose claims to check (default: the storage backend's configured ones)."""
     records = await net.router.providers(cid)
+    configured = [actor_id(p) for p in (providers if providers is not None
+                                        else getattr(net.storage, "providers", None) or [])]
     pieces: dict[CID, set[int | None]] = {}
-    actors: dict[CID, set[str]] = {}
+    recs: dict[CID, dict[str, list[ProviderRecord]]] = {}
     for rec in records:
         if rec.piece_cid is None:
             continue
         pc = rec.piece_cid.to_v1() if rec.piece_cid.codec != RAW else v2_to_v1(rec.piece_cid)
         pieces.setdefault(pc, set()).add(rec.padded_size)
-        actor = await net.chain.actor_for_peer(rec.peer_id)
-        if actor:
-            actors.setdefault(pc, set()).add(actor_id(actor))
+        recs.setdefault(pc, {}).setdefault(rec.peer_id, []).append(rec)
+    mapper = _PeerMapper(net, max_lookups)
     out: list[PieceCopies] = []
     for pc, size_set in pieces.items():
+        peers: dict[str, str] = {}
+        for peer in recs[pc]:
+            actor = await net.chain.actor_for_peer(peer)
+            if actor:
+                peers[peer] = actor_id(actor)
         sizes: set[int | None] = {s for s in size_set if s} or {None}
         for size in sizes:
-            out += await piece_copies(net, pc, size, sorted(actors.get(pc, set())))
+            wanted = sorted(set(configured) | set(peers.values()))
+            for res in await piece_copies(net, pc, size, wanted):
+                found = dict(peers)
+                holders = sorted({d.provider for d in res.report.details if d.provider != "?"})
+                announcing = [p for p, prs in recs[pc].items()
+                              if any(r.padded_size in (None, res.padded_size) for r in prs)]
+                for peer in announcing:
+                    if peer not in found:
+                        actor = await mapper.by_address(recs[pc][peer], [h for h in holders if h not in found.values()])
+                        if actor:
+                            found[peer] = actor
+                res.peers.update({p: a for p, a in found.items() if p in announcing})
+                res.unmapped.extend(p for p in announcing if p not in found)
+                out.append(res)
     return out
+
+
+class _PeerMapper:
+    """StateMinerInfo of chain-verified holders, within a budget of look-ups, to tie records to miners."""
+
+    def __init__(self, net: FilecoinNetwork, budget: int):
+        self.net = net
+        self.budget = budget
+        self._hosts: dict[str, set[tuple[str, str]]] = {}
+
+    async def _host_ports(self, actor: str) -> set[tuple[str, str]] | None:
+        if actor not in self._hosts:
+            if self.budget <= 0:
+                return None
+            self.budget -= 1
+            try:
+                info = await self.net.chain.miner_info(actor)
+            except NetworkError:
+                info = None
+            self._hosts[actor] = {hp for a in (info.multiaddrs if info else []) if (hp := _host_port(a))}
+        return self._hosts[actor]
+
+    async def by_address(self, prs: list[ProviderRecord], holders: list[str]) -> str | None:
+        """The one holder that shares a (host, port), else the one that shares a host; None when ambiguous."""
+        mine = {hp for r in prs for a in r.addrs if (hp := _host_port(a))}
+        if not mine:
+            return None
+        exact, host_only = [], []
+        for actor in holders:
+            theirs = await self._host_ports(actor)
+            if theirs is None:
+                return None  # out of budget: unmapped, never guessed
+            if mine & theirs:
+                exact.append(actor)
+            elif {h for h, _ in mine} & {h for h, _ in theirs}:
+                host_only.append(actor)
+        if len(exact) == 1:
+            return exact[0]
+        if not exact and len(host_only) == 1:
+            return host_only[0]
+        return None
+
+
+def _host_port(addr: str) -> tuple[str, str] | None:
+    """(host, tcp port) of a multiaddr with a host part and a TCP port; None for anything else."""
+    parts = addr.strip("/").split("/")
+    if len(parts) < 4 or parts[0] not in _HOST_PROTOCOLS or parts[2] != "tcp":
+        return None
+    host = parts[1].lower()
+    return ("127.0.0.1" if host == "localhost" else host), parts[3]
 
 
 def total_providers(results: list[PieceCopies]) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from ..filecoin.ipni import SKIPPED_RECORDS
 from ..filecoin.multiaddr import SKIPPED_ADDRS
 from ..metrics import RetrievalMetrics, new_registry
 
@@ -27,3 +28,4 @@ class ServeMetrics:
                                        "Cached files returned to evicted by the cache budget.",
                                        registry=self.registry)
         self.registry.register(SKIPPED_ADDRS)  # process-wide: unreadable provider multiaddrs met while retrieving
+        self.registry.register(SKIPPED_RECORDS)  # process-wide: unusable IPNI records met while retrieving

@@ -1,6 +1,6 @@
 """Admin routes (`/admin/...`, devnet only): faults, seeding foreign copies, slashing a deal, ticking.
 
-    GET  /admin/info                       epoch, providers (actor, peer ID, URL, multiaddr), faults
+    GET  /admin/info                       epoch, providers (actor, kind, peer IDs, URL, multiaddr), faults
     GET  /admin/faults                     current faults
     POST /admin/faults                     {"provider": "f01001", "kind": "corrupt", "value": 1, "on": true}
                                            or {"clear": true[, "provider": …]}
@@ -49,7 +49,8 @@ def info(net: Devnet) -> dict[str, Any]:
             "rpc": f"{net.url}/rpc/v1", "ipni": net.url, "scale": net.scale.name,
             "miners": max(net.scale.miners, len(net.providers)), "singularity": f"{net.url}/api",
             "providers": [{"actor": p.actor, "peerId": p.peer_id, "port": p.port, "url": p.url,
-                           "multiaddr": p.multiaddr} for p in net.providers],
+                           "multiaddr": p.multiaddr, "kind": p.kind, "ipniPeerId": p.announce_peer_id}
+                          for p in net.providers],
             "faults": net.faults.as_json()}
 
 

@@ -17,21 +17,44 @@ from .store import Store
 T = TypeVar("T")
 
 
+PROVIDER_KINDS = ("curio", "boost", "bitswap-only")
+
+
 @dataclass(frozen=True)
 class ProviderInfo:
+    """One storage provider. `kind` picks whose habits it has (docs/filecoin.md "IPNI records"):
+    curio announces under its own IPNI peer ID with `/dns/…/http` addresses; boost and bitswap-only
+    announce under the on-chain peer ID."""
+
     actor: str  # f01000, f01001, ...
     idx: int
-    peer_id: str
+    peer_id: str  # the on-chain one (StateMinerInfo.PeerId)
     port: int
     host: str
+    kind: str = "curio"
+    ipni_peer_id: str = ""  # the peer ID of its IPNI records ("" = the on-chain one)
 
     @property
     def multiaddr(self) -> str:
+        """On chain (StateMinerInfo) and in IPNI records: HTTP retrieval at this provider's port."""
+        if self.kind == "curio" and self.host in ("127.0.0.1", "localhost"):
+            return f"/dns/localhost/tcp/{self.port}/http"  # Curio turns its domain name into /dns/
         return f"/ip4/{self.host}/tcp/{self.port}/http"
 
     @property
+    def libp2p_multiaddr(self) -> str:
+        """What a bitswap announcement names (a libp2p transport, no HTTP)."""
+        return f"/ip4/{self.host}/tcp/{self.port}"
+
+    @property
+    def announce_peer_id(self) -> str:
+        return self.ipni_peer_id or self.peer_id
+
+    @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        """The base URL a client derives from `multiaddr` (http://localhost:P for curio)."""
+        host = "localhost" if self.multiaddr.startswith("/dns/localhost/") else self.host
+        return f"http://{host}:{self.port}"
 
 
 @dataclass

@@ -13,6 +13,7 @@
     unordered   /ipfs/ CARs come shuffled, their Content-Type without order or dups (a legacy gateway)
     flaky=N     (targets `rpc` and `ipni`) the next N requests answer 503
     malformed   (targets `rpc` and `ipni`, not providers) answers are garbage
+    bad_record  (targets `ipni`) unreadable records come first in every answer (a reader skips them)
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 KINDS = ("offline", "hang", "corrupt", "truncate", "never_seal", "slash", "slow", "malformed", "no_ipfs", "flaky",
-         "odd_addrs", "unordered")
+         "odd_addrs", "unordered", "bad_record")
 
 
 @dataclass

@@ -1,7 +1,14 @@
 """IPNI-compatible `GET /cid/{cid}` (JSON, or ndjson when asked): who announced this multihash.
 
-A provider announces every block multihash of a piece it stores, with metadata graphsync (naming the
-piece) + trustless HTTP gateway + piece HTTP, and a Curio-style ContextID `[PaddedSize, PieceCID]`.
+A provider announces every block multihash of a piece it stores, the way its kind does it
+(docs/filecoin.md "IPNI records"), with the bytes go-libipni writes:
+
+    curio         ContextID `[PaddedSize, PieceCID]`, metadata trustless gateway (`a0 12 00`), its own IPNI
+                  peer ID (not the on-chain one), Addrs `/dns/localhost/tcp/<port>/http`
+    boost         ContextID = the deal proposal's CID bytes, graphsync metadata (naming the piece) under the
+                  on-chain peer ID with a libp2p address, plus its HTTP extended provider: the same ContextID,
+                  trustless gateway metadata, Addrs `/ip4/127.0.0.1/tcp/<port>/http`
+    bitswap-only  ContextID = the proposal CID bytes, bitswap metadata (`80 12`), a libp2p address only
 """
 
 from __future__ import annotations
@@ -13,7 +20,44 @@ from typing import Any
 from aiohttp import web
 
 from ...content.cid import CID
-from .context import Devnet
+from .. import cbor
+from ..ipni import BITSWAP, GRAPHSYNC, HTTP_GATEWAY, curio_context_id, encode_metadata
+from .context import Devnet, ProviderInfo
+
+DAG_CBOR = 0x71
+
+
+def proposal_cid(actor: str, piece: CID, padded_size: int, verified: bool) -> CID:
+    """A stand-in for the CID of the signed deal proposal (what Boost uses as ContextID)."""
+    node = cbor.encode({"Provider": actor, "PieceCID": piece, "PieceSize": padded_size, "VerifiedDeal": verified})
+    return CID.of_block(node, DAG_CBOR)
+
+
+def announcement(p: ProviderInfo | None, piece: CID, padded_size: int, verified: bool) -> tuple[bytes, bytes]:
+    """(ContextID, Metadata) of the provider's main record for a piece it stores."""
+    kind = p.kind if p is not None else "curio"
+    if kind == "curio":
+        return curio_context_id(piece, padded_size), encode_metadata([HTTP_GATEWAY])
+    ctx = proposal_cid(p.actor if p else "", piece, padded_size, verified).bytes
+    if kind == "boost":
+        return ctx, encode_metadata([GRAPHSYNC], piece_cid=piece, verified_deal=verified, fast_retrieval=True)
+    return ctx, encode_metadata([BITSWAP])
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def provider_results(p: ProviderInfo, context_id: bytes, metadata: bytes) -> list[dict[str, Any]]:
+    if p.kind == "curio":
+        return [{"ContextID": _b64(context_id), "Metadata": _b64(metadata),
+                 "Provider": {"ID": p.announce_peer_id, "Addrs": [p.multiaddr]}}]
+    out = [{"ContextID": _b64(context_id), "Metadata": _b64(metadata),
+            "Provider": {"ID": p.peer_id, "Addrs": [p.libp2p_multiaddr]}}]
+    if p.kind == "boost":  # booster-http, announced as an extended provider of every ad
+        out.append({"ContextID": _b64(context_id), "Metadata": _b64(encode_metadata([HTTP_GATEWAY])),
+                    "Provider": {"ID": p.peer_id, "Addrs": [p.multiaddr]}})
+    return out
 
 
 async def records(net: Devnet, cid: CID) -> list[dict[str, Any]]:
@@ -24,12 +68,16 @@ async def records(net: Devnet, cid: CID) -> list[dict[str, Any]]:
     out = []
     for r in rows:
         p = net.provider(r["provider"])
-        if p is None:
-            continue
-        out.append({"ContextID": base64.b64encode(r["context_id"]).decode(),
-                    "Metadata": base64.b64encode(r["metadata"]).decode(),
-                    "Provider": {"ID": p.peer_id, "Addrs": [p.multiaddr]}})
+        if p is not None:
+            out += provider_results(p, r["context_id"], r["metadata"])
     return out
+
+
+# the `bad_record` fault: records a reader must step over (an old devnet's gateway code without its
+# length byte, no Provider, no Metadata at all)
+BAD_RECORDS = [{"ContextID": "", "Metadata": _b64(bytes.fromhex("a012")), "Provider": {"ID": "12D3KooWBadRecord"}},
+               {"ContextID": _b64(b"x"), "Metadata": _b64(bytes.fromhex("8012"))},
+               {"Provider": {"ID": "12D3KooWAddressOnly", "Addrs": ["/ip4/127.0.0.1/tcp/9/http"]}}]
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
@@ -41,11 +89,14 @@ async def handle(request: web.Request) -> web.StreamResponse:
     except ValueError as exc:
         return web.Response(status=400, text=f"bad CID: {exc}\n")
     recs = await records(net, cid)
+    ndjson = "application/x-ndjson" in request.headers.get("Accept", "")
     if net.faults.has("ipni", "malformed"):
-        recs = [{"ContextID": "!!not base64!!", "Metadata": 7, "Provider": {"ID": 12}}]
+        return web.Response(body=b'{"MultihashResults": [{"Multihash": ', content_type="application/json")
+    if recs and net.faults.has("ipni", "bad_record"):
+        recs = BAD_RECORDS + recs
     if not recs:
         return web.Response(status=404, text="no providers\n")
-    if "application/x-ndjson" in request.headers.get("Accept", ""):
+    if ndjson:
         body = b"".join(json.dumps(r).encode() + b"\n" for r in recs)
         return web.Response(body=body, content_type="application/x-ndjson")
     mh = base64.b64encode(cid.multihash).decode()

@@ -1,5 +1,5 @@
 """What a devnet storage provider does with a deal: fetch the CAR, check its CommP, keep it, index it,
-announce it to the devnet IPNI. Also the local ways in: seeding "foreign" copies and storing a CAR
+announce it to the devnet IPNI (as its kind would: devnet/ipni.py). Also the local ways in: seeding "foreign" copies and storing a CAR
 that is already on this machine (benchmarks).
 
 Layout under the data dir: `providers/<actor>/pieces/<pieceCid>.car`; block offsets live in the
@@ -21,8 +21,8 @@ from ...content.carread import iter_car
 from ...content.cid import CID
 from ...content.piece import CommP
 from ...errors import CarError, ContentError
-from ..ipni import GRAPHSYNC, HTTP_GATEWAY, PIECE_HTTP, curio_context_id, encode_metadata
 from .context import Devnet
+from .ipni import announcement
 
 log = logging.getLogger("tunasync.devnet")
 FETCH_CHUNK = 4 << 20
@@ -133,9 +133,9 @@ class ProviderRuntime:
         store.executemany("INSERT OR IGNORE INTO blocks(provider, mh, piece_cid, offset, length) VALUES(?,?,?,?,?)", index)
         store.execute("INSERT OR REPLACE INTO pieces(provider, piece_cid, path, size, root_cid) VALUES(?,?,?,?,?)",
                       (actor, str(piece), str(final), final.stat().st_size, str(roots[0])))
-        meta = encode_metadata([GRAPHSYNC, HTTP_GATEWAY, PIECE_HTTP], piece_cid=piece, verified_deal=verified)
+        ctx, meta = announcement(self.net.provider(actor), piece, padded_size, verified)
         store.execute("INSERT OR REPLACE INTO announcements(provider, piece_cid, context_id, metadata) VALUES(?,?,?,?)",
-                      (actor, str(piece), curio_context_id(piece, padded_size), meta))
+                      (actor, str(piece), ctx, meta))
         return final
 
     def locate(self, actor: str, cid: CID) -> tuple[str, int, int] | None:

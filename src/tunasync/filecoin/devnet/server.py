@@ -15,7 +15,7 @@ from aiohttp import web
 
 from . import admin, ipni, rpc, singularity
 from .chain import FIRST_ACTOR, Chain, peer_id_for
-from .context import Devnet, ProviderInfo
+from .context import PROVIDER_KINDS, Devnet, ProviderInfo
 from .faults import Faults
 from .gateway import ProviderGateway
 from .market import MarketParams
@@ -38,6 +38,11 @@ class DevnetOptions:
     params: MarketParams = field(default_factory=MarketParams)
     token: str | None = None
     scale: Scale = field(default_factory=Scale)  # scale.SCALES["mainnet"]: thousands of miners, 1M deals
+    provider_kinds: list[str] = field(default_factory=lambda: ["curio"])  # in provider order, the last repeats
+
+    def kind_of(self, idx: int) -> str:
+        kinds = self.provider_kinds or ["curio"]
+        return kinds[min(idx, len(kinds) - 1)]
 
 
 class DevnetServer:
@@ -49,6 +54,9 @@ class DevnetServer:
 
     async def start(self) -> Devnet:
         o = self.opts
+        for kind in o.provider_kinds:
+            if kind not in PROVIDER_KINDS:
+                raise ValueError(f"unknown provider kind {kind!r} (known: {', '.join(PROVIDER_KINDS)})")
         o.data_dir.mkdir(parents=True, exist_ok=True)
         store = Store(o.data_dir / "devnet.sqlite")
         faults = Faults()
@@ -84,7 +92,9 @@ class DevnetServer:
             base = 0
         for i in range(max(o.providers, len(known))):
             actor = f"f0{FIRST_ACTOR + i}"
-            info = ProviderInfo(actor, i, peer_id_for(actor), 0, o.host)
+            kind = o.kind_of(i)
+            ipni_peer = peer_id_for(f"ipni-{actor}") if kind == "curio" else ""  # Curio: a key of its own, off chain
+            info = ProviderInfo(actor, i, peer_id_for(actor), 0, o.host, kind, ipni_peer)
             gw = ProviderGateway(net, runtime, info)
             prunner = web.AppRunner(gw.app(), access_log=None)
             await prunner.setup()
@@ -96,7 +106,7 @@ class DevnetServer:
                 want = _bound_port(prunner, want)
             else:
                 want = want or _free_port(o.host)
-            info = ProviderInfo(actor, i, info.peer_id, want, o.host)
+            info = ProviderInfo(actor, i, info.peer_id, want, o.host, kind, ipni_peer)
             gw.info = info
             net.providers.append(info)
             self._provider_sites[actor] = (prunner, psite, want)
@@ -169,5 +179,6 @@ def endpoints_text(info: dict) -> str:
              f"  singularity     {info['singularity']}",
              f"  admin           {info['url']}/admin/info"]
     for p in info["providers"]:
-        lines.append(f"  provider {p['actor']}  {p['url']}  {p['multiaddr']}  {p['peerId']}")
+        lines.append(f"  provider {p['actor']}  {p['kind']:<12}  {p['url']}  {p['multiaddr']}  {p['peerId']}"
+                     + (f"  (IPNI peer {p['ipniPeerId']})" if p["ipniPeerId"] != p["peerId"] else ""))
     return "\n".join(lines)
