@@ -123,7 +123,8 @@ def main() -> None:
     ready.unlink(missing_ok=True)
     devnet = subprocess.Popen([sys.executable, "-m", "tunasync.cli.main", "devnet", "--data", str(work / "devnet"),
                                "--port", "0", "--provider-port", "0", "--providers", "1", "--epoch-seconds", "1",
-                               "--ready-file", str(ready)], stdout=subprocess.DEVNULL)
+                               # boost: its /piece/ is the bare CAR (a curio one adds zeros), the reference
+                               "--provider-kind", "boost", "--ready-file", str(ready)], stdout=subprocess.DEVNULL)
     try:
         while not ready.exists():
             if devnet.poll() is not None:

@@ -319,7 +319,8 @@ def main() -> None:
         ready = work / "devnet.json"
         procs.append(subprocess.Popen([sys.executable, "-m", "tunasync.cli.main", "devnet", "--data",
                                        str(work / "devnet"), "--port", "0", "--provider-port", "0", "--providers",
-                                       "1", "--epoch-seconds", "1", "--ready-file", str(ready)],
+                                       "1", "--epoch-seconds", "1", "--ready-file", str(ready),
+                                       "--provider-kind", "boost"],  # /piece/ = the bare CAR (the reference)
                                       stdout=subprocess.DEVNULL))
         dn = wait_ready(ready, procs[-1], "devnet")
         conf = write_conf(work, dn["url"])
