@@ -90,7 +90,7 @@ def test_the_spec_json_and_ndjson_examples():
     recs = parse_answer((DATA / "specs-find-response.json").read_bytes(), False, URL)
     assert [r.protocols for r in recs] == [["bitswap"], ["graphsync"]]
     assert recs[0].peer_id == "QmQzqxhK82kAmKvARFZSkUVS6fo9sySaiogAnx5EnZ6ZmC" and recs[0].piece_cid is None
-    assert recs[0].http_urls() == []  # /dns4/elastic.dag.house/tcp/443/wss: no HTTP retrieval
+    assert recs[0].addrs == ["/dns4/elastic.dag.house/tcp/443/wss"]  # a URL, but bitswap only: never tried
     assert recs[1].piece_cid is not None and recs[1].padded_size is None  # a proposal-CID ContextID (Boost)
     assert recs[1].context_id[:4] == bytes.fromhex("01711220")
     recs = parse_answer((DATA / "specs-records.ndjson").read_bytes(), True, URL)  # blank lines between records
@@ -202,7 +202,7 @@ async def test_boost_and_bitswap_only_records(devnet_factory, tmp_path, fast_htt
     assert http.addrs == [boost["multiaddr"]] == [f"/ip4/127.0.0.1/tcp/{boost['port']}/http"]
     assert http.context_id == gs.context_id
     bs = by[(bitswap["peerId"], ("bitswap",))]
-    assert bs.http_urls() == [] and bs.piece_cid is None
+    assert bs.addrs == [f"/ip4/127.0.0.1/tcp/{bitswap['port']}/ws"] and bs.piece_cid is None
 
 
 async def test_unreadable_answer_names_the_endpoint(devnet, tmp_path, fast_http):

@@ -260,9 +260,10 @@ async def test_devnet_miner_with_odd_addresses_still_retrieves(devnet, tmp_path,
         assert info.peer_id is None and len(info.multiaddrs) == 2
         assert skipped("lotus.StateMinerInfo") == before + 2
         cands = await provider_candidates(chain, [devnet.actor(2)], f.piece)
-        assert [c.url for c in cands] == [devnet.providers[2]["url"]]  # from /ip4/127.0.0.1/tcp/<port>/ws
+        url = f"http://127.0.0.1:{devnet.providers[2]['port']}"
+        assert [c.url for c in cands] == [url]  # from /ip4/127.0.0.1/tcp/<port>/ws
         res = await VerifiedRetriever(http=http).fetch(f.root, tmp_path / "odd.out", candidates=cands)
-        assert (tmp_path / "odd.out").read_bytes() == f.data and res.source == devnet.providers[2]["url"]
+        assert (tmp_path / "odd.out").read_bytes() == f.data and res.source == url
     finally:
         await http.close()
 

@@ -8,7 +8,7 @@ A provider announces every block multihash of a piece it stores, the way its kin
     boost         ContextID = the deal proposal's CID bytes, graphsync metadata (naming the piece) under the
                   on-chain peer ID with a libp2p address, plus its HTTP extended provider: the same ContextID,
                   trustless gateway metadata, Addrs `/ip4/127.0.0.1/tcp/<port>/http`
-    bitswap-only  ContextID = the proposal CID bytes, bitswap metadata (`80 12`), a libp2p address only
+    bitswap-only  ContextID = the proposal CID bytes, bitswap metadata (`80 12`), a libp2p websocket address
 """
 
 from __future__ import annotations
@@ -52,8 +52,10 @@ def provider_results(p: ProviderInfo, context_id: bytes, metadata: bytes) -> lis
     if p.kind == "curio":
         return [{"ContextID": _b64(context_id), "Metadata": _b64(metadata),
                  "Provider": {"ID": p.announce_peer_id, "Addrs": [p.multiaddr]}}]
-    out = [{"ContextID": _b64(context_id), "Metadata": _b64(metadata),
-            "Provider": {"ID": p.peer_id, "Addrs": [p.libp2p_multiaddr]}}]
+    # a libp2p address: Boost's plain TCP one; a bitswap node's websocket one (which reads as an HTTP URL:
+    # only the protocol in the metadata keeps a retriever away from it)
+    addr = p.libp2p_multiaddr + ("/ws" if p.kind == "bitswap-only" else "")
+    out = [{"ContextID": _b64(context_id), "Metadata": _b64(metadata), "Provider": {"ID": p.peer_id, "Addrs": [addr]}}]
     if p.kind == "boost":  # booster-http, announced as an extended provider of every ad
         out.append({"ContextID": _b64(context_id), "Metadata": _b64(encode_metadata([HTTP_GATEWAY])),
                     "Provider": {"ID": p.peer_id, "Addrs": [p.multiaddr]}})
