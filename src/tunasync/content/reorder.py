@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from ..errors import CarError, ReorderLimitError, VerifyError
-from .carread import KNOWN_CODECS, MAX_BLOCK, MAX_HEADER, Sections, check_block, parse_header
+from .carread import KNOWN_CODECS, MAX_BLOCK, Sections, check_block
 from .cid import CID, DAG_PB, IDENTITY, RAW, SHA2_256
-from .verify import Release, _file_node, _slice, file_children, resolve_range
+from .verify import Release, _file_node, _slice, file_children, resolve_range, take_car_header
 
 DEFAULT_LIMIT = 256 << 20
 
@@ -69,21 +69,8 @@ class ReorderVerifier:
             self._advance(out)
 
     def _read_header(self) -> bool:
-        sections = self._sections
-        got = sections.varint()
-        if got is None:
-            return False
-        n, size = got
-        if n == 0 or n > MAX_HEADER:
-            raise CarError(f"header length {n} out of range", sections.offset)
-        if sections.buffered < size + n:
-            return False
-        header = parse_header(sections.peek(size + n)[size:])
-        if header.get("version") != 1:
-            raise CarError(f"unsupported CAR version {header.get('version')!r}", sections.offset)
-        sections.take(size + n)
-        self._header = True
-        return True
+        self._header = take_car_header(self._sections)
+        return self._header
 
     def _arrive(self, cid: CID, block: bytes, at: int) -> None:
         key = cid.multihash

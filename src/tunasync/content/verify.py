@@ -169,21 +169,8 @@ class DfsVerifier:
             self._block(cid, block, at, out, defer)
 
     def _read_header(self) -> bool:
-        sections = self._sections
-        got = sections.varint()
-        if got is None:
-            return False
-        n, size = got
-        if n == 0 or n > MAX_HEADER:
-            raise CarError(f"header length {n} out of range", sections.offset)
-        if sections.buffered < size + n:
-            return False
-        header = parse_header(sections.peek(size + n)[size:])
-        if header.get("version") != 1:
-            raise CarError(f"unsupported CAR version {header.get('version')!r}", sections.offset)
-        sections.take(size + n)
-        self._header = True
-        return True
+        self._header = take_car_header(self._sections)
+        return self._header
 
     def feed_block(self, cid: CID, block: bytes) -> list[tuple[int, bytes]]:
         """Consume one block already split out of its CAR (a block store, an index): same checks."""
@@ -357,3 +344,20 @@ def dfs_blocks(get_block: Callable[[CID], bytes], root: CID | str,
             first = False
         children = file_children(cid, node, data, offset, lo, hi, byte_range is None)
         stack.extend((c, o, False) for c, o, _ in reversed(children))
+
+
+def take_car_header(sections: Sections) -> bool:
+    """Consume a CARv1 header once it is wholly buffered; False while more bytes are needed."""
+    got = sections.varint()
+    if got is None:
+        return False
+    n, size = got
+    if n == 0 or n > MAX_HEADER:
+        raise CarError(f"header length {n} out of range", sections.offset)
+    if sections.buffered < size + n:
+        return False
+    header = parse_header(sections.peek(size + n)[size:])
+    if header.get("version") != 1:
+        raise CarError(f"unsupported CAR version {header.get('version')!r}", sections.offset)
+    sections.take(size + n)
+    return True
