@@ -198,16 +198,25 @@ class Flights:
             log.exception("serve: retrieval of %s/%s failed", *flight.key)
             flight.fail(RetrievalFailed(500, "error", f"{type(exc).__name__}: {exc}"))
         finally:
-            await flight.settle()
-            if self._running.get(flight.key) is flight:
-                del self._running[flight.key]
-            if not flight.done and flight.error is None:
-                flight.fail(RetrievalFailed(502, "error", "retrieval stopped"))
-            os.close(flight.partial.fd)  # on the loop, after leaving the registry: no dup() can race it
-            await asyncio.to_thread(discard, flight.partial)  # gone already when it was placed
-            if flight.readers > 0 and flight.done:
-                self._streaming[flight.key] = flight
-            self._notify(flight.key[0])
+            # A cancel (shutdown) arriving while the flight winds down must not skip removing its partial.
+            ending = asyncio.ensure_future(self._end(flight))
+            try:
+                await asyncio.shield(ending)
+            except asyncio.CancelledError:
+                await asyncio.wait([ending])
+                raise
+
+    async def _end(self, flight: Flight) -> None:
+        await flight.settle()
+        if self._running.get(flight.key) is flight:
+            del self._running[flight.key]
+        if not flight.done and flight.error is None:
+            flight.fail(RetrievalFailed(502, "error", "retrieval stopped"))
+        os.close(flight.partial.fd)  # on the loop, after leaving the registry: no dup() can race it
+        await asyncio.to_thread(discard, flight.partial)  # gone already when it was placed
+        if flight.readers > 0 and flight.done:
+            self._streaming[flight.key] = flight
+        self._notify(flight.key[0])
 
     def _notify(self, tree: str) -> None:
         if self.on_released is not None:
