@@ -21,7 +21,7 @@ from collections import OrderedDict
 from ..errors import CarError, ReorderLimitError, VerifyError
 from .carread import KNOWN_CODECS, MAX_BLOCK, Sections, check_block
 from .cid import CID, DAG_PB, IDENTITY, RAW, SHA2_256
-from .verify import Release, _file_node, _slice, file_children, resolve_range, take_car_header
+from .verify import Release, _file_node, _slice, check_car_end, file_children, resolve_range, take_car_header
 
 DEFAULT_LIMIT = 256 << 20
 
@@ -162,11 +162,7 @@ class ReorderVerifier:
 
     def finish(self) -> None:
         """End of stream: raise unless every block of the file (or range) arrived and verified."""
-        if self._sections.buffered:
-            raise CarError(f"truncated CAR: {self._sections.buffered} bytes of an incomplete section at the end",
-                           self._sections.offset)
-        if not self._header:
-            raise CarError("empty response: no CAR header", 0)
+        check_car_end(self._sections, self._header)
         if self._stack:
             cid = self._stack[-1][0]
             again = " (used earlier and not sent again)" if cid.multihash in self._used else ""

@@ -185,11 +185,7 @@ class DfsVerifier:
 
     def finish(self) -> None:
         """End of stream: raise CarError/VerifyError unless the whole file (or range) was verified."""
-        if self._sections.buffered:
-            raise CarError(f"truncated CAR: {self._sections.buffered} bytes of an incomplete section at the end",
-                           self._sections.offset)
-        if not self._header:
-            raise CarError("empty response: no CAR header", 0)
+        check_car_end(self._sections, self._header)
         if self._stack:
             cid = self._stack[-1][0]
             raise VerifyError(self.root, f"incomplete CAR: {len(self._stack)} block(s) missing, next {cid}")
@@ -361,3 +357,12 @@ def take_car_header(sections: Sections) -> bool:
         raise CarError(f"unsupported CAR version {header.get('version')!r}", sections.offset)
     sections.take(size + n)
     return True
+
+
+def check_car_end(sections: Sections, header_read: bool) -> None:
+    """At the end of a stream: CarError for a section cut short or a response without a CAR header."""
+    if sections.buffered:
+        raise CarError(f"truncated CAR: {sections.buffered} bytes of an incomplete section at the end",
+                       sections.offset)
+    if not header_read:
+        raise CarError("empty response: no CAR header", 0)
