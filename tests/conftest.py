@@ -1,4 +1,4 @@
-"""Fixtures every test area shares: free ports, the shared spec/vectors directory, the npm oracle."""
+"""Fixtures every test area shares: free ports, the test data directory, the npm oracle."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("TUNASYNC_SHARED_DIR", REPO.parent / "shared"))
+DATA = REPO / "tests" / "data"
 ORACLE_DIR = Path(os.environ.get("TUNASYNC_ORACLE_DIR", REPO / ".cache" / "oracle"))
 
 
@@ -27,10 +27,9 @@ def port() -> int:
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    if not SHARED.is_dir():
-        pytest.skip(f"shared directory {SHARED} not found (set TUNASYNC_SHARED_DIR)")
-    return SHARED
+def data_dir() -> Path:
+    """tests/data: fixtures and vectors committed with the repository (tests/data/make_vectors.py)."""
+    return DATA
 
 
 @pytest.fixture(scope="session")

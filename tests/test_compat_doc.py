@@ -1,5 +1,5 @@
-"""docs/compat.md holds one decision (kept / fixed) per numbered Go quirk of spec §11, and every
-module or test it points at exists."""
+"""docs/compat.md holds one decision (kept / fixed) per numbered Go quirk of its section 11, each
+quirk names the Go tunasync file it comes from, and every module or test the doc points at exists."""
 
 from __future__ import annotations
 
@@ -73,10 +73,26 @@ def test_spec_parser_reads_numbered_items():
     assert spec_quirk_numbers(spec) == [1, 2, 3]
 
 
-def test_one_decision_per_spec_quirk(shared_dir):
-    numbers = spec_quirk_numbers((shared_dir / "spec" / "tunasync.md").read_text(encoding="utf-8"))
-    assert numbers, "no numbered quirks found in spec §11"
-    assert len(numbers) == len(set(numbers)), f"spec §11 repeats numbers: {numbers}"
+def quirk_items(doc: str) -> dict[int, str]:
+    """The numbered items of section 11 (an item runs to the next item), by number."""
+    m = SECTION_11.search(doc)
+    assert m, "docs/compat.md has no section 11"
+    level = len(m.group(1))
+    end = len(doc)
+    for h in HEADING.finditer(doc, m.end()):
+        if len(h.group(1)) <= level:
+            end = h.start()
+            break
+    body = doc[m.end():end]
+    starts = list(ITEM.finditer(body))
+    return {int(a.group(1)): body[a.start():b.start() if b else len(body)]
+            for a, b in zip(starts, [*starts[1:], None], strict=True)}
+
+
+def test_one_decision_per_quirk():
+    numbers = spec_quirk_numbers(COMPAT.read_text(encoding="utf-8"))
+    assert len(numbers) == 37, f"section 11 should list Go 0.10's 37 quirks, found {numbers}"
+    assert len(numbers) == len(set(numbers)), f"section 11 repeats numbers: {numbers}"
     rows = compat_rows()
     assert sorted(rows) == sorted(numbers), (
         f"missing rows: {sorted(set(numbers) - set(rows))}, rows without a quirk: {sorted(set(rows) - set(numbers))}")
@@ -99,6 +115,15 @@ def test_every_path_named_in_the_doc_exists():
     text = COMPAT.read_text(encoding="utf-8")
     missing = [p for p in (check_path(path, func or None) for path, func in PATH.findall(text)) if p]
     assert not missing, f"docs/compat.md names paths that do not exist: {missing}"
+
+
+def test_each_quirk_names_its_go_source():
+    """A reader can check every quirk against https://github.com/tuna/tunasync at v0.10.0."""
+    go_file = re.compile(r"`((?:manager|worker|internal|cmd/tunasync|cmd/tunasynctl)/[a-z_]+\.go)`")
+    items = quirk_items(COMPAT.read_text(encoding="utf-8"))
+    assert sorted(items) == list(range(1, 38))
+    bare = [n for n, text in items.items() if not go_file.search(text)]
+    assert not bare, f"quirks that name no Go source file: {bare}"
 
 
 @pytest.mark.parametrize("decision", sorted(DECISIONS))

@@ -1,4 +1,4 @@
-"""Piece CIDs against the shared vectors and spec §3.3, on every core (C SHA-NI, C portable, pure Python)."""
+"""Piece CIDs against tests/data/vectors/piece.tsv and the published vectors of docs/cid.md, on every core (C SHA-NI, C portable, pure Python)."""
 
 from __future__ import annotations
 
@@ -69,13 +69,13 @@ def main_core(request, monkeypatch):
     yield from _use_core(request.param, monkeypatch)
 
 
-def _rows(shared_dir):
-    with open(shared_dir / "vectors" / "piece.tsv", newline="") as f:
+def _rows(data_dir):
+    with open(data_dir / "vectors" / "piece.tsv", newline="") as f:
         return list(csv.DictReader(f, delimiter="\t"))
 
 
-def test_every_shared_vector_row(core, shared_dir):
-    rows = _rows(shared_dir)
+def test_every_vector_row(core, data_dir):
+    rows = _rows(data_dir)
     assert len(rows) >= 12
     for row in rows:
         data = b"hello world\n" if row["input"] == "hello" else pattern(int(row["size"]))

@@ -1,4 +1,5 @@
-"""Property tests against @web3-storage/data-segment (the npm reference, `oracle/piece.mjs`).
+"""Property tests against @web3-storage/data-segment (the npm reference, driven by
+tests/data/vectors/piece.mjs).
 
 Random sizes around 127·2^k ± 1 (k ≤ 17) with random content, on the default core and the
 pure-Python fallback. One node process answers for every file (the reference runs ≈ 6 MB/s).
@@ -10,6 +11,7 @@ import json
 import os
 import random
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -17,19 +19,8 @@ from tunasync.content import commp_py, piece
 
 pytestmark = pytest.mark.node
 
-# The calls of shared/oracle/piece.mjs, over every file named on the command line.
-BATCH_MJS = """
-import { readFileSync } from 'node:fs'
-import { Piece } from '@web3-storage/data-segment'
-import { CID } from 'multiformats/cid'
-import * as Digest from 'multiformats/hashes/digest'
-for (const path of process.argv.slice(2)) {
-  const piece = Piece.fromPayload(readFileSync(path))
-  const v1 = CID.createV1(0xf101, Digest.create(0x1012, piece.root))
-  console.log(JSON.stringify({ v2: Piece.toLink(piece).toString(), v1: v1.toString(),
-    size: Number(Piece.toInfo(piece).size), height: piece.height, padding: Number(piece.padding) }))
-}
-"""
+# Our driver of the reference (also what tests/data/make_vectors.py runs): one JSON line per file.
+PIECE_MJS = Path(__file__).resolve().parent.parent / "data" / "vectors" / "piece.mjs"
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +34,14 @@ def _oracle(oracle_dir, tmp_path, paths):
     work = tmp_path / "oracle"
     work.mkdir()
     (work / "node_modules").symlink_to(oracle_dir / "node_modules")  # ES modules resolve next to the script
-    (work / "piece_batch.mjs").write_text(BATCH_MJS)
+    (work / "piece.mjs").write_text(PIECE_MJS.read_text())
     proc = subprocess.run(
-        ["node", str(work / "piece_batch.mjs"), *map(str, paths)], capture_output=True, text=True, timeout=300
+        ["node", str(work / "piece.mjs"), *map(str, paths)], capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, proc.stderr
-    return [json.loads(line) for line in proc.stdout.splitlines()]
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    return [{"v2": r["v2"], "v1": r["v1"], "size": r["padded_size"], "height": r["height"], "padding": r["padding"]}
+            for r in lines]
 
 
 def test_random_payloads_match_data_segment(oracle_dir, tmp_path, seed):

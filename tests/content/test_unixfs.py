@@ -1,4 +1,4 @@
-"""UnixFS file CIDs: every row of shared/vectors/unixfs.tsv, the 1 GiB + 1 two-level tree, streaming."""
+"""UnixFS file CIDs: every row of tests/data/vectors/unixfs.tsv, the 1 GiB + 1 two-level tree, streaming."""
 
 from __future__ import annotations
 
@@ -20,13 +20,13 @@ from tunasync.content.unixfs import FileBuilder, FileChangedError, PathError, by
 GIB = 1 << 30
 
 
-def _rows(shared_dir):
-    with open(shared_dir / "vectors" / "unixfs.tsv", newline="") as f:
+def _rows(data_dir):
+    with open(data_dir / "vectors" / "unixfs.tsv", newline="") as f:
         return list(csv.DictReader(f, delimiter="\t"))
 
 
-def test_every_unixfs_vector_row(shared_dir, pattern_file, tmp_path):
-    rows = _rows(shared_dir)
+def test_every_unixfs_vector_row(data_dir, pattern_file, tmp_path):
+    rows = _rows(data_dir)
     assert len(rows) >= 40
     for row in rows:
         size = int(row["size"])

@@ -1,4 +1,4 @@
-"""Property tests against the npm reference encoders: @ipld/unixfs (oracle/unixfs.mjs) and ipfs-car.
+"""Property tests against the npm reference encoders: @ipld/unixfs (tests/data/vectors/unixfs.mjs) and ipfs-car.
 
 Random content, sizes around every boundary of each profile (chunk ± 1, links-per-node × chunk ± 1).
 The ipfs-car profile's width × chunk is 1 GiB: that boundary is covered by the fixed 1 GiB + 1 vector.
@@ -29,8 +29,8 @@ def _sizes(profile: str, rng: random.Random) -> list[int]:
 
 
 @pytest.mark.parametrize("profile", list(PROFILES))
-def test_random_files_at_every_boundary_match_ipld_unixfs(profile, oracle_dir, shared_dir, tmp_path):
-    script = (shared_dir / "oracle" / "unixfs.mjs").read_text()
+def test_random_files_at_every_boundary_match_ipld_unixfs(profile, oracle_dir, data_dir, tmp_path):
+    script = (data_dir / "vectors" / "unixfs.mjs").read_text()
     rng = random.Random(f"{SEED}-{profile}")
     for size in _sizes(profile, rng):
         path = tmp_path / f"r{size}"
