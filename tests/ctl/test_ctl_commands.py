@@ -241,3 +241,21 @@ async def test_undecodable_replies_are_errors(odd_manager):
     r = await ctl(env, "list", "w1", "-v", *addr)
     assert (r.code, r.err) == (1, "Failed to correctly get information of jobs from at least one manager\n")
     assert "Failed to correctly get jobs for worker w1: invalid JSON" in r.out
+
+
+async def test_go_flag_syntax_from_cron_lines(home, jobs):
+    """The lines of the issue, as Go's flag package reads them (cmd/tunasynctl/tunasynctl.go flags)."""
+    from .ctlkit import ctl_env
+
+    env = ctl_env(home)  # no ctl.conf: the flags alone point at the manager
+    port = str(jobs.config.server.port)
+    r = await ctl(env, "list", "-p=" + port, "-m=127.0.0.1", "-all", "-f={{.Name}}", real=True)
+    assert r.code == 0, r.err
+    assert sorted(r.out.splitlines()) == ["arch", "centos", "debian", "ubuntu"]  # not `=arch` ...
+    r = await ctl(env, "workers", "-manager", "127.0.0.1", "-p", port)  # not host `anager`
+    assert r.code == 0, r.err
+    assert sorted(w["id"] for w in r.json) == ["w1", "w2", "w3"]
+    r = await ctl(env, "list", "--port=" + port, "--manager=127.0.0.1", "--all=true", "-status=success")
+    assert (r.code, [d["name"] for d in r.json]) == (0, ["debian"])
+    r = await ctl(env, "list", "-port", "0x" + format(int(port), "x"), "-m", "127.0.0.1", "-a=false", "w1")
+    assert r.code == 0 and sorted(d["name"] for d in r.json) == ["centos", "debian", "ubuntu"]

@@ -11,10 +11,10 @@ import sys
 
 import click
 
-from .. import GO_COMPAT_VERSION, __version__
 from .ctl_commands import COMMANDS as GO_COMMANDS
 from .ctl_common import CONTEXT, Fail
 from .ctl_history import COMMANDS as EXTRA_COMMANDS
+from .goflags import GoUsageError, go_to_click, split_app_flags, usage_failure, version_text
 
 COMPLETION_FLAG = "--generate-bash-completion"
 
@@ -22,9 +22,7 @@ COMPLETION_FLAG = "--generate-bash-completion"
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     if not value or ctx.resilient_parsing:
         return
-    click.echo(f"Version: {__version__} (compatible with tunasync {GO_COMPAT_VERSION})")
-    click.echo("Git Hash: No githash provided")
-    click.echo("Build Date: No build date provided")
+    click.echo(version_text())
     ctx.exit()
 
 
@@ -77,11 +75,37 @@ def complete(argv: list[str]) -> str:
     return "".join(f + "\n" for f in flags)
 
 
+APP_FLAGS = {"version": "--version", "v": "--version", "help": "--help", "h": "--help"}
+
+
+def go_argv(argv: list[str]) -> list[str]:
+    """A Go tunasynctl command line in click's form (see goflags). Every subcommand reads Go's syntax: they
+    all share Go's common flags. An unknown command is Go's `No help topic for 'foo'`, exit 3."""
+    head, rest = split_app_flags(argv, APP_FLAGS)
+    if not rest:
+        return head
+    cmd = cli.commands.get(rest[0])
+    if cmd is None:
+        raise Fail(f"No help topic for '{rest[0]}'", 3)
+    if rest[0] in ("help", "h"):
+        return head + rest
+    return head + [rest[0]] + go_to_click(cmd, rest[1:])
+
+
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if COMPLETION_FLAG in args:
         sys.stdout.write(complete(args))
         sys.exit(0)
+    try:
+        args = go_argv(args)
+    except Fail as exc:
+        sys.stderr.write(exc.message + "\n")
+        sys.exit(exc.code)
+    except GoUsageError as exc:
+        command = f"tunasynctl {args[0]}" if args and not args[0].startswith("-") else "tunasynctl"
+        sys.stderr.write(usage_failure(command, exc.message) + "\n")
+        sys.exit(1)
     try:
         cli.main(args=args, prog_name="tunasynctl", standalone_mode=False)
     except Fail as exc:

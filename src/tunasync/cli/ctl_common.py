@@ -41,7 +41,7 @@ def fail(message: str) -> NoReturn:
 class CommonOpts:
     config: str | None
     manager: str | None
-    port: str | None
+    port: int | None
     ca_cert: str | None
     verbose: bool
     debug: bool
@@ -52,12 +52,7 @@ class CommonOpts:
         setup_logging(self.verbose, self.debug)
         if self.token:
             click.echo(TOKEN_FLAG_WARNING, err=True)
-        port = None
-        if self.port:
-            try:
-                port = int(self.port, 0)
-            except ValueError:
-                fail(f'invalid value "{self.port}" for flag -port: parse error')
+        port = self.port if self.port and self.port > 0 else None  # Go: `-p` counts only when > 0
         try:
             cfg = load(self.config, manager=self.manager, port=port, ca_cert=self.ca_cert, token=self.token)
         except ConfigError as exc:
@@ -76,7 +71,7 @@ _COMMON = [
     click.option("--config", "-c", metavar="FILE",
                  help="Read configuration from FILE rather than ~/.config/tunasync/ctl.conf and /etc/tunasync/ctl.conf"),
     click.option("--manager", "-m", help="The manager server address"),
-    click.option("--port", "-p", help="The manager server port"),
+    click.option("--port", "-p", type=int, help="The manager server port"),
     click.option("--ca-cert", metavar="CERT", help="Trust root CA cert file CERT"),
     click.option("--verbose", "-v", is_flag=True, help="Enable verbosely logging"),
     click.option("--debug", is_flag=True, help="Enable debugging logging"),
@@ -92,7 +87,7 @@ def common(f: Callable[..., Any]) -> Callable[..., Any]:
     """Add the common flags to a subcommand; the function receives them as a CommonOpts first argument."""
 
     @functools.wraps(f)
-    def wrapper(config: str | None, manager: str | None, port: str | None, ca_cert: str | None, verbose: bool,
+    def wrapper(config: str | None, manager: str | None, port: int | None, ca_cert: str | None, verbose: bool,
                 debug: bool, token: str | None, **kw: Any) -> Any:
         return f(CommonOpts(config, manager, port, ca_cert, verbose, debug, token), **kw)
 

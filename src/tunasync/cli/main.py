@@ -7,10 +7,11 @@ Each subcommand lives in its own module `tunasync.cli.<module>` exposing a click
 from __future__ import annotations
 
 import importlib
+import sys
 
 import click
 
-from .. import GO_COMPAT_VERSION, __version__
+from .goflags import GoUsageError, go_to_click, split_app_flags, usage_failure, version_text
 
 # name -> (module, one-line help). Aliases as in Go: `m` = manager, `w` = worker.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -61,9 +62,7 @@ def _not_yet(name: str) -> click.Command:
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     if not value or ctx.resilient_parsing:
         return
-    click.echo(f"Version: {__version__} (compatible with tunasync {GO_COMPAT_VERSION})")
-    click.echo("Git Hash: No githash provided")
-    click.echo("Build Date: No build date provided")
+    click.echo(version_text())
     ctx.exit()
 
 
@@ -74,8 +73,33 @@ def cli() -> None:
     """tunasync: mirror job manager (drop-in for Go tunasync 0.10) with a Filecoin archive tier."""
 
 
-def main() -> None:
-    cli(prog_name="tunasync")
+APP_FLAGS = {"version": "--version", "v": "--version", "help": "--help", "h": "--help"}
+GO_FACING = ("manager", "worker")  # Go tunasync's commands: their flags are read with Go's syntax
+
+
+def go_argv(argv: list[str]) -> list[str]:
+    """A Go tunasync command line in click's form (see goflags); our own commands pass unchanged."""
+    head, rest = split_app_flags(argv, APP_FLAGS)
+    if not rest:
+        return head
+    name = ALIASES.get(rest[0], rest[0])
+    if name not in GO_FACING:
+        return head + rest
+    cmd = cli.get_command(click.Context(cli), name)
+    assert cmd is not None
+    # `tunasync manager migrate ...` is ours: flags before the subcommand are Go's, the rest click's
+    return head + [rest[0]] + go_to_click(cmd, rest[1:], stop_at_positional=isinstance(cmd, click.Group))
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = go_argv(args)
+    except GoUsageError as exc:
+        command = f"tunasync {args[0]}" if args and not args[0].startswith("-") else "tunasync"
+        click.echo(usage_failure(command, exc.message), err=True)
+        sys.exit(2)
+    cli(args=args, prog_name="tunasync")
 
 
 if __name__ == "__main__":
