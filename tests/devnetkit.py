@@ -1,6 +1,6 @@
 """The devnet as a real subprocess on free ports with a fast epoch, plus helpers to put files on it.
 
-Shared by the filecoin, archive and serve tests (`from devnetkit import ...`; tests/ is on sys.path).
+Shared by the filecoin, archive and serve tests (`from tests.devnetkit import ...`).
 """
 
 from __future__ import annotations

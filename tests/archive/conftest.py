@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from devnetkit import DevnetProc
+from tests.devnetkit import DevnetProc
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import subprocess
 import sys
 
 import pytest
-from archkit import archive_ctx, assert_nothing_lost, default_files, make_tree, write_conf
 
+from tests.archive.archkit import archive_ctx, assert_nothing_lost, default_files, make_tree, write_conf
 from tunasync.archive.crash import ENV as CRASH_ENV
 
 

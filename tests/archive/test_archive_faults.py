@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from archkit import archive_ctx, assert_nothing_lost, default_files, make_tree, rand, write_conf
 
+from tests.archive.archkit import archive_ctx, assert_nothing_lost, default_files, make_tree, rand, write_conf
 from tunasync.archive import pipeline, store
 from tunasync.archive.repair import repair
 from tunasync.archive.states import FileState

@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from archkit import archive_ctx, assert_nothing_lost, make_tree, rand, write_conf
 
-from devnetkit import DevnetProc
+from tests.archive.archkit import archive_ctx, assert_nothing_lost, make_tree, rand, write_conf
+from tests.devnetkit import DevnetProc
 from tunasync.archive import pipeline, store
 from tunasync.archive.crash import CrashAt, CrashInjected
 from tunasync.archive.repair import repair

@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
-from test_scan_walk import without_dac_override, write
 
+from tests.archive.test_scan_walk import without_dac_override, write
 from tunasync.archive import hashing
 from tunasync.archive.hashing import hash_pending
 from tunasync.archive.index import ArchiveIndex

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from archkit import archive_ctx, assert_nothing_lost, default_files, make_tree, write_conf
-
+from tests.archive.archkit import archive_ctx, assert_nothing_lost, default_files, make_tree, write_conf
 from tunasync.archive import pipeline
 from tunasync.archive.states import FileState
 from tunasync.archive.status import figures

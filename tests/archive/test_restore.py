@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import os
 
-from archkit import archive_ctx, make_tree, rand, write_conf
-
+from tests.archive.archkit import archive_ctx, make_tree, rand, write_conf
 from tunasync.archive import pipeline
 from tunasync.archive.restore import restore_file
 from tunasync.archive.scan import scan

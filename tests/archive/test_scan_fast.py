@@ -9,8 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_scan_walk import needs_native, odd_tree, without_dac_override, write
 
+from tests.archive.test_scan_walk import needs_native, odd_tree, without_dac_override, write
 from tunasync.archive import scan as scanmod
 from tunasync.archive.index import ArchiveIndex
 from tunasync.archive.scan import NO_NATIVE_ENV, ScanResult, invalidate_snapshot, scan, snapshot_path

@@ -7,19 +7,16 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import sys
 import time
 from pathlib import Path
 
 import aiohttp
 import pytest
-from archkit import make_tree, rand
 
+from tests.archive.archkit import make_tree, rand
+from tests.ops.manager_harness import post_raw, running_manager
+from tests.ops.worker_harness import free_port, worker_process
 from tunasync.archive.index import ArchiveIndex
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from ops.manager_harness import post_raw, running_manager  # noqa: E402
-from ops.worker_harness import free_port, worker_process  # noqa: E402
 
 pytestmark = pytest.mark.skipif(shutil.which("rsync") is None, reason="rsync is not installed")
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from content_helpers import write_pattern
+
+from tests.content.content_helpers import write_pattern
 
 
 @pytest.fixture(scope="session")

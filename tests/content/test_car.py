@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from content_helpers import pattern_bytes
 
+from tests.content.content_helpers import pattern_bytes
 from tunasync.content.car import CarWriter, encode_header, write_bundle_car, write_file_car
 from tunasync.content.carread import iter_car
 from tunasync.content.cid import CID, DAG_PB

@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
-from content_helpers import ipfs_car, tunasync
 
+from tests.content.content_helpers import ipfs_car, tunasync
 from tunasync.content.car import encode_header, write_file_car
 from tunasync.content.carread import iter_car
 from tunasync.content.cid import encode_varint

@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-from content_helpers import ipfs_car, tunasync
+
+from tests.content.content_helpers import ipfs_car, tunasync
 
 HELLO_CID = "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"
 

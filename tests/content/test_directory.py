@@ -6,8 +6,8 @@ import os
 import random
 
 import pytest
-from content_helpers import ipfs_car, run_node
 
+from tests.content.content_helpers import ipfs_car, run_node
 from tunasync.content.chunker import hash_file
 from tunasync.content.cid import CID, DAG_PB
 from tunasync.content.dagpb import decode_node

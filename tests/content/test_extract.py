@@ -6,8 +6,8 @@ import os
 import random
 
 import pytest
-from content_helpers import ipfs_car
 
+from tests.content.content_helpers import ipfs_car
 from tunasync.content.car import encode_header, write_bundle_car, write_file_car
 from tunasync.content.carread import CarIndex, iter_car
 from tunasync.content.cid import CID, DAG_PB, encode_varint
@@ -172,7 +172,7 @@ console.log(link.cid.toString())
 @pytest.mark.parametrize("leaves", ["raw", "dag-pb"])
 def test_trickle_dags_are_read_too(oracle_dir, tmp_path, leaves):
     """No profile writes trickle DAGs, but readers must take them (spec §1.5): whole file and ranges."""
-    from content_helpers import run_node
+    from tests.content.content_helpers import run_node
 
     data = random.Random(8).randbytes(40 * 1024 + 77)
     (tmp_path / "src").write_bytes(data)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import random
 
 import pytest
-from content_helpers import pattern_bytes
 
+from tests.content.content_helpers import pattern_bytes
 from tunasync.content.car import encode_header, write_file_car
 from tunasync.content.carread import CarIndex
 from tunasync.content.cid import CID, DAG_CBOR, RAW, encode_varint

@@ -9,8 +9,8 @@ import time
 import tracemalloc
 
 import pytest
-from content_helpers import pattern_bytes
 
+from tests.content.content_helpers import pattern_bytes
 from tunasync.content import unixfs
 from tunasync.content.chunker import hash_file
 from tunasync.content.cid import CID

@@ -9,8 +9,8 @@ from __future__ import annotations
 import random
 
 import pytest
-from content_helpers import ipfs_car, run_node
 
+from tests.content.content_helpers import ipfs_car, run_node
 from tunasync.content.car import write_file_car
 from tunasync.content.carread import iter_car
 from tunasync.content.unixfs import PROFILES, file_cid

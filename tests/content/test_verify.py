@@ -6,8 +6,8 @@ import hashlib
 import random
 
 import pytest
-from content_helpers import pattern_bytes
 
+from tests.content.content_helpers import pattern_bytes
 from tunasync.content.car import encode_header, write_bundle_car, write_file_car
 from tunasync.content.carread import CarIndex
 from tunasync.content.cid import CID, DAG_PB, RAW, encode_varint
@@ -21,7 +21,7 @@ SIZE = 45613057  # 174 × 256 KiB + 1: three levels in the kubo-v1 profile
 
 @pytest.fixture(scope="module")
 def kubo_v1_car(tmp_path_factory):
-    from content_helpers import write_pattern
+    from tests.content.content_helpers import write_pattern
 
     base = tmp_path_factory.mktemp("verify")
     src = write_pattern(base / "src", SIZE)

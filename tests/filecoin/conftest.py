@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from devnetkit import REPO, DevnetProc, StoredFile, make_file, pattern  # noqa: F401 (re-exported)
+from tests.devnetkit import REPO, DevnetProc, StoredFile, make_file, pattern  # noqa: F401 (re-exported)
 from tunasync.filecoin.http import HttpSettings
 
 

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from devnetkit import DevnetProc, make_file
+from tests.devnetkit import DevnetProc, make_file
 from tunasync.content.car import write_bundle_car
 from tunasync.content.carread import CarIndex, iter_car
 from tunasync.content.verify import dfs_blocks

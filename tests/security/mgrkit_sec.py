@@ -13,8 +13,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from ops.manager_harness import Manager, running_manager
-from ops.worker_harness import free_port
+from tests.ops.manager_harness import Manager, running_manager
+from tests.ops.worker_harness import free_port
 
 __all__ = ["Manager", "Service", "call", "free_port", "manager", "service", "token_conf"]
 

@@ -16,14 +16,16 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.serve.servekit import (  # mirrors with evicted files on the devnet
+    build_mirror,
+    client,
+    rand,
+    serving,
+    wait_until,
+    write_conf,
+)
 from tunasync.serve.app import Server, start
 from tunasync.serve.trees import tree_from_root
-
-SERVE_DIR = Path(__file__).resolve().parents[1] / "serve"
-if str(SERVE_DIR) not in sys.path:  # tests/serve/servekit: mirrors with evicted files on the devnet
-    sys.path.insert(0, str(SERVE_DIR))
-
-from servekit import build_mirror, client, rand, serving, wait_until, write_conf  # noqa: E402
 
 __all__ = ["build_mirror", "client", "rand", "serving", "wait_until", "write_conf"]
 

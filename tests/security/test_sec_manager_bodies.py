@@ -95,7 +95,7 @@ async def test_deep_json_is_400_on_every_json_route(tmp_path):
 
 
 async def test_deep_json_is_400_on_the_worker_control_port(tmp_path):
-    from ops.worker_harness import worker_conf, worker_process
+    from tests.ops.worker_harness import worker_conf, worker_process
 
     async with manager(tmp_path) as m:
         port = free_port()

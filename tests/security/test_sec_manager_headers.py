@@ -11,8 +11,8 @@ import asyncio
 import aiohttp
 import pytest
 
-from ops.chromium import Browser, chromium_path
-from ops.manager_harness import register, report
+from tests.ops.chromium import Browser, chromium_path
+from tests.ops.manager_harness import register, report
 
 from .mgrkit_sec import call, manager
 

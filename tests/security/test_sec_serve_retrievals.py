@@ -14,7 +14,7 @@ import asyncio
 
 import pytest
 
-from devnetkit import DevnetProc
+from tests.devnetkit import DevnetProc
 from tunasync.serve.policy import ServePolicy
 
 from .servekit_sec import build_mirror, client, rand, serving, wait_until, write_conf

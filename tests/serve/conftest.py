@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from devnetkit import DevnetProc
+from tests.devnetkit import DevnetProc
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from servekit import build_mirror, client, rand, serving, wait_until, write_conf
-
+from tests.serve.servekit import build_mirror, client, rand, serving, wait_until, write_conf
 from tunasync.archive.cache import AccessLog, CachedFile, enforce_budget, over_budget
 from tunasync.archive.states import FileState
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from servekit import build_mirror, client, rand, wait_until, write_conf
 
+from tests.serve.servekit import build_mirror, client, rand, wait_until, write_conf
 from tunasync.cli.main import cli
 from tunasync.cli.serve import parse_listen
 

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-from servekit import client
 
+from tests.serve.servekit import client
 from tunasync.serve.app import Server, start
 from tunasync.serve.conditional import Validators, parse_range, plan
 from tunasync.serve.mime import content_type

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import os
 
-from servekit import MTIME, build_mirror, client, rand, serving, wait_until, write_conf
-
+from tests.serve.servekit import MTIME, build_mirror, client, rand, serving, wait_until, write_conf
 from tunasync.archive.states import FileState
 from tunasync.serve.policy import ServePolicy
 

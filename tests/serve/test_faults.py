@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import time
 
-from servekit import build_mirror, client, rand, serving, wait_until, write_conf
-
+from tests.serve.servekit import build_mirror, client, rand, serving, wait_until, write_conf
 from tunasync.archive.settings import load
 from tunasync.serve.app import Server, start
 from tunasync.serve.policy import ServePolicy

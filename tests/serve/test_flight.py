@@ -10,7 +10,8 @@ import os
 
 import aiohttp
 import pytest
-from servekit import build_mirror, client, rand, serving, wait_until, write_conf
+
+from tests.serve.servekit import build_mirror, client, rand, serving, wait_until, write_conf
 
 MIB = 1 << 20
 KEY = ("deb", "pool/big.deb")

@@ -6,8 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 
-from servekit import build_mirror, client, rand, serving, write_conf
-
+from tests.serve.servekit import build_mirror, client, rand, serving, write_conf
 from tunasync.serve.listing import Entry, render
 
 NASTY = 'a <b> & "c" \'d\'.deb'

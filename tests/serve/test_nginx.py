@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-from servekit import build_mirror, client, rand, serving, wait_until, write_conf
 
-from devnetkit import REPO
+from tests.devnetkit import REPO
+from tests.serve.servekit import build_mirror, client, rand, serving, wait_until, write_conf
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 SNIPPET = REPO / "contrib" / "nginx" / "tunasync-archive.conf"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from test_config import BASE, write
 
+from tests.worker.test_config import BASE, write
 from tunasync.errors import ConfigError
 from tunasync.worker.config import check_worker_config, load_worker_config, resolve_mirror
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from attemptkit import attempt, make_provider
 
+from tests.worker.attemptkit import attempt, make_provider
 from tunasync.worker.config_models import BtrfsSnapshotConfig
 from tunasync.worker.hooks.base import HookError
 from tunasync.worker.hooks.btrfs import BtrfsSnapshotHook

@@ -9,9 +9,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from attemptkit import attempt, file_text, make_provider, poll
-from test_runner import alive
 
+from tests.worker.attemptkit import attempt, file_text, make_provider, poll
+from tests.worker.test_runner import alive
 from tunasync.errors import ConfigError
 from tunasync.worker.config_models import CgroupConfig
 from tunasync.worker.hooks.cgroup import CgroupHook, detect_version, init_cgroup

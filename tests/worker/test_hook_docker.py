@@ -8,8 +8,8 @@ import asyncio
 import os
 
 import pytest
-from attemptkit import attempt, log_text, make_provider, poll
 
+from tests.worker.attemptkit import attempt, log_text, make_provider, poll
 from tunasync.worker.config_models import CgroupConfig, DockerConfig
 from tunasync.worker.hooks.docker import DockerHook
 

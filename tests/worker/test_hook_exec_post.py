@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from attemptkit import attempt, make_provider
 
+from tests.worker.attemptkit import attempt, make_provider
 from tunasync.worker.hooks.base import HookError
 from tunasync.worker.hooks.exec_post import ExecPostHook
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-from attemptkit import attempt, make_provider
-
+from tests.worker.attemptkit import attempt, make_provider
 from tunasync.worker.hooks.loglimit import LogLimitHook
 
 NOW = datetime(2026, 3, 1, 12, 34, 56)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from attemptkit import make_provider
 
+from tests.worker.attemptkit import make_provider
 from tunasync.worker.config_models import ZfsConfig
 from tunasync.worker.hooks.base import HookError
 from tunasync.worker.hooks.zfs import ZfsHook

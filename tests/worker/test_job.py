@@ -6,8 +6,8 @@ import asyncio
 import os
 
 import pytest
-from jobkit import MissingBinaryProvider, RecordingHook, ShProvider, Sink
 
+from tests.worker.jobkit import MissingBinaryProvider, RecordingHook, ShProvider, Sink
 from tunasync.worker.job import Ctrl, Job, JobState
 from tunasync.worker.run import go_duration
 from tunasync.worker.slots import Slots

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from jobkit import ShProvider, Sink
-from test_job import BLOCK, wait_until
-
+from tests.worker.jobkit import ShProvider, Sink
+from tests.worker.test_job import BLOCK, wait_until
 from tunasync.worker.job import Ctrl, Job
 from tunasync.worker.slots import Slots
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from attemptkit import make_provider
 
 import tunasync.worker.providers.build as build
+from tests.worker.attemptkit import make_provider
 from tunasync.errors import ConfigError
 from tunasync.worker.config_models import (
     BtrfsSnapshotConfig,

@@ -6,8 +6,8 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from attemptkit import attempt, log_text, make_provider, poll
 
+from tests.worker.attemptkit import attempt, log_text, make_provider, poll
 from tunasync.worker.providers.base import ProviderError
 
 

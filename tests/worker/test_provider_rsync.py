@@ -8,8 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from attemptkit import attempt, log_text, make_provider, poll
 
+from tests.worker.attemptkit import attempt, log_text, make_provider, poll
 from tunasync.worker.providers.rsync import parse_total_size
 from tunasync.worker.runner import group_alive
 

@@ -7,9 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from attemptkit import attempt, log_text, make_provider, poll
-from test_provider_rsync import FAKE_RSYNC
 
+from tests.worker.attemptkit import attempt, log_text, make_provider, poll
+from tests.worker.test_provider_rsync import FAKE_RSYNC
 from tunasync.worker.providers.two_stage import STAGE1_PROFILES
 
 pytestmark = pytest.mark.skipif(shutil.which("rsync") is None, reason="rsync is not installed")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import stat
 
 import pytest
-from attemptkit import file_text, poll
 
+from tests.worker.attemptkit import file_text, poll
 from tunasync.worker.runner import JobProcess, ProcessSpec, StartError, exit_text, failure
 
 

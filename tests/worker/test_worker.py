@@ -9,9 +9,9 @@ import shlex
 
 import aiohttp
 import pytest
-from jobkit import free_port, start_manager, write_worker_conf
-from test_job import wait_until
 
+from tests.worker.jobkit import free_port, start_manager, write_worker_conf
+from tests.worker.test_job import wait_until
 from tunasync.worker.config import load_worker_config
 from tunasync.worker.worker import Worker, default_build
 

@@ -11,8 +11,9 @@ import signal
 import sys
 
 import pytest
-from jobkit import free_port, write_worker_conf
-from test_worker import manager, sh, statuses, wait_status
+
+from tests.worker.jobkit import free_port, write_worker_conf
+from tests.worker.test_worker import manager, sh, statuses, wait_status
 
 CLI = [sys.executable, "-m", "tunasync.cli.main", "worker"]
 

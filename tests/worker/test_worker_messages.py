@@ -10,9 +10,9 @@ from datetime import timedelta
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from jobkit import free_port, write_worker_conf
-from test_job import wait_until
 
+from tests.worker.jobkit import free_port, write_worker_conf
+from tests.worker.test_job import wait_until
 from tunasync.models import timefmt
 from tunasync.worker.config import load_worker_config
 from tunasync.worker.worker import Worker

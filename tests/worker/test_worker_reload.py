@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from jobkit import write_worker_conf
-from test_job import wait_until
-from test_worker import manager, running_worker, sh, statuses, wait_status
+from tests.worker.jobkit import write_worker_conf
+from tests.worker.test_job import wait_until
+from tests.worker.test_worker import manager, running_worker, sh, statuses, wait_status
 
 
 def mirrors_v1(tmp_path):
@@ -74,7 +74,7 @@ async def test_modify_keeps_paused_and_disabled_states(tmp_path):
 
 async def test_tunasynctl_reload_through_the_manager(tmp_path):
     """`tunasynctl reload -w dut` = manager POST /cmd → worker `reload` with an empty mirror_id (answered 200)."""
-    from test_worker import post
+    from tests.worker.test_worker import post
 
     ms = [{"name": "one", "provider": "command", "upstream": "x", "command": "true"}]
     async with manager(tmp_path) as base, running_worker(tmp_path, ms, api_base=base) as (w, url):
