@@ -63,7 +63,7 @@ async def rows(page) -> list[dict]:
         size: tr.querySelector('.size').textContent,
         upstream: tr.querySelector('.upstream').textContent,
         local: tr.querySelector('.a-local').textContent, stored: tr.querySelector('.a-stored').textContent,
-        evicted: tr.querySelector('.a-evicted').textContent, copies: tr.querySelector('.a-copies').textContent,
+        evicted: tr.querySelector('.a-evicted').textContent, copies: tr.querySelector('.a-copies').firstChild?.textContent ?? '',  // the histogram's tooltips left out
     }}))""")
 
 

@@ -25,6 +25,8 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/metrics"),
         ("GET", "/mirrorz.json"),
         ("GET", "/archive"),  # read-only figures, as public as /jobs
+        ("GET", "/archive/history"),  # the same figures over time
+        ("GET", "/mirror/{name}"),  # one mirror's page (its history and logs still need a read token)
     }
 )
 

@@ -116,3 +116,30 @@ async def test_import_all_is_all_or_nothing(db: Database) -> None:
 async def test_concurrent_writes_all_land(db: Database) -> None:
     await asyncio.gather(*(db.update_mirror_status("w1", f"m{i}", status(f"m{i}", "w1")) for i in range(200)))
     assert len(await db.list_mirror_status("w1")) == 200
+
+
+def figs(disk: int, evicted: int) -> dict:
+    return {"states": {"local": {"files": 1, "bytes": disk}, "stored": {"files": 2, "bytes": 100},
+                       "evicted": {"files": 3, "bytes": evicted}}}
+
+
+async def test_archive_history_is_hourly_and_bounded(db: Database) -> None:
+    # Three posts in one hour keep one point (the last); a post 91 days later drops the old points.
+    t = 1_700_000_000 // 3600 * 3600
+    await db.put_archive_stats("w1", "debian", figs(10, 0), now=t + 5)
+    await db.put_archive_stats("w1", "debian", figs(20, 0), now=t + 1800)
+    await db.put_archive_stats("w1", "debian", figs(30, 7), now=t + 3599)
+    await db.put_archive_stats("w1", "debian", figs(40, 9), now=t + 3600)
+    await db.put_archive_stats("w0", "arch", figs(1, 1), now=t)
+    got = await db.list_archive_history(0)
+    assert [(w, m, [p["t"] for p in pts]) for w, m, pts in got] == [
+        ("w0", "arch", [t]), ("w1", "debian", [t, t + 3600])]
+    assert got[1][2][0] == {"t": t, "disk_bytes": 130, "filecoin_bytes": 107, "evicted_bytes": 7,
+                            "disk_files": 3, "filecoin_files": 5}
+    assert [p["t"] for _w, _m, pts in await db.list_archive_history(t + 1) for p in pts] == [t + 3600]
+    later = t + 91 * 86400
+    await db.put_archive_stats("w1", "debian", figs(50, 9), now=later)
+    assert [(m, [p["t"] for p in pts]) for _w, m, pts in await db.list_archive_history(0)] == [
+        ("arch", [t]), ("debian", [later])]
+    # the latest figures are still what /archive lists
+    assert [s["states"]["local"]["bytes"] for _w, m, s in await db.list_archive_stats() if m == "debian"] == [50]

@@ -37,3 +37,22 @@ async def test_history_keeps_configured_number(manager_factory) -> None:
         await post_status(m, "w1", "arch", "failed", error_msg=f"e{i}")
     _, runs, _ = await m.call("GET", "/workers/w1/jobs/arch/history")
     assert [r["error_msg"] for r in runs] == ["e4", "e3", "e2"]
+
+
+async def test_all_history_in_one_answer(manager: Manager) -> None:
+    # `GET /history`: every mirror's last runs, for the status page's strips (one request, not one per mirror).
+    await register(manager, "w1")
+    await register(manager, "w2")
+    for st in ("success", "failed", "success"):
+        await post_status(manager, "w1", "debian", st)
+    await post_status(manager, "w2", "debian", "failed", error_msg="boom")
+    await post_status(manager, "w2", "arch", "syncing")
+    code, rows, _ = await manager.call("GET", "/history")
+    assert code == 200
+    assert [(r["name"], r["worker"], [x["status"] for x in r["runs"]]) for r in rows] == [
+        ("arch", "w2", []), ("debian", "w1", ["success", "failed", "success"]), ("debian", "w2", ["failed"])]
+    _, rows, _ = await manager.call("GET", "/history?limit=1")
+    assert [len(r["runs"]) for r in rows] == [0, 1, 1]
+    for q in ("limit=0", "limit=x"):
+        code, body, _ = await manager.call("GET", f"/history?{q}")
+        assert code == 400 and "limit" in body["error"]

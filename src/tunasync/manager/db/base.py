@@ -112,6 +112,40 @@ def load_worker(text: str | bytes) -> WorkerStatus | None:
 
 StatusItem = tuple[str, str, MirrorStatus]  # (worker_id, mirror_id, status)
 
+# The archive figures over time: one point per mirror per hour (the last figures posted in that hour),
+# kept HISTORY_DAYS days. Small on purpose: a point is four numbers, 90 days are 2,160 points a mirror.
+HOUR = 3600
+HISTORY_DAYS = 90
+HistoryItem = tuple[str, str, list[dict[str, int]]]  # (worker_id, mirror_id, points oldest first)
+
+
+def history_point(stats: dict[str, Any], hour: int) -> dict[str, int]:
+    """What a point keeps of the posted figures: bytes on local disk, bytes with enough copies on
+    Filecoin (stored, cached, evicted), of those the evicted bytes, and files per side."""
+    states = stats.get("states") or {}
+
+    def of(*names: str, key: str = "bytes") -> int:
+        total = 0
+        for n in names:
+            v = states.get(n)
+            if isinstance(v, dict) and isinstance(v.get(key), int):
+                total += v[key]
+        return total
+
+    disk = ("local", "hashed", "storing", "stored", "cached")
+    filecoin = ("stored", "cached", "evicted")
+    return {"t": hour, "disk_bytes": of(*disk), "filecoin_bytes": of(*filecoin), "evicted_bytes": of("evicted"),
+            "disk_files": of(*disk, key="files"), "filecoin_files": of(*filecoin, key="files")}
+
+
+def hour_of(when: float) -> int:
+    return int(when) // HOUR * HOUR
+
+
+def history_cutoff(now: float) -> int:
+    """Points with `t` below this are dropped."""
+    return hour_of(now) - HISTORY_DAYS * 86400
+
 
 class Database(ABC):
     """Async storage for workers, statuses, run history and archive figures."""
@@ -172,11 +206,18 @@ class Database(ABC):
         """Newest first."""
 
     @abstractmethod
-    async def put_archive_stats(self, worker_id: str, mirror_id: str, stats: dict[str, Any]) -> None: ...
+    async def put_archive_stats(self, worker_id: str, mirror_id: str, stats: dict[str, Any],
+                                now: float | None = None) -> None:
+        """Replace the mirror's figures and record them as the point of the hour of `now` (default: now);
+        points older than HISTORY_DAYS are dropped."""
 
     @abstractmethod
     async def list_archive_stats(self) -> list[tuple[str, str, dict[str, Any]]]:
         """(worker_id, mirror_id, figures) for every mirror that reported figures."""
+
+    @abstractmethod
+    async def list_archive_history(self, since: int) -> list[HistoryItem]:
+        """Every mirror's points with `t >= since`, oldest first, mirrors sorted by (worker, mirror)."""
 
     @abstractmethod
     async def import_all(

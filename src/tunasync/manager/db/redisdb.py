@@ -8,6 +8,7 @@ and HASH `tunasync:archive` (`<mirror>/<worker>` → figures JSON).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,9 +17,13 @@ import redis.asyncio as aioredis
 from ...models import MirrorStatus, WorkerStatus
 from .base import (
     Database,
+    HistoryItem,
     RunRecord,
     StatusItem,
     dump_model,
+    history_cutoff,
+    history_point,
+    hour_of,
     load_status,
     load_worker,
     normalise_items,
@@ -32,6 +37,7 @@ from .base import (
 WORKERS = "workers"
 STATUS = "mirror_status"
 ARCHIVE = "tunasync:archive"
+POINTS = "tunasync:archive_points:"  # + <mirror>/<worker>: a hash hour -> point JSON
 
 
 def runs_key(worker_id: str, mirror_id: str) -> str:
@@ -128,8 +134,38 @@ class RedisDatabase(Database):
                 continue
         return out
 
-    async def put_archive_stats(self, worker_id: str, mirror_id: str, stats: dict[str, Any]) -> None:
-        await self.r.hset(ARCHIVE, status_key(worker_id, mirror_id), json.dumps(stats, separators=(",", ":")))
+    async def put_archive_stats(self, worker_id: str, mirror_id: str, stats: dict[str, Any],
+                                now: float | None = None) -> None:
+        when = time.time() if now is None else now
+        point = history_point(stats, hour_of(when))
+        key = POINTS + status_key(worker_id, mirror_id)
+        old = [f for f in await self.r.hkeys(key) if _hour(f) < history_cutoff(when)]
+        async with self.r.pipeline(transaction=True) as p:
+            p.hset(ARCHIVE, status_key(worker_id, mirror_id), json.dumps(stats, separators=(",", ":")))
+            p.hset(key, str(point["t"]), json.dumps(point, separators=(",", ":")))
+            if old:
+                p.hdel(key, *old)
+            await p.execute()
+
+    async def list_archive_history(self, since: int) -> list[HistoryItem]:
+        out: list[HistoryItem] = []
+        async for key in self.r.scan_iter(match=POINTS + "*", count=500):
+            w, m = split_status_key(_text(key)[len(POINTS):])
+            points = []
+            for field, raw in (await self.r.hgetall(key)).items():
+                if _hour(field) < since:
+                    continue
+                try:
+                    point = json.loads(raw)
+                except ValueError:
+                    continue
+                if isinstance(point, dict):
+                    points.append(point)
+            if points:
+                points.sort(key=lambda p: int(p.get("t", 0)))
+                out.append((w, m, points))
+        out.sort(key=lambda t: (t[0], t[1]))
+        return out
 
     async def list_archive_stats(self) -> list[tuple[str, str, dict[str, Any]]]:
         out = []
@@ -154,6 +190,13 @@ class RedisDatabase(Database):
             if smap:
                 p.hset(STATUS, mapping=dict(smap))  # type: ignore[arg-type]
             await p.execute()
+
+
+def _hour(field: bytes | str) -> int:
+    try:
+        return int(_text(field))
+    except ValueError:
+        return -1
 
 
 def _text(key: bytes | str) -> str:

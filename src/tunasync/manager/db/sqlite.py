@@ -21,6 +21,7 @@ import logging
 import os
 import sqlite3
 import stat
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -29,9 +30,13 @@ from typing import Any
 from ...models import MirrorStatus, WorkerStatus
 from .base import (
     Database,
+    HistoryItem,
     RunRecord,
     StatusItem,
     dump_model,
+    history_cutoff,
+    history_point,
+    hour_of,
     load_status,
     load_worker,
     normalise_items,
@@ -51,6 +56,9 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_by_mirror ON runs (worker, mirror, seq);
 CREATE TABLE IF NOT EXISTS archive_stats (
     worker TEXT NOT NULL, mirror TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (worker, mirror));
+CREATE TABLE IF NOT EXISTS archive_points (
+    worker TEXT NOT NULL, mirror TEXT NOT NULL, hour INTEGER NOT NULL, value TEXT NOT NULL,
+    PRIMARY KEY (worker, mirror, hour)) WITHOUT ROWID;
 """
 
 PUT_WORKER = "INSERT OR REPLACE INTO workers (id, value) VALUES (?, ?)"
@@ -63,6 +71,8 @@ TRIM_RUNS = (
     "(SELECT seq FROM runs WHERE worker = ? AND mirror = ? ORDER BY seq DESC LIMIT ?)"
 )
 PUT_ARCHIVE = "INSERT OR REPLACE INTO archive_stats (worker, mirror, value) VALUES (?, ?, ?)"
+PUT_POINT = "INSERT OR REPLACE INTO archive_points (worker, mirror, hour, value) VALUES (?, ?, ?, ?)"
+TRIM_POINTS = "DELETE FROM archive_points WHERE worker = ? AND mirror = ? AND hour < ?"
 
 Op = tuple[str, tuple[Any, ...]]
 HEARTBEAT_LAG = 1.0  # seconds a worker's last_online may wait in memory before it is written
@@ -331,9 +341,36 @@ class SqliteDatabase(Database):
                 continue
         return out
 
-    async def put_archive_stats(self, worker_id: str, mirror_id: str, stats: dict[str, Any]) -> None:
+    async def put_archive_stats(self, worker_id: str, mirror_id: str, stats: dict[str, Any],
+                                now: float | None = None) -> None:
         value = json.dumps(stats, separators=(",", ":"), ensure_ascii=False)
-        await self._write([(PUT_ARCHIVE, (worker_id, mirror_id, value))])
+        when = time.time() if now is None else now
+        point = history_point(stats, hour_of(when))
+        await self._write([
+            (PUT_ARCHIVE, (worker_id, mirror_id, value)),
+            (PUT_POINT, (worker_id, mirror_id, point["t"], json.dumps(point, separators=(",", ":")))),
+            (TRIM_POINTS, (worker_id, mirror_id, history_cutoff(when))),
+        ])
+
+    async def list_archive_history(self, since: int) -> list[HistoryItem]:
+        def query() -> list[tuple[str, str, str]]:
+            assert self._conn is not None
+            return list(self._conn.execute(
+                "SELECT worker, mirror, value FROM archive_points WHERE hour >= ? ORDER BY worker, mirror, hour",
+                (since,)))
+
+        out: list[HistoryItem] = []
+        for w, m, value in await self._call(query):
+            try:
+                point = json.loads(value)
+            except ValueError:
+                continue
+            if not isinstance(point, dict):
+                continue
+            if not out or out[-1][:2] != (w, m):
+                out.append((w, m, []))
+            out[-1][2].append(point)
+        return out
 
     async def list_archive_stats(self) -> list[tuple[str, str, dict[str, Any]]]:
         def query() -> list[tuple[str, str, str]]:

@@ -1,5 +1,6 @@
 // tunasync status page: reads GET /jobs (and GET /archive when it has data) and renders one row per
-// mirror. Plain browser JavaScript, no build step, no external resources.
+// mirror; GET /history (run history, needs a read token when tokens are on) and GET /archive/history
+// add the pictures. Plain browser JavaScript, no build step, no external resources.
 "use strict";
 (function () {
   const REFRESH_MS = 10000;         // auto-refresh period while the manager answers
@@ -16,6 +17,11 @@
   const filterBox = $("#filter"), auto = $("#auto"), updated = $("#updated");
 
   let rows = [];                    // merged data of the last good load
+  let history = null;               // name -> runs (newest first), null when /history is not readable
+  let points = new Map();           // name -> archive points (oldest first)
+  let wanted = new Map();           // name -> copies wanted (n)
+  let picturesAt = 0;               // when history and points were last fetched (ms)
+  const PICTURES_MS = 60000;        // they change once a run: fetched at most once a minute
   let sortKey = "name", sortDir = 1;
   let timer = null, countdown = null, failures = 0, lastOk = null;
 
@@ -71,6 +77,7 @@
         acc[group][0] += Number(pair[0]) || 0;
         acc[group][1] += Number(pair[1]) || 0;
       }
+      if (e.copies_wanted) wanted.set(e.name, Math.max(wanted.get(e.name) || 0, e.copies_wanted));
       for (const [k, v] of Object.entries(e.copies || e.copies_histogram || {})) {
         acc.copies[k] = (acc.copies[k] || 0) + (Number(v) || 0);
       }
@@ -92,8 +99,11 @@
     return jobs.map((j, i) => {
       const a = archive.get(j.name);
       const c = a ? copiesSummary(a.copies) : null;
+      const runs = history ? history.get(j.name) || [] : null;
       return Object.assign({}, j, {
-        _i: i, size_bytes: parseSize(j.size), archive: a || null, copies: c,
+        _i: i, size_bytes: parseSize(j.size), archive: a || null, copies: c, runs,
+        h_failed: runs ? runs.slice(0, 30).filter((r) => r.status !== "success").length : -1,
+        a_trend: (points.get(j.name) || []).reduce((_, p) => p.filecoin_bytes, -1),
         a_local: a ? a.local[1] : -1, a_stored: a ? a.stored[1] : -1, a_evicted: a ? a.evicted[1] : -1,
         a_copies: c ? c.min : -1,
       });
@@ -137,13 +147,18 @@
     const shown = rows.filter((r) => matches(r, tokens)).sort(compare);
     const hasArchive = rows.some((r) => r.archive);
     table.classList.toggle("with-archive", hasArchive);
+    table.classList.toggle("with-history", rows.some((r) => r.runs && r.runs.length));
     const frag = document.createDocumentFragment();
     for (const r of shown) {
       const tr = document.createElement("tr");
       tr.className = `st-${r.status}`;
       tr.dataset.mirror = r.name;
       tr.dataset.status = r.status;
-      cell(tr, "name", "Mirror", r.name + (r.is_master ? "" : " (slave)"));
+      const nm = cell(tr, "name", "Mirror", "");
+      const link = document.createElement("a");
+      link.href = apiUrl("mirror/" + encodeURIComponent(r.name));
+      link.textContent = r.name;
+      nm.append(link, r.is_master ? "" : " (slave)");
       const st = cell(tr, "status", "Status", "");
       const badge = document.createElement("span");
       badge.className = "badge";
@@ -154,11 +169,16 @@
       timeCell(tr, "next-run", "Next run", r.next_schedule_ts, now);
       cell(tr, "num size", "Size", r.size && r.size !== "unknown" ? r.size : "—");
       cell(tr, "upstream", "Upstream", r.upstream || "");
+      const hc = cell(tr, "history", "History", "");
+      if (r.runs && r.runs.length) hc.appendChild(Charts.historyStrip(r.runs));
       const a = r.archive;
       cell(tr, "num archive a-local", "Local", a ? pairText(a.local) : "");
       cell(tr, "num archive a-stored", "Stored", a ? pairText(a.stored) : "");
       cell(tr, "num archive a-evicted", "Evicted", a ? pairText(a.evicted) : "");
-      cell(tr, "num archive a-copies", "Copies", r.copies ? r.copies.text : "", r.copies ? r.copies.title : "");
+      const cc = cell(tr, "num archive a-copies", "Copies", r.copies ? r.copies.text : "", r.copies ? r.copies.title : "");
+      if (a && Object.keys(a.copies).length) cc.appendChild(Charts.copiesHistogram(a.copies, wanted.get(r.name)));
+      const pc = cell(tr, "archive a-trend", "Disk / Filecoin", "");
+      if (a && points.get(r.name)) pc.appendChild(Charts.bytesChart(points.get(r.name)));
       frag.appendChild(tr);
     }
     tbody.replaceChildren(frag);
@@ -216,6 +236,7 @@
       const jobs = await getJSON("jobs");
       let archive = [];
       try { archive = (await getJSON("archive")) || []; } catch (e) { /* an older manager: no archive columns */ }
+      if (Date.now() - picturesAt > PICTURES_MS) await loadPictures(archive.length > 0);
       rows = merge(Array.isArray(jobs) ? jobs : [], archiveOf(archive));
       failures = 0;
       lastOk = new Date();
@@ -232,6 +253,35 @@
       const delay = Math.min(RETRY_MAX_MS, 2000 * 2 ** Math.min(failures - 1, 4));
       showError(err, delay);
       schedule(delay);     // keep retrying even with auto-refresh off: the page is useless otherwise
+    }
+  }
+
+  // Run history and archive points: optional extras. /history answers 401 when tokens are on (the page
+  // holds no token) and an older manager has neither route: the pictures are then left out.
+  async function loadPictures(archived) {
+    picturesAt = Date.now();
+    const [h, p] = await Promise.allSettled([
+      getJSON("history?limit=30"),
+      archived ? getJSON("archive/history?days=30&step=24") : Promise.resolve([]),
+    ]);
+    if (h.status === "fulfilled" && Array.isArray(h.value)) {
+      history = new Map();
+      for (const e of h.value) history.set(e.name, (history.get(e.name) || []).concat(e.runs || []));
+      for (const runs of history.values()) runs.sort((a, b) => Date.parse(b.started) - Date.parse(a.started));
+    } else history = null;
+    points = new Map();
+    if (p.status === "fulfilled" && Array.isArray(p.value)) {
+      for (const e of p.value) {
+        // a mirror on several workers: add their figures hour by hour
+        const acc = points.get(e.name) || new Map();
+        for (const q of e.points || []) {
+          const o = acc.get(q.t) || { t: q.t, disk_bytes: 0, filecoin_bytes: 0 };
+          o.disk_bytes += q.disk_bytes || 0; o.filecoin_bytes += q.filecoin_bytes || 0;
+          acc.set(q.t, o);
+        }
+        points.set(e.name, acc);
+      }
+      for (const [k, acc] of points) points.set(k, [...acc.values()].sort((a, b) => a.t - b.t));
     }
   }
 
