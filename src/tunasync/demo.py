@@ -38,7 +38,8 @@ MIRROR = "demo"
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 YEAR = 365.2425 * 86400

@@ -265,7 +265,8 @@ class _Conn(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         if self.inner is None or self.closed:
             return None  # the transport closes
-        return self.inner.eof_received()
+        answer: bool | None = self.inner.eof_received()
+        return answer
 
     def pause_writing(self) -> None:
         if self.inner is not None:
@@ -347,7 +348,9 @@ def _quiet_accept_errors(loop: asyncio.AbstractEventLoop) -> None:
 def hide_versions() -> None:
     """`Server: tunasync` on what aiohttp answers by itself too (a 400 for a malformed request never
     reaches an app's on_response_prepare), instead of the Python and aiohttp versions."""
-    web_response.SERVER_SOFTWARE = SERVER_NAME
+    # aiohttp.web_response reads its module global SERVER_SOFTWARE (imported from aiohttp.http, not
+    # re-exported), so the global itself is replaced.
+    vars(web_response)["SERVER_SOFTWARE"] = SERVER_NAME
 
 
 class GuardedSite(web.BaseSite):

@@ -40,7 +40,7 @@ class GoFormatter(logging.Formatter):
         return msg
 
 
-def setup_logging(verbose: bool = False, debug: bool = False, systemd: bool = False) -> None:
+def setup_logging(verbose: bool = False, debug: bool = False, systemd: bool | None = False) -> None:
     """Configure the root logger for a daemon or CLI, writing to stdout as Go does."""
     level = logging.DEBUG if debug else logging.INFO if verbose else NOTICE
     if systemd is None:

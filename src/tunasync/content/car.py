@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from types import TracebackType
 
 from ..errors import ContentError
 from .chunker import hash_file, open_regular, stat_key
@@ -76,7 +77,8 @@ class CarWriter:
     def __enter__(self) -> CarWriter:
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         if exc_type is None:
             self.close()
         else:

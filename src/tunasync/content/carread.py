@@ -22,9 +22,13 @@ import io
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any, BinaryIO
 
 from ..errors import CarError, VerifyError
 from .cid import CID, DAG_CBOR, DAG_PB, IDENTITY, RAW, SHA2_256, decode_varint
+
+# What a CAR is read from: a binary stream, or the whole CAR in memory.
+CarSource = BinaryIO | bytes | bytearray | memoryview
 
 MAX_BLOCK = 2 << 20  # trustless gateways and our reader accept blocks up to 2 MiB
 MAX_HEADER = 1 << 20
@@ -103,7 +107,7 @@ def _cbor(buf: bytes, pos: int, depth: int = 0) -> tuple[object, int]:
     raise ValueError(f"unsupported CBOR major type {major}")
 
 
-def parse_header(raw: bytes) -> dict:
+def parse_header(raw: bytes) -> dict[str, Any]:
     try:
         value, end = _cbor(raw, 0)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -116,12 +120,12 @@ def parse_header(raw: bytes) -> dict:
 class _Reader:
     """Byte source over a binary stream with absolute offsets."""
 
-    def __init__(self, stream):
+    def __init__(self, stream: BinaryIO) -> None:
         self.stream = stream
         self.offset = 0
 
     def read_exact(self, n: int, what: str) -> bytes:
-        data = self.stream.read(n)
+        data: bytes = self.stream.read(n)
         while len(data) < n:
             more = self.stream.read(n - len(data))
             if not more:
@@ -162,7 +166,7 @@ class Section:
 class CarStream:
     """A CAR read front to back: `.roots` after construction, then iterate verified (CID, block)."""
 
-    def __init__(self, src, verify: bool = True, zero_padding: bool = True):
+    def __init__(self, src: CarSource, verify: bool = True, zero_padding: bool = True) -> None:
         if isinstance(src, (bytes, bytearray, memoryview)):
             src = io.BytesIO(bytes(src))
         self._r = _Reader(src)
@@ -338,7 +342,7 @@ class Sections:
         return cid, self.take(size + n - end), at
 
 
-def iter_car(src, verify: bool = True, zero_padding: bool = True) -> CarStream:
+def iter_car(src: CarSource, verify: bool = True, zero_padding: bool = True) -> CarStream:
     """Open a CAR (binary stream, or bytes): header read now, blocks verified while iterating."""
     return CarStream(src, verify, zero_padding)
 
@@ -398,5 +402,5 @@ class CarIndex:
     def __enter__(self) -> CarIndex:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()

@@ -8,6 +8,7 @@ and after: a file that changes while being read raises FileChangedError instead 
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import threading
@@ -15,6 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from .cid import CID
 from .filedag import FileBuilder, FileDag, make_leaf
 from .unixfs import FileChangedError, PathError, Profile, get_profile
 
@@ -37,7 +39,7 @@ def _executor() -> ThreadPoolExecutor:
         return _pool
 
 
-def _readinto_full(f, mv: memoryview) -> int:
+def _readinto_full(f: io.FileIO, mv: memoryview) -> int:
     """Fill `mv` unless EOF comes first; return the byte count."""
     got = 0
     while got < len(mv):
@@ -48,7 +50,7 @@ def _readinto_full(f, mv: memoryview) -> int:
     return got
 
 
-def open_regular(path: str, follow_symlinks: bool = True):
+def open_regular(path: str, follow_symlinks: bool = True) -> io.FileIO:
     """Open a regular file for reading; ContentError for directories, devices, FIFOs, sockets."""
     st = os.stat(path, follow_symlinks=follow_symlinks)
     if not stat.S_ISREG(st.st_mode):
@@ -90,12 +92,12 @@ def hash_file(
     return builder.finish()
 
 
-def _hash_chunks(f, prof: Profile, builder: FileBuilder, progress: Callable[[int], None] | None) -> None:
+def _hash_chunks(f: io.FileIO, prof: Profile, builder: FileBuilder, progress: Callable[[int], None] | None) -> None:
     cs = prof.chunk_size
     pool = _executor()
     nbuf = hash_threads() * 2 + 1
     bufs = [memoryview(bytearray(cs)) for _ in range(nbuf)]
-    inflight: deque[tuple[Future, int]] = deque()
+    inflight: deque[tuple[Future[tuple[CID, int]], int]] = deque()
     i = 0
     try:
         while True:

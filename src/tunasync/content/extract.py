@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 from ..errors import VerifyError
 from .carread import check_block
 from .cid import CID, DAG_PB
-from .dagpb import DagPbError, decode_node
-from .unixfs import DIRECTORY, HAMT_SHARD, UnixFSError, decode_data
+from .dagpb import DagPbError, PBNode, decode_node
+from .unixfs import DIRECTORY, HAMT_SHARD, UnixFSData, UnixFSError, decode_data
 from .verify import DfsVerifier, dfs_blocks
 
 GetBlock = Callable[[CID], bytes]
@@ -39,7 +39,7 @@ def _checked(get_block: GetBlock, cid: CID) -> bytes:
     return block
 
 
-def _decode(cid: CID, block: bytes):
+def _decode(cid: CID, block: bytes) -> tuple[PBNode, UnixFSData]:
     try:
         node = decode_node(block)
         return node, decode_data(node.data or b"")
@@ -79,7 +79,7 @@ def list_dir(get_block: GetBlock, cid: CID) -> list[tuple[str, CID]]:
     return out
 
 
-def _write_file(get_block: GetBlock, cid: CID, path: str, byte_range=None,
+def _write_file(get_block: GetBlock, cid: CID, path: str, byte_range: tuple[int, int | None] | None = None,
                 progress: Callable[[int], None] | None = None) -> int:
     n = 0
     with open(path, "wb") as f:
@@ -91,7 +91,8 @@ def _write_file(get_block: GetBlock, cid: CID, path: str, byte_range=None,
     return n
 
 
-def _write_tree(get_block: GetBlock, cid: CID, path: str, progress, depth: int = 0) -> int:
+def _write_tree(get_block: GetBlock, cid: CID, path: str, progress: Callable[[int], None] | None,
+                depth: int = 0) -> int:
     if depth > 64:
         raise VerifyError(cid, "directories nested deeper than 64 levels")
     os.mkdir(path)

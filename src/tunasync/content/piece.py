@@ -15,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from threading import Lock
+from types import ModuleType
 from typing import BinaryIO
 
 from . import commp_py
@@ -31,11 +32,11 @@ from .commp_py import RootStack
 from .fr32 import capacity, level_for, payload_size_of, sizes
 
 
-def _load_native():
+def _load_native() -> ModuleType | None:
     if os.environ.get("TUNASYNC_NO_NATIVE"):
         return None
     try:
-        from . import _commp  # type: ignore[attr-defined]
+        from . import _commp
     except ImportError:
         return None
     return _commp

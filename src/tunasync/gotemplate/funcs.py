@@ -119,7 +119,7 @@ def _lt(a: Any, b: Any) -> bool:
     a, b = _pair(a, b)
     if _kind(a) != _kind(b) or _kind(a) not in ("number", "string", "time"):
         raise TemplateError("incompatible types for comparison")
-    return a < b
+    return bool(a < b)
 
 
 def _and(*args: Any) -> Any:

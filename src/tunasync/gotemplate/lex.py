@@ -6,6 +6,7 @@ Positions are character offsets into the template source; errors carry Go's `tem
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import TemplateError
@@ -95,7 +96,7 @@ def _skip_trimmed(source: str, p: int, trim: bool) -> int:
     return p
 
 
-def _lex_action(source: str, i: int, toks: list[Tok], fail) -> int:
+def _lex_action(source: str, i: int, toks: list[Tok], fail: Callable[[int, str], TemplateError]) -> int:
     n = len(source)
     while True:
         if i >= n:

@@ -117,7 +117,8 @@ def go_str(v: Any, root_type: str | None = None) -> str:
     if isinstance(v, datetime):
         return format_go_string(v)
     if hasattr(v, "go_string"):
-        return v.go_string()
+        text: str = v.go_string()
+        return text
     if isinstance(v, Mapping):
         return "{" + " ".join(go_str(x) for x in v.values()) + "}"
     if isinstance(v, list | tuple):

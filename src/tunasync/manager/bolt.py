@@ -23,6 +23,7 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import TunasyncError
 
@@ -218,12 +219,12 @@ class BoltFile:
 
     # --- public -------------------------------------------------------------------------------------
 
-    def read_all(self) -> dict[bytes, dict]:
+    def read_all(self) -> dict[bytes, dict[bytes, Any]]:
         """Every bucket as a nested dict: key -> value bytes, or key -> dict for a nested bucket."""
         seen: set[int] = set()
 
-        def build(items: list[tuple[int, bytes, bytes]], name: str) -> dict:
-            out: dict[bytes, object] = {}
+        def build(items: list[tuple[int, bytes, bytes]], name: str) -> dict[bytes, Any]:
+            out: dict[bytes, Any] = {}
             for flags, key, value in items:
                 if flags & BUCKET_LEAF_FLAG:
                     sub = f"{name}/{key.decode(errors='replace')}" if name else key.decode(errors="replace")
@@ -236,6 +237,6 @@ class BoltFile:
         return build(root, "")
 
 
-def read_buckets(path: str | os.PathLike[str]) -> dict[bytes, dict]:
+def read_buckets(path: str | os.PathLike[str]) -> dict[bytes, dict[bytes, Any]]:
     """Read a whole bbolt file: {bucket name: {key: value | nested dict}}."""
     return BoltFile.open(Path(path)).read_all()

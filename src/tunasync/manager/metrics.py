@@ -16,6 +16,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -89,7 +90,7 @@ class Snapshot:
     archive: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
 
-def _ts(t) -> float | None:
+def _ts(t: datetime) -> float | None:
     v = timefmt.unix(t)
     return float(v) if v > 0 else None
 

@@ -52,7 +52,7 @@ def _text(b: bytes) -> str:
     return b.decode("utf-8", errors="replace")
 
 
-def decode_go_buckets(buckets: dict[bytes, dict], path: str) -> GoData:
+def decode_go_buckets(buckets: dict[bytes, dict[bytes, Any]], path: str) -> GoData:
     """Turn the raw `workers` and `mirror_status` buckets into records (pure)."""
     if WORKERS not in buckets and STATUSES not in buckets:
         names = ", ".join(sorted(_text(k) for k in buckets)) or "none"

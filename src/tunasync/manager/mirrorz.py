@@ -27,8 +27,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 from ..errors import ConfigError
 from ..models import MirrorStatus, SyncStatus, timefmt
@@ -91,14 +95,14 @@ def parse_config(raw: dict[str, Any] | None, file: str | None = None) -> Mirrorz
     return MirrorzConfig(site, raw.get("mirror_url", "/{name}"), raw.get("help_url", ""), frozenset(hide), mirrors, info)
 
 
-def _ts(t) -> int | None:
+def _ts(t: datetime) -> int | None:
     v = timefmt.unix(t)
     return v if v > 0 else None
 
 
 def status_code(s: MirrorStatus) -> str:
     """The mirrorz status string of one record."""
-    def part(letter: str, t) -> str:
+    def part(letter: str, t: datetime) -> str:
         ts = _ts(t)
         return f"{letter}{ts}" if ts is not None else letter
 
@@ -158,7 +162,7 @@ def build(cfg: MirrorzConfig, statuses: Iterable[MirrorStatus]) -> dict[str, Any
     return {"version": VERSION, "site": dict(cfg.site), "info": list(cfg.info), "mirrors": mirrors}
 
 
-def setup(app) -> None:
+def setup(app: web.Application) -> None:
     """Add `GET /mirrorz.json` (404 with a hint while `[mirrorz]` is not configured)."""
     from aiohttp import web
 

@@ -17,6 +17,7 @@ import ssl
 from collections.abc import Callable, Iterable
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from ..httpguard import GuardedSite, Limits
 from ..log import escape_filter
@@ -85,7 +86,7 @@ def _auth_failure(request: web.Request) -> web.Response | None:
 
 
 @web.middleware
-async def gin(request: web.Request, handler: Callable) -> web.StreamResponse:
+async def gin(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Routing misses, auth, `Reply` short cuts and crashes, in one layer (it runs on every request)."""
     if request.match_info.http_exception is not None:
         return await _unmatched(request)  # unknown paths are 404 before auth, as the router decides first

@@ -136,7 +136,7 @@ async def check_registration(url: str, networks: Sequence[Network]) -> WorkerTar
         infos = await loop.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
     except OSError as exc:
         raise BadWorkerURL(f"cannot resolve {target.host}: {exc.strerror or exc}") from None
-    addrs = sorted({ipaddress.ip_address(i[4][0].split("%")[0]) for i in infos}, key=str)
+    addrs = sorted({ipaddress.ip_address(str(i[4][0]).split("%")[0]) for i in infos}, key=str)
     if not any(inside(a, networks) for a in addrs):
         shown = ", ".join(str(a) for a in addrs) or "nothing"
         raise BadWorkerURL(f"{target.host} resolves to {shown}, outside [auth] worker_networks")
@@ -150,7 +150,8 @@ class GuardedResolver(AbstractResolver):
         self.networks = tuple(networks)
         self._inner = DefaultResolver()
 
-    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[Any]:
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[Any]:
         results = await self._inner.resolve(host, port, family)
         kept = [r for r in results if inside(ipaddress.ip_address(r["host"].split("%")[0]), self.networks)]
         if not kept:

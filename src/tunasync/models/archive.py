@@ -8,7 +8,7 @@ public `GET /archive` only ever lists these few bounded figures.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
@@ -53,6 +53,6 @@ class ArchiveFigures(_Figures):
     updated: Count | None = None
     last_run: Annotated[dict[RunKey, RunValue], Field(max_length=64)] | None = None
 
-    def stored(self) -> dict:
+    def stored(self) -> dict[str, Any]:
         """What the manager keeps and lists: the posted figures, unknown keys left out."""
         return self.model_dump(mode="json", exclude_unset=True)
