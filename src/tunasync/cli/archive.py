@@ -316,3 +316,12 @@ def ls_cmd(config: Path, as_json: bool, show_deleted: bool, mirror: str, path: s
             click.echo(f"{state}\t{n}\t{r['size']}\t{r['cid'] or '-'}\t{r['path']}")
     else:
         click.echo(f"no indexed file under {path or '/'} in {mirror}")
+
+
+def _add_extras() -> None:
+    from .archive_doctor import add_to
+
+    add_to(command)
+
+
+_add_extras()

@@ -42,7 +42,10 @@ METHODS: dict[str, tuple[str, ...]] = {
     "Filecoin.StateMinerInfo": ("address.Address", "types.TipSetKey"),
     "Filecoin.StateSectorGetInfo": ("address.Address", "abi.SectorNumber", "types.TipSetKey"),
     "Filecoin.StateListMiners": ("types.TipSetKey",),
+    "Filecoin.StateNetworkName": (),
+    "Filecoin.StateGetNetworkParams": (),
 }
+NETWORK_NAME = "localnet"  # the devnet's name for itself (real nodes answer "mainnet", "calibrationnet")
 GATEWAY_REFUSES = frozenset({"Filecoin.StateMarketDeals"})  # not in Lotus' api/api_gateway.go
 
 
@@ -159,6 +162,12 @@ async def call(net: Devnet, method: str, args: list[Any]) -> Any:
     syn = net.synthetic
     if method == "Filecoin.ChainHead":
         return net.chain.tipsets.json()
+    if method == "Filecoin.StateNetworkName":
+        return NETWORK_NAME
+    if method == "Filecoin.StateGetNetworkParams":  # Lotus api.NetworkParams; the upgrade heights left out
+        return {"NetworkName": NETWORK_NAME, "BlockDelaySecs": max(1, round(net.chain.epoch_seconds)),
+                "ConsensusMinerMinPower": "0", "PreCommitChallengeDelay": 10, "ForkUpgradeParams": {},
+                "Eip155ChainID": 31415926}
     if method == "Filecoin.StateMarketStorageDeal":
         deal_id = args[0]
         rows = await net.db(net.store.deals, "deal_id = ?", (deal_id,))

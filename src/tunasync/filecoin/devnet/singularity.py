@@ -199,6 +199,25 @@ async def list_deals(request: web.Request) -> web.Response:
     return web.json_response([deal_json(r) for r in rows])
 
 
+def _wallet() -> dict[str, Any]:
+    """The devnet's one client wallet, as Singularity's model.Wallet lists it (no key material)."""
+    return {"id": 1, "actorId": OUR_CLIENT, "address": OUR_CLIENT}
+
+
+async def list_wallets(_request: web.Request) -> web.Response:
+    """`GET /api/wallet`: every imported wallet."""
+    return web.json_response([_wallet()])
+
+
+async def prep_wallets(request: web.Request) -> web.Response:
+    """`GET /api/preparation/{id}/wallet`: the wallets attached to a preparation (deals are made from them)."""
+    net: Devnet = request.app["devnet"]
+    row = await _find_prep(net, request.match_info["id"])
+    if row is None:
+        return web.json_response({"err": f"preparation {request.match_info['id']} not found"}, status=404)
+    return web.json_response([_wallet()])
+
+
 def routes(app: web.Application) -> None:
     r = app.router
     r.add_post("/api/preparation", create_preparation)
@@ -210,3 +229,5 @@ def routes(app: web.Application) -> None:
     r.add_get("/api/schedule", list_schedules)
     r.add_post("/api/schedule/{id}/{action:pause|resume}", set_schedule_state)
     r.add_post("/api/deal", list_deals)
+    r.add_get("/api/wallet", list_wallets)
+    r.add_get("/api/preparation/{id}/wallet", prep_wallets)
