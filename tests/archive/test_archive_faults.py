@@ -15,8 +15,7 @@ from tunasync.errors import ArchiveError
 
 
 def live_copies(ctx, piece):
-    return [tuple(r) for r in ctx.index._conn().execute(
-        "SELECT provider, deal_id FROM copies WHERE piece_cid = ? AND active = 1 ORDER BY provider", (piece,))]
+    return ctx.index.active_deals(piece)
 
 
 async def test_a_provider_that_never_seals_is_not_counted_and_another_is_used(tmp_path, devnet):

@@ -89,8 +89,7 @@ async def test_crash_during_repair_loses_nothing(tmp_path, shared_devnet, point,
     async with archive_ctx(conf) as ctx:
         await pipeline.run(ctx, wait=60, poll=0.2)
         b = ctx.index.bundles()[0]
-        deal = ctx.index._conn().execute("SELECT deal_id FROM copies WHERE piece_cid = ? AND active = 1 "
-                                         "ORDER BY provider LIMIT 1", (b.piece_cid,)).fetchone()[0]
+        deal = ctx.index.active_deals(b.piece_cid)[0][1]
     shared_devnet.post(f"/admin/deals/{deal}/slash", {})
     crash = CrashAt(point, nth)
     with pytest.raises(CrashInjected):

@@ -5,6 +5,7 @@ import os
 import pytest
 
 from tunasync.archive import evict
+from tunasync.archive.crash import CrashAt, CrashInjected
 from tunasync.archive.index import ArchiveIndex
 from tunasync.archive.scan import scan
 from tunasync.archive.states import FileState
@@ -87,8 +88,8 @@ def test_crash_at_every_step_loses_nothing(tree, tmp_path, step, victim):
     scan(str(tree), ix)
     store_all(ix)
     rec = sorted(ix.files(), key=lambda r: r.path)[victim]
-    with pytest.raises(SystemExit):
-        evict.evict_one(ix, str(tree), rec, crash_at=step)
+    with pytest.raises(CrashInjected):
+        evict.evict_one(ix, str(tree), rec, crash=CrashAt(f"evict.{step}"))
     ix.close()
     ix = ArchiveIndex(tmp_path / "ix.sqlite")  # "restart"
     evict.recover(ix, str(tree))

@@ -4,8 +4,10 @@ comparison) on two indexes of the same tree, and both must report the same and l
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -19,9 +21,14 @@ from tunasync.archive.states import FileState
 pytestmark = needs_native
 
 
+def sql(ix: ArchiveIndex, query: str, args: tuple = ()) -> list[tuple]:
+    """Another connection to the index file: what another process (or an old tunasync) would see and do."""
+    with contextlib.closing(sqlite3.connect(ix.path, isolation_level=None, timeout=30)) as db:
+        return [tuple(r) for r in db.execute(query, args)]
+
+
 def rows(ix: ArchiveIndex) -> list[tuple]:
-    return [tuple(r) for r in ix._conn().execute(
-        "SELECT path, size, mtime_ns, inode, state, deleted, cid FROM files ORDER BY path")]
+    return sql(ix, "SELECT path, size, mtime_ns, inode, state, deleted, cid FROM files ORDER BY path")
 
 
 class Lockstep:
@@ -136,11 +143,10 @@ def test_deleted_file_that_reappears_unchanged_is_taken_back(ls):
 
 def test_index_rows_changed_by_others_are_rechecked(ls):
     for ix in ls.indexes():  # what bundles.py does to force a re-hash: the file itself is unchanged
-        with ix.tx() as db:
-            db.execute("UPDATE files SET state = 'local', cid = NULL, mtime_ns = -1 WHERE path = 'README'")
+        ix.back_to_local("README")
     r = ls.scan()
     assert changed(r) == ["README"] and ls.full == 1
-    assert ls.native._conn().execute("SELECT COUNT(*) FROM scan_log").fetchone()[0] == 0
+    assert sql(ls.native, "SELECT COUNT(*) FROM scan_log") == [(0,)]
     for ix in ls.indexes():
         ix.mark_deleted(["pool/a/f5.deb"])  # marked deleted although on disk: comes back next scan
     assert changed(ls.scan()) == ["pool/a/f5.deb"]
@@ -241,7 +247,7 @@ def test_many_changes_at_once(ls):
         write(ls.root / "pool" / f"n{i:03d}", b"%d" % i)
     r = ls.scan()
     assert len(r.changed) == 300 and ls.full == 1
-    names = {r[0] for r in ls.native._conn().execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    names = {r[0] for r in sql(ls.native, "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
     assert {"scan_log_insert", "scan_log_update", "scan_log_delete"} <= names
     shutil.rmtree(ls.root / "pool")
     assert len(ls.scan().deleted) == 306

@@ -26,7 +26,8 @@ def test_enforce_budget_never_touches_files_that_are_not_cached(tmp_path, devnet
     m = build_mirror(devnet, conf, "deb", {"a": rand(1000, 41), "b": rand(1000, 42)}, [])
     assert enforce_budget(m.index, m.ms.root, 0) == []  # both `stored`: not the cache's to remove
     assert (m.root / "a").exists() and m.state("a") == "stored"
-    m.index._conn().execute("UPDATE files SET state = 'cached', last_access = 1 WHERE path = 'a'")
+    m.index.set_state("a", FileState.EVICTED)
+    m.index.mark_cached("a", (m.root / "a").stat().st_ino, when=1)
     (out,) = enforce_budget(m.index, m.ms.root, 0)
     assert out.evicted and m.state("a") == "evicted" and not (m.root / "a").exists() and m.state("b") == "stored"
 
@@ -34,7 +35,8 @@ def test_enforce_budget_never_touches_files_that_are_not_cached(tmp_path, devnet
 def test_access_log_records_only_cached_files(tmp_path, devnet):
     conf = write_conf(tmp_path, devnet.url, {"deb": True})
     m = build_mirror(devnet, conf, "deb", {"a": rand(10, 43), "b": rand(10, 44)}, [])
-    m.index._conn().execute("UPDATE files SET state = 'cached' WHERE path = 'a'")
+    m.index.set_state("a", FileState.EVICTED)
+    m.index.mark_cached("a", (m.root / "a").stat().st_ino, when=1)
     log = AccessLog()
     log.record("a", 1000.0)
     log.record("b", 1000.0)

@@ -57,10 +57,7 @@ def plan(files: Iterable[Member], bundle_size: int) -> list[list[Member]]:
 
 def hashed_members(index: ArchiveIndex) -> list[Member]:
     """Files hashed and not stored anywhere yet (no bundle, no foreign copies)."""
-    rows = index._conn().execute(
-        "SELECT path, cid, size, mtime_ns FROM files WHERE state = 'hashed' AND deleted = 0 AND bundle_id IS NULL "
-        "ORDER BY path")
-    return [Member(*r) for r in rows]
+    return [Member(*r) for r in index.hashed_unbundled()]
 
 
 def pack(ms: MirrorArchive, index: ArchiveIndex, members: list[Member], crash: Crash = no_crash) -> int:
@@ -86,7 +83,7 @@ def pack(ms: MirrorArchive, index: ArchiveIndex, members: list[Member], crash: C
     except FileChangedError as exc:
         rollback_bundle(ms, index, bid)
         rel = os.path.relpath(exc.path, ms.root) if os.path.isabs(exc.path) else exc.path
-        _back_to_local(index, rel)
+        index.back_to_local(rel)
         raise
     except OSError as exc:
         rollback_bundle(ms, index, bid)
@@ -97,16 +94,10 @@ def pack(ms: MirrorArchive, index: ArchiveIndex, members: list[Member], crash: C
     except ContentError:
         rollback_bundle(ms, index, bid)
         raise
-    index.update_bundle(bid, root_cid=str(info.root), piece_cid=str(piece.v1), piece_cid_v2=str(piece.v2),
-                        padded_size=piece.padded_size, car_size=info.size, state="staged")
+    index.stage_bundle(bid, root_cid=str(info.root), piece_cid=str(piece.v1), piece_cid_v2=str(piece.v2),
+                       padded_size=piece.padded_size, car_size=info.size)
     crash("pack.staged")
     return bid
-
-
-def _back_to_local(index: ArchiveIndex, rel: str) -> None:
-    with index.tx() as db:
-        db.execute("UPDATE files SET state = 'local', cid = NULL, profile = NULL, hashed_at = NULL, "
-                   "mtime_ns = -1 WHERE path = ?", (rel,))  # mtime -1: the next scan sees it as changed
 
 
 def rollback_bundle(ms: MirrorArchive, index: ArchiveIndex, bid: int) -> None:
@@ -118,11 +109,7 @@ def rollback_bundle(ms: MirrorArchive, index: ArchiveIndex, bid: int) -> None:
             pass
         except OSError as exc:
             log.warning("archive %s: cannot remove %s: %s", ms.name, p, exc)
-    with index.tx() as db:
-        db.execute("UPDATE files SET state = 'hashed', bundle_id = NULL WHERE bundle_id = ? AND state = 'storing'",
-                   (bid,))
-        db.execute("DELETE FROM bundle_files WHERE bundle_id = ?", (bid,))
-        db.execute("DELETE FROM bundles WHERE id = ?", (bid,))
+    index.rollback_bundle(bid)
 
 
 def rebuild_car(ms: MirrorArchive, index: ArchiveIndex, bid: int) -> bool:

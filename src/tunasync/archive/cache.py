@@ -97,9 +97,4 @@ class AccessLog:
         """Record the accesses of `cached` files (the only ones whose last use matters); blocking."""
         if not seen:
             return 0
-        n = 0
-        with index.tx() as db:
-            for path, when in seen.items():
-                n += db.execute("UPDATE files SET last_access = MAX(COALESCE(last_access, 0), ?) "
-                                "WHERE path = ? AND state = 'cached'", (when, path)).rowcount
-        return n
+        return index.touch_cached(seen)

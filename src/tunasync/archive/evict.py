@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
 from dataclasses import dataclass
 
 from ..fsutil import fsync_dir
@@ -37,15 +36,12 @@ def _same_file(full: str, rec: FileRecord) -> bool:
     return (st.st_size, st.st_mtime_ns, st.st_ino) == (rec.size, rec.mtime_ns, rec.inode)
 
 
-def evict_one(index: ArchiveIndex, root: str, rec: FileRecord, *, crash: Crash = no_crash,
-              crash_at: str | None = None) -> EvictOutcome:
+def evict_one(index: ArchiveIndex, root: str, rec: FileRecord, *, crash: Crash = no_crash) -> EvictOutcome:
     """Remove one already-approved file from disk. The caller decided with policy.should_evict.
 
-    `crash` is called after each step ("evict.intent", "evict.unlinking", "evict.unlinked"); `crash_at`
-    (the step name without "evict.") raises SystemExit there instead. Both prove every step recovers.
+    `crash` is called after each step ("evict.intent", "evict.unlinking", "evict.unlinked"): tests and
+    the kill -9 bench stop the process there (archive/crash.py) to prove every step recovers.
     """
-    if crash_at is not None:
-        crash = _exit_at(crash_at)
     if rec.state not in (FileState.STORED, FileState.CACHED):
         return EvictOutcome(rec.path, False, f"state is {rec.state.value}")
     full = os.path.join(root, rec.path)
@@ -60,37 +56,20 @@ def evict_one(index: ArchiveIndex, root: str, rec: FileRecord, *, crash: Crash =
     os.unlink(full)
     fsync_dir(os.path.dirname(full))
     crash("evict.unlinked")
-    _finish(index, jid, rec.path)
+    index.finish_eviction(jid, rec.path)
     return EvictOutcome(rec.path, True, "evicted")
-
-
-def _exit_at(step: str) -> Crash:
-    def crash(point: str) -> None:
-        if point == f"evict.{step}":
-            raise SystemExit(f"crash injected at {step}")
-
-    return crash
-
-
-def _finish(index: ArchiveIndex, jid: int, path: str) -> None:
-    with index.tx() as db:
-        db.execute(
-            "UPDATE files SET state = 'evicted', evicted_at = ? WHERE path = ? AND state IN ('stored', 'cached')",
-            (time.time(), path),
-        )
-        db.execute("DELETE FROM journal WHERE id = ?", (jid,))
 
 
 def recover(index: ArchiveIndex, root: str) -> list[str]:
     """Finish or roll back half-done evictions after a crash; returns a line per action taken."""
     actions = []
     for row in index.journal_open():
-        if row["op"] != "evict":
+        if row.op != "evict" or row.path is None:
             continue
-        path, jid = row["path"], row["id"]
+        path, jid = row.path, row.id
         rec = index.get(path)
         full = os.path.join(root, path)
-        if row["step"] == "intent" or rec is None:
+        if row.step == "intent" or rec is None:
             index.journal_end(jid)
             actions.append(f"rolled back eviction of {path} (not started)")
         elif rec.state is FileState.EVICTED:
@@ -99,7 +78,7 @@ def recover(index: ArchiveIndex, root: str) -> list[str]:
             index.journal_end(jid)
             actions.append(f"rolled back eviction of {path} (file still on disk)")
         else:
-            _finish(index, jid, path)
+            index.finish_eviction(jid, path)
             actions.append(f"finished eviction of {path}")
     for a in actions:
         log.warning("archive recovery: %s", a)

@@ -144,10 +144,7 @@ def _hash_large(root: str, rel: str, expect: Expect, prof: Profile) -> list[Outc
 
 
 def _pending(index: ArchiveIndex, limit: int | None) -> list[tuple[str, Expect]]:
-    q = "SELECT path, size, mtime_ns, inode FROM files WHERE state = 'local' AND deleted = 0 ORDER BY path"
-    rows = index._conn().execute(q + (" LIMIT ?" if limit is not None else ""),
-                                 (limit,) if limit is not None else ())
-    return [(r[0], (r[1], r[2], r[3])) for r in rows]
+    return [(p.path, (p.size, p.mtime_ns, p.inode)) for p in index.db.read(lambda r: r.files.pending_hash(limit))]
 
 
 def _tasks(todo: list[tuple[str, Expect]], chunk: int) -> tuple[list[tuple[str, Expect]], list[list]]:

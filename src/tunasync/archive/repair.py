@@ -26,7 +26,7 @@ from .context import ArchiveCtx
 from .copycheck import bundle_copies
 from .index import Bundle
 from .restore import restore_file
-from .states import FileState
+from .states import BundleState, FileState
 from .store import StoreReport, ensure_car, mark_stored, store_round
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ async def repair(ctx: ArchiveCtx, dry_run: bool = False) -> RepairReport:
         log.warning("archive %s: bundle %d has %d of %d copies: storing it again", ctx.ms.name, b.id,
                     copies.count, n)
         if b.state != "degraded":
-            await asyncio.to_thread(ctx.index.update_bundle, b.id, state="degraded")
+            await ctx.index.call(ctx.index.set_bundle_state, b.id, BundleState.DEGRADED)
             ctx.crash("repair.degraded")
         if await ensure_car(ctx, b):
             continue
@@ -140,10 +140,7 @@ async def repair(ctx: ArchiveCtx, dry_run: bool = False) -> RepairReport:
 async def _foreign_lost(ctx: ArchiveCtx, report: RepairReport, dry_run: bool) -> None:
     """Files stored only by others' copies: below n now → back on disk (retrieved if evicted) and hashed,
     so the next store packs them into a bundle of ours."""
-    rows = await asyncio.to_thread(lambda: list(ctx.index._conn().execute(
-        "SELECT path FROM files WHERE bundle_id IS NULL AND deleted = 0 AND cid IS NOT NULL "
-        "AND state IN ('stored', 'evicted', 'cached')")))
-    for (path,) in rows:
+    for path in await ctx.index.call(ctx.index.foreign_only):
         rec = await asyncio.to_thread(ctx.index.get, path)
         if rec is None or rec.cid is None:
             continue

@@ -27,12 +27,13 @@ import os
 import secrets
 import stat
 import sys
+import time
 from collections.abc import Iterable, Iterator
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import NamedTuple, cast
+from typing import NamedTuple
 
+from .db import Repos, ScanLogState, StatRow
 from .index import ArchiveIndex
 
 try:
@@ -47,29 +48,11 @@ TEMP_PREFIX = ".tunasync-"  # our own in-progress retrievals live next to their 
 NO_NATIVE_ENV = "TUNASYNC_NO_NATIVE_WALK"
 
 Entry = tuple[str, int, int, int]  # (relative path, size, mtime_ns, inode)
-Row = tuple[int, int, int, str, int]  # index: (size, mtime_ns, inode, state, deleted)
+Row = StatRow  # index: (size, mtime_ns, inode, state, deleted)
 
-_TOKEN_KEY = "archive.scan.snapshot"
 _MAGIC, _VERSION = b"tunasync-scan-snapshot", b"1"
 _MAX_LOGGED = 100_000  # more logged paths than this: the full comparison is cheaper
 _NOT_UTF8 = "file name is not UTF-8: it cannot be indexed"
-
-_LOG_TABLE = "CREATE TABLE IF NOT EXISTS scan_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, path TEXT NOT NULL)"
-# What a verdict reads: the row's presence, (size, mtime_ns, inode) and `deleted`. `state` is only read
-# as "evicted" for files off disk, and a row leaves `evicted` only when its file is back on disk (states.py):
-# the listing diff sees that, so state changes (every hash, pack and store) cost no trigger.
-_TRIGGERS = {
-    "scan_log_insert": "CREATE TRIGGER scan_log_insert AFTER INSERT ON files "
-                       "BEGIN INSERT INTO scan_log (path) VALUES (NEW.path); END",
-    "scan_log_delete": "CREATE TRIGGER scan_log_delete AFTER DELETE ON files "
-                       "BEGIN INSERT INTO scan_log (path) VALUES (OLD.path); END",
-    "scan_log_update": "CREATE TRIGGER scan_log_update AFTER UPDATE OF path, size, mtime_ns, inode, deleted ON files "
-                       "WHEN OLD.path IS NOT NEW.path OR OLD.size IS NOT NEW.size OR OLD.mtime_ns IS NOT NEW.mtime_ns "
-                       "OR OLD.inode IS NOT NEW.inode OR OLD.deleted IS NOT NEW.deleted "
-                       "BEGIN INSERT INTO scan_log (path) VALUES (OLD.path); "
-                       "INSERT INTO scan_log (path) SELECT NEW.path WHERE NEW.path IS NOT OLD.path; END",
-}
-
 
 @dataclass
 class ScanResult:
@@ -191,95 +174,55 @@ def _under(rel: str, tops: list[str]) -> bool:
 
 
 # -- the index side ----------------------------------------------------------------------------------
-class _LogState(NamedTuple):
-    token: str | None  # the snapshot token the index accepts
-    mark: int  # scan_log entries up to here are the ones read
-    logged: set[str] | None  # their paths (None: too many to be worth it)
-
-
 def _log_ready(index: ArchiveIndex) -> bool:
     """True when the log exists with exactly our triggers (so it saw every row change since it began)."""
-    rows = index._conn().execute("SELECT type, name, sql FROM sqlite_master WHERE name LIKE 'scan_log%'").fetchall()
-    triggers = {name: sql for kind, name, sql in rows if kind == "trigger"}
-    return triggers == _TRIGGERS and ("table", "scan_log") in {(kind, name) for kind, name, _ in rows}
+    return index.db.read(lambda r: r.scan_log.ready())
 
 
 def _create_log(index: ArchiveIndex) -> None:
-    with index.tx() as db:
-        db.execute(_LOG_TABLE)
-        for name, sql in _TRIGGERS.items():
-            db.execute(f"DROP TRIGGER IF EXISTS {name}")
-            db.execute(sql)
+    index.db.write(lambda r: r.scan_log.create())
 
 
-def _log_state(index: ArchiveIndex) -> _LogState:
-    db = index._conn()
-    db.execute("BEGIN")
-    try:
-        row = db.execute("SELECT value FROM meta WHERE key = ?", (_TOKEN_KEY,)).fetchone()
-        mark = int(db.execute("SELECT COALESCE(MAX(seq), 0) FROM scan_log").fetchone()[0])
-        paths = db.execute("SELECT DISTINCT path FROM scan_log WHERE seq <= ? LIMIT ?",
-                           (mark, _MAX_LOGGED + 1)).fetchall()
-    finally:
-        db.execute("COMMIT")
-    logged = {p for (p,) in paths} if len(paths) <= _MAX_LOGGED else None
-    return _LogState(row[0] if row else None, mark, logged)
+def _log_state(index: ArchiveIndex) -> ScanLogState:
+    return index.db.read(lambda r: r.scan_log.state(_MAX_LOGGED))
 
 
-def _rows(index: ArchiveIndex, paths: Iterable[str]) -> dict[str, Row]:
+def _rows(index: ArchiveIndex, paths: Iterable[str]) -> dict[str, StatRow]:
     want = [p for p in dict.fromkeys(paths) if _indexable(p)]
     if len(want) > _MAX_LOGGED:
         return index.stat_map()
-    out: dict[str, Row] = {}
-    db = index._conn()
-    for i in range(0, len(want), 500):
-        chunk = want[i:i + 500]
-        for r in db.execute("SELECT path, size, mtime_ns, inode, state, deleted FROM files "
-                            f"WHERE path IN ({','.join('?' * len(chunk))})", chunk):
-            out[r[0]] = (r[1], r[2], r[3], r[4], r[5])
-    return out
+    return index.db.read(lambda r: r.files.stat_rows(want))
 
 
-class _InTx:
-    """The index's own write methods, run inside the transaction the scan already holds."""
-
-    def __init__(self, db: object):
-        self._db = db
-
-    def tx(self) -> nullcontext:
-        return nullcontext(self._db)
-
-    def _conn(self) -> object:
-        return self._db
-
-
-def _record(index: ArchiveIndex, res: ScanResult, state: _LogState | None, new_snapshot: bool) -> str | None:
+def _record(index: ArchiveIndex, res: ScanResult, state: ScanLogState | None, new_snapshot: bool) -> str | None:
     """Commit the scan's changes; returns the token a new snapshot must carry, or None for none."""
-    with index.tx() as db:
-        shim = cast(ArchiveIndex, _InTx(db))
-        row = db.execute("SELECT value FROM meta WHERE key = ?", (_TOKEN_KEY,)).fetchone()
-        walk_failed = bool(res.errors) and not _only_names(res.errors)
-        if state is None or walk_failed or (row[0] if row else None) != state.token:
+    now = time.time()
+    walk_failed = bool(res.errors) and not _only_names(res.errors)
+
+    def work(r: Repos) -> str | None:
+        if state is None or walk_failed or r.scan_log.token() != state.token:
             # logged like any other writer's change: whatever snapshot exists stays exactly as good
-            ArchiveIndex.upsert_seen(shim, res.changed)
-            ArchiveIndex.mark_deleted(shim, res.deleted)
+            r.files.upsert_seen(res.changed, now)
+            r.files.mark_deleted(res.deleted)
             return None
         token = secrets.token_hex(16) if new_snapshot else state.token
-        db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (_TOKEN_KEY, token))
-        db.execute("DELETE FROM scan_log WHERE seq <= ?", (state.mark,))
+        assert token is not None
+        r.scan_log.set_token(token)
+        r.scan_log.trim(state.mark)
         # Our own writes need no log entry. Nobody else writes until we commit, so either drop the
-        # triggers for this transaction (DDL is part of it: no other connection sees them gone; an
-        # upsert costs ~3x with them) or delete what they log for us.
+        # triggers for this transaction (an upsert costs ~3x with them) or delete what they log for us.
         quiet = len(res.changed) + len(res.deleted) > 64
-        start = int(db.execute("SELECT COALESCE(MAX(seq), 0) FROM scan_log").fetchone()[0])
-        for name in _TRIGGERS if quiet else ():
-            db.execute(f"DROP TRIGGER {name}")
-        ArchiveIndex.upsert_seen(shim, res.changed)
-        ArchiveIndex.mark_deleted(shim, res.deleted)
-        for sql in _TRIGGERS.values() if quiet else ():
-            db.execute(sql)
-        db.execute("DELETE FROM scan_log WHERE seq > ?", (start,))
+        start = r.scan_log.last()
+        if quiet:
+            r.scan_log.pause()
+        r.files.upsert_seen(res.changed, now)
+        r.files.mark_deleted(res.deleted)
+        if quiet:
+            r.scan_log.resume()
+        r.scan_log.drop_after(start)
         return token if new_snapshot else None
+
+    return index.db.write(work)
 
 
 def _only_names(errors: list[tuple[str, str]]) -> bool:
@@ -289,7 +232,8 @@ def _only_names(errors: list[tuple[str, str]]) -> bool:
 def invalidate_snapshot(index: ArchiveIndex) -> None:
     """Make the next scan compare the whole tree with the index (index rows already changed through
     `files` need no call: the scan log sees them)."""
-    index.set_meta(_TOKEN_KEY, "invalidated-" + secrets.token_hex(8))
+    token = "invalidated-" + secrets.token_hex(8)
+    index.db.write(lambda r: r.scan_log.set_token(token))
     try:
         os.unlink(snapshot_path(index))
     except OSError:

@@ -14,9 +14,7 @@ from .states import FileState
 
 def next_evictions(index: ArchiveIndex, policy: Policy, limit: int = 10) -> list[dict[str, Any]]:
     """The files on disk that become due first (by mtime); empty files never leave and are not listed."""
-    rows = index._conn().execute(
-        "SELECT path, size, mtime_ns, state FROM files WHERE deleted = 0 AND state != 'evicted' AND size > 0 "
-        "ORDER BY mtime_ns, path LIMIT ?", (limit,))
+    rows = index.db.read(lambda r: r.files.oldest_on_disk(limit))
     out = []
     for path, size, mtime_ns, state in rows:
         due = evict_after(mtime_ns, policy)
@@ -28,14 +26,10 @@ def next_evictions(index: ArchiveIndex, policy: Policy, limit: int = 10) -> list
 def figures(index: ArchiveIndex, policy: Policy, now: datetime | None = None) -> dict[str, Any]:
     now = now or datetime.now(timezone.utc)
     counts = index.counts()
-    conn = index._conn()
-    bundles = {s: (n, b or 0) for s, n, b in conn.execute(
-        "SELECT state, COUNT(*), SUM(padded_size) FROM bundles GROUP BY state")}
-    deleted = conn.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM files WHERE deleted = 1").fetchone()
+    bundles = index.db.read(lambda r: r.bundles.totals())
+    deleted = index.db.read(lambda r: r.files.deleted_total())
     cutoff = (now.timestamp() - policy.keep_years * 365.2425 * 86400) * 1e9
-    due_now = conn.execute(
-        "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM files WHERE deleted = 0 AND state IN ('stored', 'cached') "
-        "AND size > 0 AND mtime_ns < ?", (int(cutoff),)).fetchone()
+    due_now = index.db.read(lambda r: r.files.due_total(int(cutoff), (FileState.STORED, FileState.CACHED)))
     nxt = next_evictions(index, policy, 1)
     return {
         "states": {s.value: {"files": counts[s.value][0], "bytes": counts[s.value][1]} for s in FileState},

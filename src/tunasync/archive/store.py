@@ -26,10 +26,11 @@ from .bundles import hashed_members, pack, plan, rebuild_car, rollback_bundle
 from .context import ArchiveCtx
 from .copycheck import PieceCopies, bundle_copies
 from .index import Bundle
+from .states import OPEN_BUNDLE_STATES, BundleState
 
 log = logging.getLogger(__name__)
 
-OPEN_STATES = ("staged", "offered", "degraded")
+OPEN_STATES = OPEN_BUNDLE_STATES
 
 
 @dataclass
@@ -82,7 +83,7 @@ async def offer_more(ctx: ArchiveCtx, b: Bundle, copies: PieceCopies, report: St
     deals = await ctx.need_net().storage.offer(piece_ref(ctx, b), want)
     ctx.crash("store.offered")
     if b.state == "staged":
-        await asyncio.to_thread(ctx.index.update_bundle, b.id, state="offered")
+        await ctx.index.call(ctx.index.set_bundle_state, b.id, BundleState.OFFERED)
     report.offered[b.id] = len(deals)
     report.waiting[b.id] = (f"{copies.count} of {ctx.policy.copies} copies; asked {want} more provider(s), "
                             f"{len(deals)} accepted")

@@ -68,12 +68,9 @@ def evicted_entries(index: ArchiveIndex, rel_dir: str, limit: int | None = None)
     prefix = f"{rel_dir}/" if rel_dir else ""
     hi = prefix[:-1] + _AFTER_SLASH if prefix else "\U0010ffff"
     out: dict[str, Entry] = {}
-    cursor, op = prefix, ">="
-    db = index._conn()  # noqa: SLF001 - a read-only range query the index has no method for
+    cursor, inclusive = prefix, True
     while True:
-        rows = db.execute(
-            f"SELECT path, size, mtime_ns FROM files WHERE path {op} ? AND path < ? AND state = 'evicted' "
-            "AND deleted = 0 ORDER BY path LIMIT 256", (cursor, hi)).fetchall()
+        rows = index.evicted_range(cursor, hi, inclusive, 256)
         if not rows:
             return out
         for path, size, mtime_ns in rows:
@@ -81,10 +78,10 @@ def evicted_entries(index: ArchiveIndex, rel_dir: str, limit: int | None = None)
             child, sep, _ = rest.partition("/")
             if sep:
                 out.setdefault(child, Entry(child, True, 0, 0.0, evicted=True))
-                cursor, op = prefix + child + _AFTER_SLASH, ">="
+                cursor, inclusive = prefix + child + _AFTER_SLASH, True
             else:
                 out[child] = Entry(child, False, size, mtime_ns / 1e9, evicted=True)
-                cursor, op = path, ">"
+                cursor, inclusive = path, False
             if limit is not None and len(out) >= limit:
                 return out
             if sep:

@@ -1,0 +1,479 @@
+"""Typed repositories over one connection: every SQL statement the index runs is in this module or
+in schema.py. A `Repos` is handed to work running on the index's database thread (see engine.py);
+callers outside archive/db never see a connection.
+
+Every state change goes through `transition` (files) or `bundle_transition` (bundles), which refuse
+the moves states.py does not list.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Mapping, Sequence
+
+from .rows import (
+    Bundle,
+    BundleMember,
+    DueFile,
+    FileRecord,
+    ForeignCopies,
+    JournalEntry,
+    PathStat,
+    Pending,
+    ScanLogState,
+    StateTotal,
+    StatRow,
+)
+from .schema import SCAN_LOG_TRIGGERS, SNAPSHOT_TOKEN_KEY, create_scan_log, scan_log_ready
+from .states import (
+    BundleState,
+    FileState,
+    IllegalTransition,
+    check_bundle_transition,
+    check_transition,
+)
+
+FILE_FIELDS = frozenset({"size", "mtime_ns", "inode", "profile", "cid", "bundle_id", "deleted", "first_seen",
+                         "last_seen", "hashed_at", "stored_at", "evicted_at", "last_access", "test_retrieval_at"})
+BUNDLE_FIELDS = frozenset({"root_cid", "piece_cid", "piece_cid_v2", "padded_size", "car_size",
+                           "test_retrieval_at"})
+
+
+def _sets(fields: Mapping[str, object], allowed: frozenset[str]) -> tuple[str, tuple[object, ...]]:
+    bad = sorted(set(fields) - allowed)
+    if bad:
+        raise ValueError(f"not a column that may be set here: {', '.join(bad)}")
+    return "".join(f", {k} = ?" for k in fields), tuple(fields.values())
+
+
+def transition(c: sqlite3.Connection, new: FileState, *, path: str | None = None,
+               frm: Iterable[FileState] | None = None, where: str = "", args: Sequence[object] = (),
+               fields: Mapping[str, object] | None = None) -> int:
+    """The one way a file's state changes; returns the number of files moved.
+
+    With `path` and no `frm`: that file from whatever state it is in (IllegalTransition when that move
+    is not allowed, KeyError when there is no such file). Otherwise every file whose state is one of
+    `frm` (each of which must be allowed to reach `new`), matching `path` and/or the `where` clause."""
+    sets, vals = _sets(fields or {}, FILE_FIELDS)
+    if frm is None:
+        if path is None:
+            raise ValueError("transition needs a path or the states it moves files from")
+        row = c.execute("SELECT state FROM files WHERE path = ?", (path,)).fetchone()
+        if row is None:
+            raise KeyError(path)
+        frm = (FileState(row[0]),)
+    olds = tuple(dict.fromkeys(frm))
+    for old in olds:
+        check_transition(old, new)
+    cond = [f"state IN ({', '.join('?' * len(olds))})"]
+    cargs: list[object] = [s.value for s in olds]
+    if path is not None:
+        cond.append("path = ?")
+        cargs.append(path)
+    if where:
+        cond.append(f"({where})")
+        cargs.extend(args)
+    return c.execute(f"UPDATE files SET state = ?{sets} WHERE {' AND '.join(cond)}",
+                     (new.value, *vals, *cargs)).rowcount
+
+
+def bundle_transition(c: sqlite3.Connection, bid: int, new: BundleState, **fields: object) -> None:
+    """The one way a bundle's state changes (fields set with it); staying in a state is no move."""
+    row = c.execute("SELECT state FROM bundles WHERE id = ?", (bid,)).fetchone()
+    if row is None:
+        raise KeyError(bid)
+    old = BundleState(row[0])
+    if old is not new:
+        check_bundle_transition(old, new)
+    sets, vals = _sets(fields, BUNDLE_FIELDS)
+    c.execute(f"UPDATE bundles SET state = ?{sets} WHERE id = ?", (new.value, *vals, bid))
+
+
+class Files:
+    def __init__(self, c: sqlite3.Connection):
+        self.c = c
+
+    def get(self, path: str) -> FileRecord | None:
+        row = self.c.execute("SELECT * FROM files WHERE path = ?", (path,)).fetchone()
+        return FileRecord.from_row(row) if row else None
+
+    def select(self, state: FileState | None = None, include_deleted: bool = False) -> list[FileRecord]:
+        q = "SELECT * FROM files"
+        cond: list[str] = []
+        args: list[object] = []
+        if state is not None:
+            cond.append("state = ?")
+            args.append(state.value)
+        if not include_deleted:
+            cond.append("deleted = 0")
+        if cond:
+            q += " WHERE " + " AND ".join(cond)
+        return [FileRecord.from_row(r) for r in self.c.execute(q + " ORDER BY path", args)]
+
+    def stat_map(self) -> dict[str, StatRow]:
+        return {r[0]: StatRow(r[1], r[2], r[3], r[4], r[5])
+                for r in self.c.execute("SELECT path, size, mtime_ns, inode, state, deleted FROM files")}
+
+    def stat_rows(self, paths: Sequence[str]) -> dict[str, StatRow]:
+        out: dict[str, StatRow] = {}
+        for i in range(0, len(paths), 500):
+            chunk = paths[i:i + 500]
+            for r in self.c.execute("SELECT path, size, mtime_ns, inode, state, deleted FROM files "
+                                    f"WHERE path IN ({','.join('?' * len(chunk))})", chunk):
+                out[r[0]] = StatRow(r[1], r[2], r[3], r[4], r[5])
+        return out
+
+    def upsert_seen(self, rows: Iterable[tuple[str, int, int, int]], now: float) -> int:
+        """Files found on disk new or changed: back to `local` with no CID (every state may go there)."""
+        n = 0
+        for path, size, mtime_ns, inode in rows:
+            self.c.execute(
+                """INSERT INTO files (path, size, mtime_ns, inode, state, first_seen, last_seen)
+                   VALUES (?, ?, ?, ?, 'local', ?, ?)
+                   ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
+                     inode = excluded.inode, state = 'local', cid = NULL, profile = NULL, bundle_id = NULL,
+                     deleted = 0, hashed_at = NULL, stored_at = NULL, evicted_at = NULL,
+                     test_retrieval_at = NULL, last_seen = excluded.last_seen""",
+                (path, size, mtime_ns, inode, now, now),
+            )
+            n += 1
+        return n
+
+    def mark_deleted(self, paths: Iterable[str]) -> int:
+        n = 0
+        for p in paths:
+            n += self.c.execute("UPDATE files SET deleted = 1 WHERE path = ? AND deleted = 0", (p,)).rowcount
+        return n
+
+    def set_hashed(self, path: str, expect: tuple[int, int, int], profile: str, cid: str, now: float) -> bool:
+        """`local` → `hashed` only if the row still describes the bytes that were hashed."""
+        size, mtime_ns, inode = expect
+        return transition(self.c, FileState.HASHED, frm=(FileState.LOCAL,), path=path,
+                          where="size = ? AND mtime_ns = ? AND inode = ?", args=(size, mtime_ns, inode),
+                          fields={"cid": cid, "profile": profile, "hashed_at": now}) == 1
+
+    def set_state(self, path: str, new: FileState, fields: Mapping[str, object]) -> None:
+        """Move one file from whatever state it is in (IllegalTransition, KeyError)."""
+        transition(self.c, new, path=path, fields=fields)
+
+    def back_to_local(self, path: str) -> None:
+        """Forget the CID; mtime -1 makes the next scan see the file as changed."""
+        transition(self.c, FileState.LOCAL, frm=FileState, path=path,
+                   fields={"cid": None, "profile": None, "hashed_at": None, "mtime_ns": -1})
+
+    def touch(self, path: str, when: float) -> None:
+        self.c.execute("UPDATE files SET last_access = ? WHERE path = ?", (when, path))
+
+    def touch_cached(self, seen: Mapping[str, float]) -> int:
+        """Record later uses of `cached` files (the only ones whose last use matters)."""
+        n = 0
+        for path, when in seen.items():
+            n += self.c.execute("UPDATE files SET last_access = MAX(COALESCE(last_access, 0), ?) "
+                                "WHERE path = ? AND state = 'cached'", (when, path)).rowcount
+        return n
+
+    def mark_cached(self, path: str, inode: int, now: float) -> bool:
+        return transition(self.c, FileState.CACHED, frm=(FileState.EVICTED,), path=path,
+                          fields={"inode": inode, "last_access": now}) == 1
+
+    def mark_evicted(self, path: str, now: float) -> int:
+        return transition(self.c, FileState.EVICTED, frm=(FileState.STORED, FileState.CACHED), path=path,
+                          fields={"evicted_at": now})
+
+    def cached_lru(self) -> list[FileRecord]:
+        rows = self.c.execute("SELECT * FROM files WHERE state = 'cached' AND deleted = 0 "
+                              "ORDER BY COALESCE(last_access, 0), path")
+        return [FileRecord.from_row(r) for r in rows]
+
+    def cid_holders(self, cid: str) -> list[FileRecord]:
+        return [FileRecord.from_row(r) for r in
+                self.c.execute("SELECT * FROM files WHERE cid = ? ORDER BY path", (cid,))]
+
+    def counts(self) -> dict[str, StateTotal]:
+        out = {s.value: StateTotal(0, 0) for s in FileState}
+        for state, n, b in self.c.execute(
+                "SELECT state, COUNT(*), COALESCE(SUM(size), 0) FROM files WHERE deleted = 0 GROUP BY state"):
+            out[state] = StateTotal(n, b)
+        return out
+
+    def deleted_total(self) -> StateTotal:
+        n, b = self.c.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM files WHERE deleted = 1").fetchone()
+        return StateTotal(n, b)
+
+    def hashed_unbundled(self) -> list[BundleMember]:
+        """Files hashed and not stored anywhere yet (no bundle, no foreign copies)."""
+        return [BundleMember(*r) for r in self.c.execute(
+            "SELECT path, cid, size, mtime_ns FROM files WHERE state = 'hashed' AND deleted = 0 "
+            "AND bundle_id IS NULL ORDER BY path")]
+
+    def pending_hash(self, limit: int | None) -> list[Pending]:
+        q = "SELECT path, size, mtime_ns, inode FROM files WHERE state = 'local' AND deleted = 0 ORDER BY path"
+        if limit is not None:
+            return [Pending(*r) for r in self.c.execute(q + " LIMIT ?", (limit,))]
+        return [Pending(*r) for r in self.c.execute(q)]
+
+    def foreign_only(self) -> list[str]:
+        """Files stored only by others' copies (a CID, no bundle of ours)."""
+        return [r[0] for r in self.c.execute(
+            "SELECT path FROM files WHERE bundle_id IS NULL AND deleted = 0 AND cid IS NOT NULL "
+            "AND state IN ('stored', 'evicted', 'cached') ORDER BY path")]
+
+    def evicted(self) -> list[PathStat]:
+        """Evicted files upstream still has, by path."""
+        return [PathStat(*r) for r in self.c.execute(
+            "SELECT path, size, mtime_ns FROM files WHERE state = 'evicted' AND deleted = 0 ORDER BY path")]
+
+    def evicted_range(self, lo: str, hi: str, inclusive: bool, limit: int) -> list[PathStat]:
+        """Evicted, not deleted files with lo <(=) path < hi, by path (a range scan of the primary key)."""
+        op = ">=" if inclusive else ">"
+        return [PathStat(*r) for r in self.c.execute(
+            f"SELECT path, size, mtime_ns FROM files WHERE path {op} ? AND path < ? AND state = 'evicted' "
+            "AND deleted = 0 ORDER BY path LIMIT ?", (lo, hi, limit))]
+
+    def stored_older_than(self, mtime_before_ns: int, limit: int | None) -> list[FileRecord]:
+        q = "SELECT * FROM files WHERE state = 'stored' AND deleted = 0 AND mtime_ns < ? ORDER BY mtime_ns, path"
+        if limit is not None:
+            return [FileRecord.from_row(r) for r in self.c.execute(q + " LIMIT ?", (mtime_before_ns, limit))]
+        return [FileRecord.from_row(r) for r in self.c.execute(q, (mtime_before_ns,))]
+
+    def due_total(self, mtime_before_ns: int, states: Sequence[FileState]) -> StateTotal:
+        """Files and bytes in `states`, not empty, with an mtime before the cutoff."""
+        n, b = self.c.execute(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM files WHERE deleted = 0 AND size > 0 AND mtime_ns < ? "
+            f"AND state IN ({', '.join('?' * len(states))})", (mtime_before_ns, *(s.value for s in states))
+        ).fetchone()
+        return StateTotal(n, b)
+
+    def oldest_on_disk(self, limit: int) -> list[DueFile]:
+        """Non-empty files on disk, oldest mtime first."""
+        return [DueFile(*r) for r in self.c.execute(
+            "SELECT path, size, mtime_ns, state FROM files WHERE deleted = 0 AND state != 'evicted' AND size > 0 "
+            "ORDER BY mtime_ns, path LIMIT ?", (limit,))]
+
+    def set_test_retrieval(self, path: str, when: float) -> None:
+        self.c.execute("UPDATE files SET test_retrieval_at = ? WHERE path = ?", (when, path))
+
+    def attach_to_known_bundles(self, now: float) -> tuple[int, int]:
+        """Hashed files whose CID is already in one of our bundles join it. Returns (stored, storing)."""
+        self.c.execute("""UPDATE files SET bundle_id = (
+                SELECT bf.bundle_id FROM bundle_files bf JOIN bundles b ON b.id = bf.bundle_id
+                WHERE bf.cid = files.cid AND b.state != 'packing'
+                ORDER BY (b.state = 'stored') DESC, bf.bundle_id LIMIT 1)
+            WHERE state = 'hashed' AND bundle_id IS NULL AND deleted = 0 AND cid IN (
+                SELECT bf.cid FROM bundle_files bf JOIN bundles b ON b.id = bf.bundle_id
+                WHERE b.state != 'packing')""")
+        stored = transition(self.c, FileState.STORED, frm=(FileState.HASHED,),
+                            where="bundle_id IN (SELECT id FROM bundles WHERE state = 'stored')",
+                            fields={"stored_at": now})
+        storing = transition(self.c, FileState.STORING, frm=(FileState.HASHED,), where="bundle_id IS NOT NULL")
+        return stored, storing
+
+
+class Bundles:
+    def __init__(self, c: sqlite3.Connection):
+        self.c = c
+
+    def create(self, members: Iterable[tuple[str, str, int, int]], now: float) -> int:
+        """A new `packing` bundle of (path, cid, size, mtime_ns); its hashed files become `storing`."""
+        bid = int(self.c.execute("INSERT INTO bundles (state, created) VALUES (?, ?)",
+                                 (BundleState.PACKING.value, now)).lastrowid or 0)
+        for path, cid, size, mtime_ns in members:
+            self.c.execute("INSERT INTO bundle_files (bundle_id, path, cid, size, mtime_ns) VALUES (?, ?, ?, ?, ?)",
+                           (bid, path, cid, size, mtime_ns))
+            transition(self.c, FileState.STORING, frm=(FileState.HASHED,), path=path, where="cid = ?",
+                       args=(cid,), fields={"bundle_id": bid})
+        return bid
+
+    def get(self, bid: int) -> Bundle | None:
+        row = self.c.execute("SELECT * FROM bundles WHERE id = ?", (bid,)).fetchone()
+        return Bundle.from_row(row) if row else None
+
+    def select(self, state: BundleState | str | None = None) -> list[Bundle]:
+        if state:
+            rows = self.c.execute("SELECT * FROM bundles WHERE state = ? ORDER BY id", (BundleState(state).value,))
+        else:
+            rows = self.c.execute("SELECT * FROM bundles ORDER BY id")
+        return [Bundle.from_row(r) for r in rows]
+
+    def by_piece(self, piece_cid: str) -> Bundle | None:
+        row = self.c.execute("SELECT * FROM bundles WHERE piece_cid = ? ORDER BY id LIMIT 1", (piece_cid,)).fetchone()
+        return Bundle.from_row(row) if row else None
+
+    def members(self, bid: int) -> list[BundleMember]:
+        return [BundleMember(*r) for r in self.c.execute(
+            "SELECT path, cid, size, mtime_ns FROM bundle_files WHERE bundle_id = ? ORDER BY path", (bid,))]
+
+    def stage(self, bid: int, *, root_cid: str, piece_cid: str, piece_cid_v2: str, padded_size: int,
+              car_size: int) -> None:
+        bundle_transition(self.c, bid, BundleState.STAGED, root_cid=root_cid, piece_cid=piece_cid,
+                          piece_cid_v2=piece_cid_v2, padded_size=padded_size, car_size=car_size)
+
+    def set_state(self, bid: int, new: BundleState) -> None:
+        bundle_transition(self.c, bid, new)
+
+    def mark_stored(self, bid: int, now: float) -> int:
+        """The bundle has its copies: it and its `storing` files become `stored`."""
+        bundle_transition(self.c, bid, BundleState.STORED)
+        return transition(self.c, FileState.STORED, frm=(FileState.STORING,), where="bundle_id = ?", args=(bid,),
+                          fields={"stored_at": now})
+
+    def rollback(self, bid: int) -> None:
+        """Forget an unfinished (`packing`) bundle: its files go back to `hashed`."""
+        b = self.get(bid)
+        if b is not None and b.state is not BundleState.PACKING:
+            raise IllegalTransition(f"bundle {bid} is {b.state.value}: only a packing bundle is rolled back")
+        transition(self.c, FileState.HASHED, frm=(FileState.STORING,), where="bundle_id = ?", args=(bid,),
+                   fields={"bundle_id": None})
+        self.c.execute("DELETE FROM bundle_files WHERE bundle_id = ?", (bid,))
+        self.c.execute("DELETE FROM bundles WHERE id = ?", (bid,))
+
+    def totals(self) -> dict[str, StateTotal]:
+        """state -> (bundles, padded bytes)."""
+        return {s: StateTotal(n, b or 0) for s, n, b in self.c.execute(
+            "SELECT state, COUNT(*), SUM(padded_size) FROM bundles GROUP BY state")}
+
+
+class Copies:
+    def __init__(self, c: sqlite3.Connection):
+        self.c = c
+
+    def record(self, piece_cid: str, epoch: int, providers: Iterable[tuple[str, int, bool]], now: float) -> None:
+        """Replace the cached chain view of a piece: (provider, deal_id, active)."""
+        self.c.execute("DELETE FROM copies WHERE piece_cid = ?", (piece_cid,))
+        for provider, deal_id, active in providers:
+            self.c.execute("INSERT OR REPLACE INTO copies (piece_cid, provider, deal_id, active, epoch, checked_at) "
+                           "VALUES (?, ?, ?, ?, ?, ?)", (piece_cid, provider, deal_id, int(active), epoch, now))
+
+    def verified(self, piece_cid: str) -> int:
+        return int(self.c.execute("SELECT COUNT(DISTINCT provider) FROM copies WHERE piece_cid = ? AND active = 1",
+                                  (piece_cid,)).fetchone()[0])
+
+    def providers(self, piece_cid: str) -> list[str]:
+        return [r[0] for r in self.c.execute(
+            "SELECT DISTINCT provider FROM copies WHERE piece_cid = ? AND active = 1 ORDER BY provider", (piece_cid,))]
+
+    def active_deals(self, piece_cid: str) -> list[tuple[str, int]]:
+        """(provider, deal_id) of the live copies, by provider."""
+        return [(r[0], int(r[1])) for r in self.c.execute(
+            "SELECT provider, deal_id FROM copies WHERE piece_cid = ? AND active = 1 ORDER BY provider, deal_id",
+            (piece_cid,))]
+
+    def histogram(self) -> dict[int, int]:
+        hist: dict[int, int] = {}
+        for (n,) in self.c.execute(
+                "SELECT (SELECT COUNT(DISTINCT provider) FROM copies c WHERE c.piece_cid = b.piece_cid "
+                "AND c.active = 1) FROM bundles b WHERE b.piece_cid IS NOT NULL"):
+            hist[int(n)] = hist.get(int(n), 0) + 1
+        return hist
+
+    def set_foreign(self, cid: str, providers: int, piece_cid: str | None, stored: bool, now: float) -> int:
+        self.c.execute("INSERT OR REPLACE INTO foreign_copies (cid, providers, piece_cid, verified_at) "
+                       "VALUES (?, ?, ?, ?)", (cid, providers, piece_cid, now))
+        if not stored:
+            return 0
+        return transition(self.c, FileState.STORED, frm=(FileState.HASHED,), where="cid = ? AND bundle_id IS NULL",
+                          args=(cid,), fields={"stored_at": now})
+
+    def foreign(self, cid: str) -> ForeignCopies | None:
+        row = self.c.execute("SELECT providers, piece_cid, verified_at FROM foreign_copies WHERE cid = ?",
+                             (cid,)).fetchone()
+        return ForeignCopies(int(row[0]), row[1], float(row[2])) if row else None
+
+
+class Journal:
+    def __init__(self, c: sqlite3.Connection):
+        self.c = c
+
+    def begin(self, op: str, step: str, path: str | None, bundle_id: int | None, detail: str | None,
+              now: float) -> int:
+        return int(self.c.execute(
+            "INSERT INTO journal (op, path, bundle_id, step, detail, created) VALUES (?, ?, ?, ?, ?, ?)",
+            (op, path, bundle_id, step, detail, now)).lastrowid or 0)
+
+    def step(self, jid: int, step: str) -> None:
+        self.c.execute("UPDATE journal SET step = ? WHERE id = ?", (step, jid))
+
+    def end(self, jid: int) -> None:
+        self.c.execute("DELETE FROM journal WHERE id = ?", (jid,))
+
+    def open(self) -> list[JournalEntry]:
+        return [JournalEntry(*r) for r in self.c.execute(
+            "SELECT id, op, path, bundle_id, step, detail, created FROM journal ORDER BY id")]
+
+
+class Meta:
+    def __init__(self, c: sqlite3.Connection):
+        self.c = c
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        row = self.c.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set(self, key: str, value: str) -> None:
+        self.c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+
+class ScanLog:
+    """The scan log (schema.py) and the snapshot token a rescan's fast path depends on."""
+
+    def __init__(self, c: sqlite3.Connection):
+        self.c = c
+
+    def ready(self) -> bool:
+        return scan_log_ready(self.c)
+
+    def create(self) -> None:
+        create_scan_log(self.c)
+
+    def token(self) -> str | None:
+        return Meta(self.c).get(SNAPSHOT_TOKEN_KEY)
+
+    def set_token(self, token: str) -> None:
+        Meta(self.c).set(SNAPSHOT_TOKEN_KEY, token)
+
+    def state(self, max_logged: int) -> ScanLogState:
+        """Token, the last logged entry and the paths logged up to it (None: more than max_logged)."""
+        mark = self.last()
+        paths = self.c.execute("SELECT DISTINCT path FROM scan_log WHERE seq <= ? LIMIT ?",
+                               (mark, max_logged + 1)).fetchall()
+        logged = {p for (p,) in paths} if len(paths) <= max_logged else None
+        return ScanLogState(self.token(), mark, logged)
+
+    def last(self) -> int:
+        return int(self.c.execute("SELECT COALESCE(MAX(seq), 0) FROM scan_log").fetchone()[0])
+
+    def size(self) -> int:
+        return int(self.c.execute("SELECT COUNT(*) FROM scan_log").fetchone()[0])
+
+    def trim(self, upto: int) -> None:
+        self.c.execute("DELETE FROM scan_log WHERE seq <= ?", (upto,))
+
+    def drop_after(self, start: int) -> None:
+        self.c.execute("DELETE FROM scan_log WHERE seq > ?", (start,))
+
+    def pause(self) -> None:
+        """Drop the triggers for the rest of this transaction (DDL is part of it: no other connection
+        sees them gone); `resume` puts them back before it commits."""
+        for name in SCAN_LOG_TRIGGERS:
+            self.c.execute(f"DROP TRIGGER {name}")
+
+    def resume(self) -> None:
+        for sql in SCAN_LOG_TRIGGERS.values():
+            self.c.execute(sql)
+
+
+class Repos:
+    """The repositories, all on one connection (and so in one transaction when written together)."""
+
+    def __init__(self, c: sqlite3.Connection):
+        self.files = Files(c)
+        self.bundles = Bundles(c)
+        self.copies = Copies(c)
+        self.journal = Journal(c)
+        self.meta = Meta(c)
+        self.scan_log = ScanLog(c)
+
+    @staticmethod
+    def now() -> float:
+        return time.time()

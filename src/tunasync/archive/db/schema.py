@@ -1,0 +1,209 @@
+"""The index's tables, its schema version (`PRAGMA user_version`) and the forward migrations.
+
+Version 0 is the layout written before the index had a version: the tables below without the CHECK
+constraints, and the scan log (table and triggers) created by the first scan rather than at open.
+Version 1 creates the scan log with the index and constrains `state` columns to the known states.
+
+A migration runs in one transaction at open, before anything else touches the file; an index newer
+than this code is refused (its rows may mean things this code does not know).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from ...errors import ArchiveError
+from .states import BundleState, FileState
+
+
+def _in(values: type[FileState] | type[BundleState]) -> str:
+    return ", ".join(f"'{v.value}'" for v in values)
+
+
+VERSION = 1
+
+FILES_TABLE = f"""
+CREATE TABLE IF NOT EXISTS files (
+    path        TEXT PRIMARY KEY,
+    size        INTEGER NOT NULL,
+    mtime_ns    INTEGER NOT NULL,
+    inode       INTEGER NOT NULL,
+    profile     TEXT,
+    cid         TEXT,
+    bundle_id   INTEGER,
+    state       TEXT NOT NULL DEFAULT 'local' CHECK (state IN ({_in(FileState)})),
+    deleted     INTEGER NOT NULL DEFAULT 0,
+    first_seen  REAL NOT NULL,
+    last_seen   REAL NOT NULL,
+    hashed_at   REAL,
+    stored_at   REAL,
+    evicted_at  REAL,
+    last_access REAL,
+    test_retrieval_at REAL
+)"""
+
+FILES_INDEXES = """
+CREATE INDEX IF NOT EXISTS files_state ON files(state);
+CREATE INDEX IF NOT EXISTS files_bundle ON files(bundle_id);
+CREATE INDEX IF NOT EXISTS files_cid ON files(cid);
+CREATE INDEX IF NOT EXISTS files_mtime ON files(mtime_ns);
+"""
+
+BUNDLES_TABLE = f"""
+CREATE TABLE IF NOT EXISTS bundles (
+    id            INTEGER PRIMARY KEY,
+    root_cid      TEXT,
+    piece_cid     TEXT,
+    piece_cid_v2  TEXT,
+    padded_size   INTEGER,
+    car_size      INTEGER,
+    state         TEXT NOT NULL DEFAULT 'packing' CHECK (state IN ({_in(BundleState)})),
+    created       REAL NOT NULL,
+    test_retrieval_at REAL
+)"""
+
+OTHER_TABLES = """
+CREATE INDEX IF NOT EXISTS bundles_piece ON bundles(piece_cid);
+CREATE TABLE IF NOT EXISTS bundle_files (
+    bundle_id INTEGER NOT NULL,
+    path      TEXT NOT NULL,
+    cid       TEXT NOT NULL,
+    size      INTEGER NOT NULL,
+    mtime_ns  INTEGER NOT NULL,
+    PRIMARY KEY (bundle_id, path)
+);
+CREATE TABLE IF NOT EXISTS copies (
+    piece_cid  TEXT NOT NULL,
+    provider   TEXT NOT NULL,
+    deal_id    INTEGER NOT NULL DEFAULT -1,
+    active     INTEGER NOT NULL,
+    epoch      INTEGER NOT NULL,
+    checked_at REAL NOT NULL,
+    PRIMARY KEY (piece_cid, provider, deal_id)
+);
+CREATE TABLE IF NOT EXISTS foreign_copies (
+    cid         TEXT PRIMARY KEY,
+    providers   INTEGER NOT NULL,
+    piece_cid   TEXT,
+    verified_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS journal (
+    id      INTEGER PRIMARY KEY,
+    op      TEXT NOT NULL,
+    path    TEXT,
+    bundle_id INTEGER,
+    step    TEXT NOT NULL,
+    detail  TEXT,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+"""
+
+# The scan log: triggers on `files` append the paths whose scan-relevant columns changed, so a rescan
+# looks only at those and at what its listing diff finds (archive/scan.py). What a verdict reads: the
+# row's presence, (size, mtime_ns, inode) and `deleted`. `state` is only read as "evicted" for files
+# off disk, and a row leaves `evicted` only when its file is back on disk: the listing diff sees that,
+# so state changes (every hash, pack and store) cost no trigger.
+SCAN_LOG_TABLE = "CREATE TABLE IF NOT EXISTS scan_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, path TEXT NOT NULL)"
+SCAN_LOG_TRIGGERS = {
+    "scan_log_insert": "CREATE TRIGGER scan_log_insert AFTER INSERT ON files "
+                       "BEGIN INSERT INTO scan_log (path) VALUES (NEW.path); END",
+    "scan_log_delete": "CREATE TRIGGER scan_log_delete AFTER DELETE ON files "
+                       "BEGIN INSERT INTO scan_log (path) VALUES (OLD.path); END",
+    "scan_log_update": "CREATE TRIGGER scan_log_update AFTER UPDATE OF path, size, mtime_ns, inode, deleted ON files "
+                       "WHEN OLD.path IS NOT NEW.path OR OLD.size IS NOT NEW.size OR OLD.mtime_ns IS NOT NEW.mtime_ns "
+                       "OR OLD.inode IS NOT NEW.inode OR OLD.deleted IS NOT NEW.deleted "
+                       "BEGIN INSERT INTO scan_log (path) VALUES (OLD.path); "
+                       "INSERT INTO scan_log (path) SELECT NEW.path WHERE NEW.path IS NOT OLD.path; END",
+}
+SNAPSHOT_TOKEN_KEY = "archive.scan.snapshot"  # meta: the token a scan snapshot must carry to be used
+
+
+def scan_log_ready(conn: sqlite3.Connection) -> bool:
+    """True when the log exists with exactly our triggers (so it saw every row change since it began)."""
+    rows = conn.execute("SELECT type, name, sql FROM sqlite_master WHERE name LIKE 'scan_log%'").fetchall()
+    triggers = {name: sql for kind, name, sql in rows if kind == "trigger"}
+    return triggers == SCAN_LOG_TRIGGERS and ("table", "scan_log") in {(kind, name) for kind, name, _ in rows}
+
+
+def create_scan_log(conn: sqlite3.Connection) -> None:
+    """(Re)create the log and its triggers; whatever snapshot exists stops being trusted, since the
+    changes made while there was no log are not in it."""
+    conn.execute(SCAN_LOG_TABLE)
+    for name, sql in SCAN_LOG_TRIGGERS.items():
+        conn.execute(f"DROP TRIGGER IF EXISTS {name}")
+        conn.execute(sql)
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                 (SNAPSHOT_TOKEN_KEY, "invalidated-by-scan-log-creation"))
+
+
+def _create(conn: sqlite3.Connection) -> None:
+    conn.execute(FILES_TABLE)
+    _script(conn, FILES_INDEXES)
+    conn.execute(BUNDLES_TABLE)
+    _script(conn, OTHER_TABLES)
+    create_scan_log(conn)
+
+
+def _script(conn: sqlite3.Connection, script: str) -> None:
+    for stmt in script.split(";"):
+        if stmt.strip():
+            conn.execute(stmt)
+
+
+def _rebuild(conn: sqlite3.Connection, table: str, ddl: str) -> None:
+    """Give `table` a new definition keeping its rows (SQLite cannot add a CHECK in place)."""
+    cols = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+    conn.execute(f"ALTER TABLE {table} RENAME TO {table}_v0")
+    conn.execute(ddl)
+    names = ", ".join(cols)
+    conn.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {table}_v0")
+    conn.execute(f"DROP TABLE {table}_v0")
+
+
+def _from_0(conn: sqlite3.Connection) -> None:
+    """The unversioned layout: add the state CHECKs, create the scan log at open."""
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "files" not in tables:  # a new file
+        _create(conn)
+        return
+    _script(conn, OTHER_TABLES)  # any table an early index lacked
+    had_log = scan_log_ready(conn)
+    for name in SCAN_LOG_TRIGGERS:  # the rebuild renames `files`: triggers would follow the old table
+        conn.execute(f"DROP TRIGGER IF EXISTS {name}")
+    for idx in ("files_state", "files_bundle", "files_cid", "files_mtime"):
+        conn.execute(f"DROP INDEX IF EXISTS {idx}")
+    _rebuild(conn, "files", FILES_TABLE)
+    _script(conn, FILES_INDEXES)
+    _rebuild(conn, "bundles", BUNDLES_TABLE)
+    conn.execute("CREATE INDEX IF NOT EXISTS bundles_piece ON bundles(piece_cid)")
+    conn.execute(SCAN_LOG_TABLE)
+    for sql in SCAN_LOG_TRIGGERS.values():
+        conn.execute(sql)
+    if not had_log:  # the snapshot (if any) was written with no log watching: not to be trusted
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                     (SNAPSHOT_TOKEN_KEY, "invalidated-by-migration"))
+
+
+# MIGRATIONS[v] brings a version-v index to v + 1.
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _from_0}
+
+
+def migrate(conn: sqlite3.Connection, path: str) -> int:
+    """Bring the open index to VERSION (one transaction); returns the version it had."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if found > VERSION:
+            raise ArchiveError(f"{path}: archive index version {found} is newer than this tunasync "
+                               f"understands ({VERSION}); upgrade tunasync")
+        for v in range(found, VERSION):
+            MIGRATIONS[v](conn)
+        if found != VERSION:
+            conn.execute(f"PRAGMA user_version = {VERSION}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return found
