@@ -1,6 +1,11 @@
-"""Reading a TOML config file: every way it can be wrong becomes a ConfigError naming the file.
+r"""Reading a TOML config file: every way it can be wrong becomes a ConfigError naming the file.
 
-One reader for the manager, worker (and its include files), archive and tunasynctl configs:
+One reader for the manager, worker (and its include files), archive and tunasynctl configs, and the one
+`Problem` (level, file, key, reason) that their `--check` reports are made of:
+
+- TOML 1.1, as Go tunasync reads it (BurntSushi/toml 1.6 defaults to 1.1): inline tables over several
+  lines with a trailing comma, `\e` and `\xHH` escapes, times without seconds. Python's `tomllib`
+  reads only 1.0, so the parser is `tomli` (2.4.0 was its first release that reads 1.1);
 
 - a UTF-8 byte-order mark is skipped (editors on Windows write one; BurntSushi/toml, which Go
   tunasync uses, skips it too); UTF-16 / UTF-32 text (a BOM or NUL bytes) is refused with a reason
@@ -8,7 +13,7 @@ One reader for the manager, worker (and its include files), archive and tunasync
 - nesting deeper than MAX_DEPTH (arrays in arrays, tables in tables) is refused with the key where
   it goes too deep, before anything recurses over it (Python's parser would otherwise hit its
   recursion limit with a traceback);
-- a syntax error keeps tomllib's line and column.
+- a syntax error keeps the parser's line and column.
 
 Bounds on the numbers belong to the config models (pydantic `Field(ge=..., le=...)`).
 """
@@ -16,9 +21,11 @@ Bounds on the numbers belong to the config models (pydantic `Field(ge=..., le=..
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import tomli
 
 from .errors import ConfigError
 
@@ -53,13 +60,56 @@ def parse_toml(data: bytes, path: str, syntax: str = "invalid TOML") -> dict[str
         raise ConfigError(path, None, f"not UTF-8 text (bad byte at offset {exc.start})") from None
     _check_depth(text, path)
     try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        doc = tomli.loads(text)
+    except tomli.TOMLDecodeError as exc:
         raise ConfigError(path, None, f"{syntax}: {exc}") from None
     except RecursionError:  # _check_depth should have caught it; never a traceback
         raise ConfigError(path, None, f"nested deeper than {MAX_DEPTH} levels") from None
     _check_tree(doc, path, "", 0)
     return doc
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a config: `error` stops loading, `warning` does not."""
+
+    level: Literal["error", "warning"]
+    file: str | None
+    key: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = ": ".join(p for p in (self.file, self.key) if p)
+        return f"{self.level}: {where}: {self.reason}" if where else f"{self.level}: {self.reason}"
+
+    def as_error(self) -> ConfigError:
+        return ConfigError(self.file or None, self.key or None, self.reason)
+
+    @classmethod
+    def of(cls, exc: ConfigError, level: Literal["error", "warning"] = "error") -> Problem:
+        return cls(level, exc.file, exc.key, exc.reason)
+
+
+class Problems(list[Problem]):
+    """The problems of one load, in the order they were found."""
+
+    def error(self, file: str | None, key: str | None, reason: str) -> None:
+        self.append(Problem("error", file, key, reason))
+
+    def warning(self, file: str | None, key: str | None, reason: str) -> None:
+        self.append(Problem("warning", file, key, reason))
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self if p.level == "error"]
+
+    def read(self, path: str, syntax: str = "invalid TOML") -> dict[str, Any] | None:
+        """read_toml(path), or None with the reason added as an error."""
+        try:
+            return read_toml(path, syntax)
+        except ConfigError as exc:
+            self.append(Problem.of(exc))
+        return None
 
 
 _BOUNDS = {"less_than_equal": ("le", "at most"), "less_than": ("lt", "below"),

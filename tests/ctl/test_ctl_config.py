@@ -100,3 +100,10 @@ def test_bad_ca_file_is_reported(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         ssl_context(CtlConfig(ca_cert=str(tmp_path / "missing.pem")))
     assert ssl_context(CtlConfig()) is None
+
+
+def test_toml_1_1_forms_as_go_reads_them(layers):
+    # Go's tunasynctl decodes ctl.conf with BurntSushi/toml v1.6.0, which reads TOML 1.1 (\xHH, \e escapes)
+    _write(layers["user"], 'manager_addr = "\\x31\\x32\\x37.0.0.1"\nmanager_port = 0x3792\n')
+    cfg = _load(layers)
+    assert (cfg.manager_addr, cfg.manager_port) == ("127.0.0.1", 14226)

@@ -63,19 +63,14 @@ def test_log_dir_template_errors(tmp_path):
 @pytest.mark.parametrize(
     "mirror,key,text",
     [
-        ('name = "m"\nupstream = "rsync://h/m"\n', "upstream", "should end with /"),
         ('name = "m"\nupstream = "rsync://h/m/"\nrsync_override_only = true\n', "rsync_override_only", "rsync_override is empty"),
-        ('name = "m"\nprovider = "command"\ncommand = ""\n', "command", "non-empty command"),
-        ('name = "m"\nprovider = "command"\ncommand = "\'\' \\"\\""\n', "command", "non-empty command"),
         ('name = "m"\nprovider = "command"\ncommand = "sh -c \'x"\n', "command", "closing quote"),
         ('name = "m"\nprovider = "command"\ncommand = "x"\nfail_on_match = "(["\n', "fail_on_match", "fail-on-match regexp error"),
         ('name = "m"\nprovider = "command"\ncommand = "x"\nsize_pattern = "size: [0-9]+"\n', "size_pattern", "capture group"),
-        ('name = "m"\nprovider = "two-stage-rsync"\nupstream = "rsync://h/m/"\n', "stage1_profile", "Invalid Stage 1 Profile"),
         ('name = "m"\nprovider = "command"\ncommand = "x"\nexec_on_success = ["a \'b"]\n', "exec_on_success[0]", "closing quote"),
         ('name = "m"\nprovider = "command"\ncommand = "x"\ncron = "0 * * *"\n', "cron", "bad cron expression"),
         ('name = "m"\nprovider = "command"\ncommand = "x"\ncron = "@daily"\ninterval = 5\n', "cron", "both set"),
         ('name = "m"\nprovider = "command"\ncommand = "x"\ncron = "@daily"\ntimezone = "Mars/Olympus"\n', "timezone", "unknown time zone"),
-        ('provider = "command"\ncommand = "x"\n', "name", "needs a name"),
     ],
 )
 def test_go_panics_become_config_errors(tmp_path, mirror, key, text):
@@ -83,6 +78,29 @@ def test_go_panics_become_config_errors(tmp_path, mirror, key, text):
     assert err.file == str(tmp_path / "worker.conf")
     assert err.key == f"mirrors[0].{key}"
     assert text in err.reason
+
+
+@pytest.mark.parametrize(
+    "mirror,key,text",
+    [
+        ('name = "m"\nupstream = "rsync://h/m"\n', "upstream", "should end with /"),
+        ('name = "m"\nprovider = "command"\ncommand = ""\n', "command", "empty command"),
+        ('name = "m"\nprovider = "command"\ncommand = "\'\' \\"\\""\n', "command", "empty command"),
+        ('name = "m"\nprovider = "two-stage-rsync"\nupstream = "rsync://h/m/"\n', "stage1_profile",
+         "Invalid Stage 1 Profile"),
+        ('name = "m"\nprovider = "two-stage-rsync"\nupstream = "rsync://h/m/"\nstage1_profile = "ubuntu"\n',
+         "stage1_profile", "Invalid Stage 1 Profile 'ubuntu'"),
+    ],
+)
+def test_what_gos_loader_accepts_loads_with_a_warning(tmp_path, mirror, key, text):
+    """Go's LoadConfig (worker/config.go) takes these; its own config_test.go has a two-stage mirror with
+    profile `ubuntu` and two-stage mirrors without upstream. The mirror fails each run (see the provider
+    tests), the worker and the other mirrors work; `--check` says so."""
+    path = write(tmp_path, BASE + "[[mirrors]]\n" + mirror)
+    cfg = load_worker_config(path)
+    assert [m.name for m in cfg.mirrors] == ["m"]
+    [warning] = [p for p in check_worker_config(path) if p.key == f"mirrors[0].{key}"]
+    assert warning.level == "warning" and text in warning.reason and "fails every run" in warning.reason
 
 
 def test_cron_with_timezone_loads(tmp_path):

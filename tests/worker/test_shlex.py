@@ -32,3 +32,10 @@ def test_split(text, words):
 def test_unclosed_is_an_error(text):
     with pytest.raises(ValueError):
         split(text)
+
+
+def test_go_unicode_spaces_separate_words():
+    # anmitsu/go-shlex shlex.go: DefaultTokenizer.IsWhitespace is unicode.IsSpace (Go's unicode/graphic.go:
+    # '\t', '\n', '\v', '\f', '\r', ' ', U+0085, U+00A0 and the White_Space property), not Python's isspace
+    assert split("rsync\u00a0-av\u2003src\x0bdst\x85x") == ["rsync", "-av", "src", "dst", "x"]
+    assert split("a\x1cb") == ["a\x1cb"]  # a separator control character that Python calls space, Go does not

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..configsec import inline_secret_warning, is_loopback, mode_text, readable_by_others
 from ..errors import ConfigError
-from ..tomlfile import bound_reason, read_toml
+from ..tomlfile import Problem, Problems, bound_reason
 from .config_keys import match_keys
 
 DB_TYPES = ("sqlite", "redis", "bolt", "badger", "leveldb")
@@ -101,18 +101,6 @@ class ManagerConfig(_Section):
     """[mirrorz]: site metadata for /mirrorz.json (see docs/operators.md)."""
     # The config file this came from (None: defaults only); not a TOML key.
     source: str | None = Field(default=None, exclude=True)
-
-
-@dataclass(frozen=True)
-class Problem:
-    level: Literal["error", "warning"]
-    file: str | None
-    key: str | None
-    reason: str
-
-    def __str__(self) -> str:
-        where = ": ".join(p for p in (self.file, self.key) if p)
-        return f"{self.level}: {where}: {self.reason}" if where else f"{self.level}: {self.reason}"
 
 
 @dataclass
@@ -236,14 +224,13 @@ def exposure_warnings(cfg: ManagerConfig, file: str | None) -> list[Problem]:
 
 def read_config(path: str | None, overrides: CliOverrides | None = None) -> tuple[ManagerConfig | None, list[Problem]]:
     """Parse, override and validate; return the config (None on errors) and every problem found."""
-    probs: list[Problem] = []
+    probs = Problems()
     if path is None:
         cfg = ManagerConfig()
     else:
-        try:
-            raw = read_toml(path, "malformed TOML")
-        except ConfigError as exc:
-            return None, [Problem("error", exc.file, exc.key, exc.reason)]
+        raw = probs.read(path, "malformed TOML")
+        if raw is None:
+            return None, probs
         data, unknown = match_keys(raw, ManagerConfig)
         if "source" in data:
             unknown.append("source")

@@ -16,14 +16,15 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import re
 from typing import Any, Literal, cast
 
 from ..childenv import SECRET_ENV
 from ..configsec import inline_secret_warning, is_loopback
 from ..errors import ConfigError
-from ..tomlfile import read_toml
+from ..tomlfile import Problem, Problems
 from .config_diff import MirrorChange, diff_mirrors
-from .config_keys import Problem, Problems, join_key, match_keys, validate
+from .config_keys import join_key, match_keys, validate
 from .config_merge import Entry, flatten
 from .config_models import SECTIONS, MirrorConfig, WorkerConfig
 from .config_resolve import ResolvedMirror, check_mirror, resolve_mirror
@@ -53,17 +54,9 @@ def check_worker_config(path: str | os.PathLike[str]) -> list[Problem]:
     return list(_load(os.fspath(path))[1])
 
 
-def _read_toml(path: str, problems: Problems) -> dict[str, Any] | None:
-    try:
-        return read_toml(path)
-    except ConfigError as exc:
-        problems.error(exc.file or path, exc.key or "", exc.reason)
-    return None
-
-
 def _load(path: str) -> tuple[WorkerConfig | None, Problems]:
     problems = Problems()
-    raw = _read_toml(path, problems)
+    raw = problems.read(path)
     if raw is None:
         return None, problems
     top = match_keys(raw, [*SECTIONS, "mirrors"], path, "", problems)
@@ -91,15 +84,31 @@ def _load(path: str) -> tuple[WorkerConfig | None, Problems]:
     cfg.mirrors = flatten(entries)
     _check_global(cfg, problems, valid=set(sections))
     _check_exposure(cfg, problems, set(sections), inline_token)
-    seen: dict[str, MirrorConfig] = {}
+    cfg.mirrors = _one_per_name(cfg.mirrors, path, problems)
     for m in cfg.mirrors:
-        if m.name in seen and m.name:
-            problems.error(m.file, join_key(m.key, "name"),
-                           f"duplicate mirror name {m.name!r} (also {seen[m.name].file}: {seen[m.name].key})")
-        seen.setdefault(m.name, m)
         check_mirror(m, cfg, problems)
     problems = Problems(dict.fromkeys(problems))  # a bad global value is found once per mirror
     return (None if problems.errors else cfg), problems
+
+
+def _one_per_name(mirrors: list[MirrorConfig], path: str, problems: Problems) -> list[MirrorConfig]:
+    """Go's worker keeps its jobs in a map by name (worker.go initJobs): of two mirrors with one name
+    (unnamed nested children inherit their parent's) the last wins. Both are warnings here. A mirror
+    without a name is skipped: Go would sync it into `mirror_dir` itself, over every other mirror."""
+    last = {m.name: m for m in mirrors if m.name}
+    kept: list[MirrorConfig] = []
+    for m in mirrors:
+        key = join_key(m.key, "name")
+        if not m.name:
+            problems.warning(m.file or path, key, "empty: this mirror is skipped (Go would sync it into "
+                             "mirror_dir itself, over the other mirrors)")
+        elif last[m.name] is not m:
+            winner = last[m.name]
+            problems.warning(m.file or path, key, f"duplicate mirror name {m.name!r}: skipped, the last one "
+                             f"({winner.file or path}: {winner.key}) wins, as in Go")
+        else:
+            kept.append(m)
+    return kept
 
 
 def _entries(value: Any, file: str, prefix: str, problems: Problems) -> list[Entry]:
@@ -125,13 +134,18 @@ def _entries(value: Any, file: str, prefix: str, problems: Problems) -> list[Ent
 def _included(pattern: str, problems: Problems) -> list[Entry]:
     """Mirrors of the include files, file by file in sorted glob order (relative to the cwd, as Go)."""
     entries: list[Entry] = []
-    for file in sorted(glob.glob(pattern)):
-        raw = _read_toml(file, problems)
+    for file in sorted(go_glob(pattern)):
+        raw = problems.read(file)
         if raw is None:
             continue
         top = match_keys(raw, ["mirrors"], file, "", problems)  # only [[mirrors]] counts in an include
         entries += _entries(top.get("mirrors", []), file, "mirrors", problems)
     return entries
+
+
+def go_glob(pattern: str) -> list[str]:
+    """Go's filepath.Glob: `*` and `?` match dot-files too, `[^a]` negates a class like `[!a]`."""
+    return glob.glob(re.sub(r"\[\^", "[!", pattern), include_hidden=True)
 
 
 def _check_global(cfg: WorkerConfig, problems: Problems, valid: set[str]) -> None:

@@ -7,42 +7,11 @@ silence; we keep loading but report each one as a warning, so a typo such as `in
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..errors import ConfigError
-from ..tomlfile import bound_reason
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a config: `error` stops loading, `warning` does not."""
-
-    level: Literal["error", "warning"]
-    file: str
-    key: str
-    reason: str
-
-    def __str__(self) -> str:
-        where = ": ".join(p for p in (self.file, self.key) if p)
-        return f"{self.level}: {where}: {self.reason}" if where else f"{self.level}: {self.reason}"
-
-    def as_error(self) -> ConfigError:
-        return ConfigError(self.file or None, self.key or None, self.reason)
-
-
-class Problems(list[Problem]):
-    def error(self, file: str, key: str, reason: str) -> None:
-        self.append(Problem("error", file, key, reason))
-
-    def warning(self, file: str, key: str, reason: str) -> None:
-        self.append(Problem("warning", file, key, reason))
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self if p.level == "error"]
+from ..tomlfile import Problems, bound_reason
 
 
 def join_key(prefix: str, key: str | int) -> str:

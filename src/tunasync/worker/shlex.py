@@ -1,6 +1,6 @@
 """Command-line splitting as anmitsu/go-shlex in POSIX mode (spec §4.5).
 
-Whitespace separates words; single quotes are literal; inside double quotes a backslash escapes only
+Whitespace (Go's unicode.IsSpace, so a no-break space too) separates words; single quotes are literal; inside double quotes a backslash escapes only
 `"` and `\\` (other backslashes stay); outside quotes a backslash escapes the next character. No
 variable expansion, globbing or comments. Unlike Python's `shlex.split`, empty words (`''`) are
 dropped, as go-shlex does. An unclosed quote or a trailing backslash is a ValueError.
@@ -8,7 +8,10 @@ dropped, as go-shlex does. An unclosed quote or a trailing backslash is a ValueE
 
 from __future__ import annotations
 
-_SPACE = " \t\r\n"
+# Go's unicode.IsSpace, which go-shlex's DefaultTokenizer.IsWhitespace uses (shlex.go): the ASCII
+# spaces, NEL and NO-BREAK SPACE, and the Unicode White_Space characters (not Python's \x1c-\x1f).
+_SPACE = frozenset(" \t\n\v\f\r\x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000"
+                   + "".join(chr(c) for c in range(0x2000, 0x200B)))
 
 
 def split(text: str) -> list[str]:

@@ -1,16 +1,41 @@
-"""Memory and byte sizes as Go's docker/go-units `RAMInBytes` reads them (spec §4.2).
+"""Memory and byte sizes as Go's docker/go-units v0.5.0 `RAMInBytes` reads them (spec §4.2).
 
-`"256M"`, `"256MiB"`, `"1.5G"`, `"512"` (bytes), `"1 g"`: every unit is binary (k/m/g/t/p = 1024^n),
-case-insensitive, with an optional `i` and `b`, and one optional space. The archive tier uses the same
-reader for `bundle_size` and `cache_budget`, so "1GiB" and "1G" mean the same there too.
+The number is everything up to the last digit, `.` or space, read as a Go float (strconv.ParseFloat:
+`.5G`, `5.`, `1e3`, `+5M`, `1e3M`, `1_000` are all numbers); a space may stand between number and
+unit. The unit is `b`, or k/m/g/t/p (binary: 1024^n), optionally followed by `b` or `ib`, any case.
+`"256M"`, `"256MiB"`, `"1.5G"`, `"512"` (bytes), `"1 g"` all read. Bytes are the float truncated to an
+integer, as Go's int64() does. The archive tier uses the same reader for `bundle_size` and
+`cache_budget`, so "1GiB" and "1G" mean the same there too.
+
+Refused where Go returns a number anyway: NaN, infinities and values beyond int64 (Go's conversion
+of those is undefined; ours is an error naming the text).
 """
 
 from __future__ import annotations
 
+import math
 import re
 
-_SIZE = re.compile(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$")
 _UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+_SEP = re.compile(r"[0-9. ][^0-9. ]*$")
+# strconv.ParseFloat's decimal syntax (hex floats below); underscores only between digits
+_DEC = re.compile(r"[+-]?(?:\d(?:_?\d)*(?:\.(?:\d(?:_?\d)*)?)?|\.\d(?:_?\d)*)(?:[eE][+-]?\d(?:_?\d)*)?")
+_HEX = re.compile(r"[+-]?0[xX](?:[0-9a-fA-F_]*\.?[0-9a-fA-F_]*)[pP][+-]?\d+")
+_SPECIAL = re.compile(r"[+-]?(?:inf|infinity|nan)", re.IGNORECASE)
+_INT64_MAX = (1 << 63) - 1
+
+
+def _go_float(num: str, text: str) -> float:
+    if _DEC.fullmatch(num):
+        return float(num)
+    if _HEX.fullmatch(num) and "__" not in num:
+        try:
+            return float.fromhex(num.replace("_", ""))
+        except ValueError:
+            pass
+    if _SPECIAL.fullmatch(num):
+        raise ValueError(f"invalid size: {text!r} (not a finite number)")
+    raise ValueError(f"invalid size: {text!r} (strconv.ParseFloat: parsing {num!r}: invalid syntax)")
 
 
 def parse_size(text: str | int) -> int:
@@ -21,12 +46,28 @@ def parse_size(text: str | int) -> int:
         if text < 0:
             raise ValueError(f"invalid size: {text!r} (negative)")
         return text
-    m = _SIZE.match(text)
+    m = _SEP.search(text)
     if m is None:
         raise ValueError(f"invalid size: {text!r}")
-    try:
-        number = float(m.group(1))
-    except ValueError:  # "1.2.3" passes the pattern, as in go-units, and fails here
-        raise ValueError(f"invalid size: {text!r}") from None
-    unit = m.group(2)
-    return int(number * _UNITS[unit.lower()]) if unit else int(number)
+    sep = m.start()
+    num, sfx = (text[:sep], text[sep + 1:]) if text[sep] == " " else (text[:sep + 1], text[sep + 1:])
+    size = _go_float(num, text)
+    if math.isnan(size) or math.isinf(size):
+        raise ValueError(f"invalid size: {text!r} (not a finite number)")
+    if size < 0:
+        raise ValueError(f"invalid size: {text!r} (negative)")
+    low = sfx.lower()
+    if low:
+        bad = ValueError(f"invalid size: {text!r} (invalid suffix: {low!r})")
+        if len(low) > 3:
+            raise bad
+        if low[0] == "b":
+            if len(low) > 1:
+                raise bad
+        elif low[0] in _UNITS and (len(low) == 1 or low[1:] in ("b", "ib")):
+            size *= _UNITS[low[0]]
+        else:
+            raise bad
+    if size >= 2.0 ** 63:
+        raise ValueError(f"invalid size: {text!r} (more than {_INT64_MAX} bytes)")
+    return int(size)

@@ -70,6 +70,12 @@ class RsyncFailure(ProviderError):
 class RsyncBase(ProcessProvider):
     """Running one rsync process and turning its exit into Go's texts."""
 
+    def check_upstream(self) -> None:
+        """Go refuses an upstream without a trailing `/` (it would sync into a subdirectory); it panics at
+        start, we fail each run of this mirror only."""
+        if not self.upstream.endswith("/"):
+            raise ProviderError("rsync upstream URL should ends with /")
+
     def archive_excludes(self) -> list[str]:
         # Marked place for the archive tier: evicted paths rsync must not fetch again.
         path = self.context.get(ARCHIVE_EXCLUDE_KEY)
@@ -113,5 +119,6 @@ class RsyncProvider(RsyncBase):
     async def run(self, started: Callable[[], None]) -> None:
         self._reset()
         self.data_size = ""
+        self.check_upstream()
         await self._rsync(self.options, started)
         self.data_size = await self._size()

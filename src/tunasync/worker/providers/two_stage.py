@@ -50,13 +50,14 @@ class TwoStageRsyncProvider(RsyncBase):
 
     def __init__(self, resolved: ResolvedMirror, cfg: WorkerConfig):
         super().__init__(resolved, env=rsync_env(resolved))
-        self.stage1 = stage1_options(resolved)
         self.stage2 = stage2_options(resolved)
 
     async def run(self, started: Callable[[], None]) -> None:
         self._reset()
         self.data_size = ""
-        await self._rsync(self.stage1, started)
+        self.check_upstream()
+        # An unknown stage1_profile fails each run of this mirror only, as in Go (two_stage_rsync_provider.go)
+        await self._rsync(stage1_options(self.resolved), started)
         # The job's timeout runs from stage 1's start; only that one is reported as "started".
         await self._rsync(self.stage2, None, append=True)
         self.data_size = await self._size()
