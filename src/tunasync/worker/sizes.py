@@ -7,8 +7,8 @@ unit. The unit is `b`, or k/m/g/t/p (binary: 1024^n), optionally followed by `b`
 integer, as Go's int64() does. The archive tier uses the same reader for `bundle_size` and
 `cache_budget`, so "1GiB" and "1G" mean the same there too.
 
-Refused where Go returns a number anyway: NaN, infinities and values beyond int64 (Go's conversion
-of those is undefined; ours is an error naming the text).
+Refused where Go returns a number anyway: NaN and infinities (Go's int64() of those is undefined).
+Upper bounds belong to the config models.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ _SEP = re.compile(r"[0-9. ][^0-9. ]*$")
 _DEC = re.compile(r"[+-]?(?:\d(?:_?\d)*(?:\.(?:\d(?:_?\d)*)?)?|\.\d(?:_?\d)*)(?:[eE][+-]?\d(?:_?\d)*)?")
 _HEX = re.compile(r"[+-]?0[xX](?:[0-9a-fA-F_]*\.?[0-9a-fA-F_]*)[pP][+-]?\d+")
 _SPECIAL = re.compile(r"[+-]?(?:inf|infinity|nan)", re.IGNORECASE)
-_INT64_MAX = (1 << 63) - 1
 
 
 def _go_float(num: str, text: str) -> float:
@@ -68,6 +67,4 @@ def parse_size(text: str | int) -> int:
             size *= _UNITS[low[0]]
         else:
             raise bad
-    if size >= 2.0 ** 63:
-        raise ValueError(f"invalid size: {text!r} (more than {_INT64_MAX} bytes)")
-    return int(size)
+    return int(size)  # the config models bound it (Go's int64() of a huge float is undefined)
