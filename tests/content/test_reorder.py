@@ -13,7 +13,7 @@ from tunasync.content.carread import CarIndex
 from tunasync.content.cid import CID, DAG_CBOR, RAW, encode_varint
 from tunasync.content.reorder import ReorderVerifier
 from tunasync.content.verify import dfs_blocks
-from tunasync.errors import CarError, ReorderLimitError, VerifyError
+from tunasync.errors import BadBlock, CarError, ReorderLimitError, TruncatedCar
 
 MIB = 1 << 20
 
@@ -100,13 +100,13 @@ def test_bad_blocks_and_missing_ones(kubo_file):
     root, blocks, data = kubo_file
     cid, leaf = blocks[2]
     bad = [(cid, leaf[:-1] + b"\0")] + blocks[:2] + blocks[3:]
-    with pytest.raises(VerifyError) as info:
+    with pytest.raises(BadBlock) as info:
         ReorderVerifier(root).feed(car(root, bad))
     assert info.value.cid == cid
     v = ReorderVerifier(root)
     got = v.feed(car(root, blocks[:2] + blocks[3:]))
     assert b"".join(c for _, c in got) == data[: 256 << 10]  # the first leaf, then the gap
-    with pytest.raises(VerifyError, match=f"block\\(s\\) missing, next {cid}"):
+    with pytest.raises(TruncatedCar, match=f"block\\(s\\) missing, next {cid}"):
         v.finish()
     with pytest.raises(CarError, match="no CAR header"):
         ReorderVerifier(root).finish()

@@ -14,7 +14,7 @@ from tunasync.content.cid import CID, DAG_PB, RAW, encode_varint
 from tunasync.content.dagpb import PBLink, encode_node
 from tunasync.content.unixfs import file_data
 from tunasync.content.verify import DEFER_MIN, DfsVerifier, Release, dfs_blocks, first_bad, resolve_range
-from tunasync.errors import CarError, VerifyError
+from tunasync.errors import BadBlock, CarError, TruncatedCar, VerifyError
 
 SIZE = 45613057  # 174 × 256 KiB + 1: three levels in the kubo-v1 profile
 
@@ -116,7 +116,7 @@ def test_a_corrupt_deferred_leaf_is_found_and_nothing_after_it_counts(kubo_v1_ca
     bad = first_bad(out)
     assert bad is not None and out[bad].cid == cid
     assert sum(len(p) for r in out[:bad] for p in r.parts) == 3 * 262144
-    with pytest.raises(VerifyError, match="do not match"):  # without defer the same stream fails at once
+    with pytest.raises(BadBlock, match="do not match"):  # without defer the same stream fails at once
         feed_all(DfsVerifier(root), stream(root, blocks))
 
 
@@ -143,7 +143,7 @@ def test_small_leaves_are_hashed_during_push(tmp_path):
     v.push(stream(leaf_cid, [(leaf_cid, leaf)]), out, defer=True)
     v.finish()
     assert [r.block for r in out] == [None]
-    with pytest.raises(VerifyError, match="do not match"):
+    with pytest.raises(BadBlock, match="do not match"):
         DfsVerifier(leaf_cid).push(stream(leaf_cid, [(leaf_cid, leaf[:-1] + b"x")]), [], defer=True)
 
 
@@ -176,11 +176,11 @@ def test_out_of_order_missing_and_extra_blocks(kubo_v1_car):
     swapped[3], swapped[4] = swapped[4], swapped[3]
     with pytest.raises(VerifyError, match="expected this block next"):
         feed_all(DfsVerifier(root), stream(root, swapped))
-    with pytest.raises(VerifyError, match="incomplete CAR: 1 block"):
+    with pytest.raises(TruncatedCar, match="incomplete CAR: 1 block"):
         feed_all(DfsVerifier(root), stream(root, blocks[:-1]))
     with pytest.raises(VerifyError, match="unexpected extra block"):
         feed_all(DfsVerifier(root), stream(root, blocks + blocks[-1:]))
-    with pytest.raises(CarError, match="truncated CAR"):
+    with pytest.raises(TruncatedCar, match="truncated CAR"):
         feed_all(DfsVerifier(root), stream(root, blocks)[:-10])
     with pytest.raises(CarError, match="no CAR header"):
         DfsVerifier(root).finish()
@@ -196,7 +196,7 @@ def test_dups_y_and_dups_n_streams_of_repeated_leaves(tmp_path):
         assert feed_all(DfsVerifier(info.root), stream(info.root, dups_y)) == bytes(5 << 20)
         dups_n = dups_y[:2]  # each block once: a dups=n gateway stops here
         assert feed_all(DfsVerifier(info.root, dups=False), stream(info.root, dups_n)) == bytes(5 << 20)
-        with pytest.raises(VerifyError, match="incomplete"):
+        with pytest.raises(TruncatedCar, match="incomplete"):
             feed_all(DfsVerifier(info.root), stream(info.root, dups_n))
         ranged = DfsVerifier(info.root, (3 << 20, (3 << 20) + 9), dups=False)
         assert feed_all(ranged, stream(info.root, dups_n)) == bytes(10)

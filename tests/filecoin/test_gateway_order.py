@@ -13,7 +13,7 @@ from tunasync.content.car import write_file_car
 from tunasync.content.carread import CarIndex
 from tunasync.content.cid import CID, RAW
 from tunasync.content.verify import dfs_blocks
-from tunasync.errors import CarError, NetworkError, ReorderLimitError, VerifyError
+from tunasync.errors import CarError, NetworkError, ReorderLimitError, TruncatedCar, VerifyError
 from tunasync.filecoin.gateway import TrustlessGateway, car_layout
 from tunasync.filecoin.http import Http
 from tunasync.filecoin.interfaces import Candidate
@@ -116,7 +116,7 @@ async def test_a_bad_or_missing_block_out_of_order_is_an_error(tmp_path):
     assert isinstance(err, VerifyError) and err.cid == cid and got == b""
     async with CarServer(car_bytes(root, bad[:3] + bad[4:]), ctype=LEGACY) as base:
         got, err = await collect(base, root)
-    assert isinstance(err, VerifyError) and "incomplete" in str(err) and got == data[: 2 * MIB]
+    assert isinstance(err, TruncatedCar) and "incomplete" in str(err) and got == data[: 2 * MIB]
 
 
 async def test_devnet_unordered_provider_is_read_or_skipped_by_the_buffer(devnet, tmp_path, fast_http):

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
+from tunasync.content import dagcbor as cbor
 from tunasync.content.cid import CID
 from tunasync.content.piece import PieceInfo, v1_to_v2
 from tunasync.errors import NetworkError
-from tunasync.filecoin import cbor
 from tunasync.filecoin.http import Http
 from tunasync.filecoin.ipni import (
     BITSWAP,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tunasync.errors import NetworkError
+from tunasync.errors import CandidatesFailed, NetworkError, NoCandidates, TruncatedCar
 from tunasync.filecoin.http import Http
 from tunasync.filecoin.interfaces import Candidate
 from tunasync.filecoin.ipni import IpniClient
@@ -109,9 +109,9 @@ async def test_truncated_car_is_an_error_never_a_short_file(devnet, tmp_path, fa
     r = retriever(devnet, fast_http)
     out = tmp_path / "t.out"
     try:
-        with pytest.raises(NetworkError) as exc:
+        with pytest.raises(CandidatesFailed) as exc:
             await r.fetch(f.root, out)
-        assert "incomplete" in str(exc.value) or "short" in str(exc.value) or "ended" in str(exc.value)
+        assert exc.value.any_of(TruncatedCar) and "incomplete" in str(exc.value)
     finally:
         await r.close()
     assert not out.exists()
@@ -182,7 +182,7 @@ async def test_nobody_has_it(devnet, tmp_path, fast_http):
     f = make_file(tmp_path, "n.bin", 10)
     r = retriever(devnet, fast_http)
     try:
-        with pytest.raises(NetworkError, match="no retrieval candidates"):
+        with pytest.raises(NoCandidates, match="no retrieval candidates"):
             await r.fetch(f.root, tmp_path / "n.out")
     finally:
         await r.close()
@@ -236,7 +236,7 @@ async def test_a_bitswap_only_provider_is_skipped_cleanly(devnet_factory, tmp_pa
         assert res.failures == []
         g = make_file(tmp_path, "only.bin", 5000, seed=3)
         devnet.seed(g.car, [devnet.actor(0)])  # announced over bitswap alone
-        with pytest.raises(NetworkError, match="no retrieval candidates"):
+        with pytest.raises(NoCandidates, match="no retrieval candidates"):
             await r.fetch(g.root, tmp_path / "only.out")
         assert not (tmp_path / "only.out").exists()
     finally:

@@ -16,13 +16,12 @@ from dataclasses import dataclass, field
 from ..content.cid import CID
 from ..errors import ContentError, NetworkError, UnsupportedMethod
 from ..filecoin.census import file_copies, total_providers
-from ..filecoin.interfaces import ClaimRef
+from ..filecoin.interfaces import ClaimRef, DealState
 from .context import ArchiveCtx
 from .index import Bundle, FileRecord
 
 log = logging.getLogger(__name__)
 
-PENDING_STATES = ("proposed", "published")
 SAMPLE_BYTES = 1 << 20  # a foreign copy is sampled by retrieving (and verifying) the first MiB
 
 
@@ -53,15 +52,15 @@ async def bundle_copies(ctx: ArchiveCtx, b: Bundle) -> PieceCopies:
     claims = [ClaimRef(d.provider, d.claim_id) for d in deals if d.claim_id is not None]
     # a provider's whole claim list (100,000+ on mainnet) only where the backend calls a deal active
     # without naming its deal or claim ID; the observer fetches each list once per run
-    unnamed = sorted({d.provider for d in deals if d.state == "active" and d.deal_id is None and d.claim_id is None})
+    unnamed = sorted({d.provider for d in deals
+                      if d.state is DealState.ACTIVE and d.deal_id is None and d.claim_id is None})
     report = await net.chain.verified_copies(piece, b.padded_size, deal_ids=deal_ids, claims=claims,
                                              providers=unnamed)
     rows = [(d.provider, d.ident, d.counted) for d in report.details]
     await asyncio.to_thread(ctx.index.record_copies, b.piece_cid, report.epoch, rows)
     live = set(report.providers)
-    pending = sorted({d.provider for d in deals if d.state in PENDING_STATES and d.provider not in live})
-    failed = sorted({d.provider for d in deals if d.state not in PENDING_STATES and d.state != "active"
-                     and d.provider not in live})
+    pending = sorted({d.provider for d in deals if d.state.pending and d.provider not in live})
+    failed = sorted({d.provider for d in deals if d.state.ended and d.provider not in live})
     return PieceCopies(report.providers, pending, failed, report.epoch)
 
 

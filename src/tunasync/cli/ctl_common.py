@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import click
 
-from ..errors import ConfigError
+from ..errors import ConfigError, TunasyncError
 from ..log import setup_logging
 from .ctl_config import CtlConfig, load, ssl_context
 
@@ -24,7 +24,7 @@ TOKEN_FLAG_WARNING = ("tunasynctl: warning: --token shows the token to every use
 T = TypeVar("T")
 
 
-class Fail(Exception):
+class Fail(TunasyncError):
     """Print `message` on stderr and exit with status 1 (Go's cli.NewExitError(msg, 1))."""
 
     def __init__(self, message: str, code: int = 1):

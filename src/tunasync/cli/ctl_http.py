@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 
+from ..errors import TunasyncError
 from ..models import gojson
 from .ctl_config import CtlConfig, ssl_context
 
@@ -24,11 +25,11 @@ READ_TIMEOUT = 30.0  # a log stream without follow that stays silent this long h
 JSON_CT = "application/json; charset=utf-8"
 
 
-class TransportError(Exception):
+class TransportError(TunasyncError):
     """The request never got an HTTP answer (refused, timeout, TLS failure)."""
 
 
-class GetJSONError(Exception):
+class GetJSONError(TunasyncError):
     """Go's GetJSON failure: transport error, status other than 200, or a body that does not decode."""
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ..errors import CodecError
 from ..models import MirrorStatus, SyncStatus, WorkerStatus, timefmt
 
 WEB_TYPE = "internal.WebMirrorStatus"
@@ -27,7 +28,7 @@ _WEB_TIMES = [("last_update", "LastUpdate"), ("last_started", "LastStarted"), ("
               ("next_schedule", "Scheduled")]
 
 
-class DecodeError(ValueError):
+class DecodeError(CodecError):
     """The manager's JSON does not decode into the Go type tunasynctl expects."""
 
 

@@ -4,7 +4,7 @@
     CarIndex.open(path)                      CID -> (offset, length) of each block, for random access
     Sections()                               push parser: network chunks in, (CID, block views) out
 
-Rejected with CarError (malformed) or VerifyError (hash mismatch): bad or non-minimal varints,
+Rejected with CarError (malformed) or BadBlock (hash mismatch): bad or non-minimal varints,
 truncated sections, blocks over 2 MiB, unknown codecs or multihash codes, headers that are not a
 CAR v1 header (a CARv2 container is unwrapped to its v1 payload).
 
@@ -24,8 +24,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from ..errors import CarError, VerifyError
+from ..errors import BadBlock, CarError
+from . import dagcbor
 from .cid import CID, DAG_CBOR, DAG_PB, IDENTITY, RAW, SHA2_256, decode_varint
+from .dagcbor import DagCborError
 
 # What a CAR is read from: a binary stream, or the whole CAR in memory.
 CarSource = BinaryIO | bytes | bytearray | memoryview
@@ -38,7 +40,7 @@ _V2_PRAGMA = bytes.fromhex("0aa16776657273696f6e02")
 
 
 def check_block(cid: CID, block: bytes | memoryview, offset: int | None = None) -> None:
-    """Raise CarError for an unusable CID/size, VerifyError when the bytes do not hash to the CID."""
+    """Raise CarError for an unusable CID/size, BadBlock when the bytes do not hash to the CID."""
     where = f" (section at byte {offset})" if offset is not None else ""
     if cid.codec not in KNOWN_CODECS:
         raise CarError(f"block {cid} has unsupported codec 0x{cid.codec:x}", offset)
@@ -48,69 +50,19 @@ def check_block(cid: CID, block: bytes | memoryview, offset: int | None = None) 
         if len(cid.digest) != 32:
             raise CarError(f"block {cid}: sha2-256 digest of {len(cid.digest)} bytes", offset)
         if hashlib.sha256(block).digest() != cid.digest:
-            raise VerifyError(cid, f"block bytes do not match the CID{where}")
+            raise BadBlock(cid, f"block bytes do not match the CID{where}")
     elif cid.mh_code == IDENTITY:
         if bytes(block) != cid.digest:
-            raise VerifyError(cid, f"identity block differs from the data in its CID{where}")
+            raise BadBlock(cid, f"identity block differs from the data in its CID{where}")
     else:
         raise CarError(f"block {cid} uses unsupported multihash 0x{cid.mh_code:x}", offset)
 
 
-# -- a tiny DAG-CBOR reader: the header is all CAR needs --------------------------------------------
-def _cbor(buf: bytes, pos: int, depth: int = 0) -> tuple[object, int]:
-    if depth > 8:
-        raise ValueError("nested too deeply")
-    if pos >= len(buf):
-        raise ValueError("truncated")
-    ib = buf[pos]
-    major, info = ib >> 5, ib & 31
-    pos += 1
-    if info < 24:
-        arg = info
-    elif info in (24, 25, 26, 27):
-        n = 1 << (info - 24)
-        if pos + n > len(buf):
-            raise ValueError("truncated")
-        arg = int.from_bytes(buf[pos : pos + n], "big")
-        pos += n
-    else:
-        raise ValueError(f"unsupported CBOR item 0x{ib:02x}")
-    if major == 0:
-        return arg, pos
-    if major in (2, 3):
-        if pos + arg > len(buf):
-            raise ValueError("truncated string")
-        raw = buf[pos : pos + arg]
-        return (raw if major == 2 else raw.decode("utf-8")), pos + arg
-    if major == 4:
-        items = []
-        for _ in range(arg):
-            item, pos = _cbor(buf, pos, depth + 1)
-            items.append(item)
-        return items, pos
-    if major == 5:
-        out = {}
-        for _ in range(arg):
-            key, pos = _cbor(buf, pos, depth + 1)
-            val, pos = _cbor(buf, pos, depth + 1)
-            if not isinstance(key, str):
-                raise ValueError("map key is not a string")
-            out[key] = val
-        return out, pos
-    if major == 6 and arg == 42:
-        inner, pos = _cbor(buf, pos, depth + 1)
-        if not isinstance(inner, bytes) or not inner.startswith(b"\0"):
-            raise ValueError("tag 42 without a 0x00-prefixed byte string")
-        return CID.decode(inner[1:]), pos
-    if major == 7 and info in (20, 21, 22):
-        return {20: False, 21: True, 22: None}[info], pos
-    raise ValueError(f"unsupported CBOR major type {major}")
-
-
 def parse_header(raw: bytes) -> dict[str, Any]:
+    """The CAR header map (one strict DAG-CBOR item, dagcbor.py); CarError when it is not one map."""
     try:
-        value, end = _cbor(raw, 0)
-    except (ValueError, UnicodeDecodeError) as exc:
+        value, end = dagcbor.decode_prefix(raw)
+    except DagCborError as exc:
         raise CarError(f"header is not valid DAG-CBOR: {exc}", 0) from None
     if end != len(raw) or not isinstance(value, dict):
         raise CarError("header is not a single DAG-CBOR map", 0)

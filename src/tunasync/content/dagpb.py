@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import CodecError
 from .cid import CID, decode_varint, encode_varint
 
 
-class DagPbError(ValueError):
+class DagPbError(CodecError):
     """A block is not valid canonical-enough DAG-PB."""
 
 

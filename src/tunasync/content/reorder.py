@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from ..errors import CarError, ReorderLimitError, VerifyError
+from ..errors import CarError, ReorderLimitError, TruncatedCar, VerifyError
 from .carread import KNOWN_CODECS, MAX_BLOCK, Sections, check_block
 from .cid import CID, DAG_PB, IDENTITY, RAW, SHA2_256
 from .verify import Release, _file_node, _slice, check_car_end, file_children, resolve_range, take_car_header
@@ -166,9 +166,11 @@ class ReorderVerifier:
         if self._stack:
             cid = self._stack[-1][0]
             again = " (used earlier and not sent again)" if cid.multihash in self._used else ""
-            raise VerifyError(self.root, f"incomplete CAR: {len(self._stack)} block(s) missing, next {cid}{again}")
+            raise TruncatedCar(f"incomplete CAR: {len(self._stack)} block(s) missing, next {cid}{again}",
+                               root=self.root)
         if self.emitted != self.hi - self.lo:
-            raise VerifyError(self.root, f"incomplete CAR: {self.emitted} of {self.hi - self.lo} bytes verified")
+            raise TruncatedCar(f"incomplete CAR: {self.emitted} of {self.hi - self.lo} bytes verified",
+                               root=self.root)
 
     @property
     def held(self) -> int:

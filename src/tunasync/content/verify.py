@@ -19,7 +19,7 @@ import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from ..errors import CarError, VerifyError
+from ..errors import BadBlock, CarError, TruncatedCar, VerifyError
 from .carread import MAX_BLOCK, MAX_HEADER, Sections, check_block, parse_header
 from .cid import CID, DAG_PB, IDENTITY, RAW, SHA2_256
 from .dagpb import DagPbError, PBNode, decode_node
@@ -184,14 +184,14 @@ class DfsVerifier:
         return [(r.offset, joined(r.parts)) for r in out if r.parts]
 
     def finish(self) -> None:
-        """End of stream: raise CarError/VerifyError unless the whole file (or range) was verified."""
+        """End of stream: raise TruncatedCar (or CarError) unless the whole file (or range) was verified."""
         check_car_end(self._sections, self._header)
         if self._stack:
             cid = self._stack[-1][0]
-            raise VerifyError(self.root, f"incomplete CAR: {len(self._stack)} block(s) missing, next {cid}")
+            raise TruncatedCar(f"incomplete CAR: {len(self._stack)} block(s) missing, next {cid}", root=self.root)
         want = self.hi - self.lo
         if self.emitted != want:
-            raise VerifyError(self.root, f"incomplete CAR: {self.emitted} of {want} bytes verified")
+            raise TruncatedCar(f"incomplete CAR: {self.emitted} of {want} bytes verified", root=self.root)
 
     # -- the walk -------------------------------------------------------------------------------
     def _block(self, cid: CID, block: list[memoryview], at: int | None, out: list[Release], defer: bool) -> None:
@@ -210,7 +210,7 @@ class DfsVerifier:
                 raise CarError(f"block {cid} is {size} bytes, over the 2 MiB limit", at)
             later = defer and cid.codec == RAW and size >= DEFER_MIN
             if not later and _sha256(block) != cid.digest:
-                raise VerifyError(cid, f"block bytes do not match the CID{where}")
+                raise BadBlock(cid, f"block bytes do not match the CID{where}")
         else:
             check_block(cid, joined(block), at)
         self.blocks += 1
@@ -360,9 +360,10 @@ def take_car_header(sections: Sections) -> bool:
 
 
 def check_car_end(sections: Sections, header_read: bool) -> None:
-    """At the end of a stream: CarError for a section cut short or a response without a CAR header."""
+    """At the end of a stream: TruncatedCar for a section cut short, CarError for a response without a
+    CAR header."""
     if sections.buffered:
-        raise CarError(f"truncated CAR: {sections.buffered} bytes of an incomplete section at the end",
-                       sections.offset)
+        raise TruncatedCar(f"truncated CAR: {sections.buffered} bytes of an incomplete section at the end",
+                           sections.offset)
     if not header_read:
         raise CarError("empty response: no CAR header", 0)

@@ -29,8 +29,8 @@ import aiohttp
 from ..content.cid import CID
 from ..content.reorder import DEFAULT_LIMIT, ReorderVerifier
 from ..content.verify import DfsVerifier, Release, first_bad
-from ..errors import ContentError, NetworkError, VerifyError
-from .http import Http, describe
+from ..errors import BadBlock, ContentError, NetworkError
+from .http import Http, network_error
 
 ACCEPT = "application/vnd.ipld.car; version=1; order=dfs; dups=y"
 QUEUE = 8  # batches (about one network read each) between the reader and the consumer
@@ -87,7 +87,8 @@ class TrustlessGateway:
 
     async def verified(self, base: str, cid: CID, byte_range: tuple[int, int | None] | None = None,
                        progress: dict[str, Any] | None = None) -> AsyncIterator[tuple[int, memoryview]]:
-        """Yield (file offset, bytes), in order, each verified; raise NetworkError / VerifyError / CarError.
+        """Yield (file offset, bytes), in order, each verified; raise NetworkError / ContentError (BadBlock,
+        TruncatedCar, CarError, ...).
 
         The bytes are read-only views of what came off the network (keeping them is safe; copy them to
         hand out `bytes`). `progress["size"]` is set to the file size once the root block verified.
@@ -124,7 +125,7 @@ class TrustlessGateway:
                             yield off, part
                             off += len(part)
                     if bad is not None:
-                        raise VerifyError(releases[bad].cid, "block bytes do not match the CID")
+                        raise BadBlock(releases[bad].cid, "block bytes do not match the CID")
             finally:
                 if progress is not None and verifier.size is not None:
                     progress["size"] = verifier.size
@@ -164,7 +165,7 @@ async def _parse(resp: aiohttp.ClientResponse, verifier: DfsVerifier | ReorderVe
             await queue.put(_batch(loop, pool, out))
         await queue.put(exc)
     except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
-        await queue.put(NetworkError(url, describe(exc)))
+        await queue.put(network_error(url, exc))
     except Exception as exc:  # noqa: BLE001 - a bug: the consumer must hear of it, not wait forever
         await queue.put(exc)
 

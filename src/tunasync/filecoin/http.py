@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 
-from ..errors import NetworkError
+from ..errors import NetworkError, PeerRefused, PeerTimeout, PeerUnreachable
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt(3)
@@ -127,7 +127,7 @@ class Http:
                 if attempt + 1 < attempts:
                     await self._sleep(attempt)
                     continue
-                raise NetworkError(name, last) from exc
+                raise network_error(name, exc) from exc
             try:
                 if resp.status in ok or resp.status in passthrough:
                     yield resp
@@ -137,7 +137,7 @@ class Http:
                 if resp.status in RETRY_STATUSES and attempt + 1 < attempts:
                     await self._sleep(attempt)
                     continue
-                raise NetworkError(name, last)
+                raise PeerRefused(name, last, resp.status)
             finally:
                 resp.release()
         raise NetworkError(name, last)
@@ -168,6 +168,15 @@ async def _peek(resp: aiohttp.ClientResponse) -> str:
         return ""
 
 
+def network_error(endpoint: str, exc: BaseException) -> NetworkError:
+    """The typed error for a transport failure talking to `endpoint`: a timeout, no connection, or else."""
+    if isinstance(exc, TimeoutError):  # aiohttp's ServerTimeoutError and asyncio's both
+        return PeerTimeout(endpoint, describe(exc))
+    if isinstance(exc, (aiohttp.ClientConnectorError, ConnectionRefusedError)):
+        return PeerUnreachable(endpoint, describe(exc))
+    return NetworkError(endpoint, describe(exc))
+
+
 def describe(exc: BaseException) -> str:
     if isinstance(exc, asyncio.TimeoutError):
         return "timed out"
@@ -189,4 +198,4 @@ class wrap_errors:  # noqa: N801 - used as a context manager
 
     def __exit__(self, et: Any, exc: BaseException | None, tb: Any) -> None:
         if exc is not None and isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError)):
-            raise NetworkError(self.endpoint, describe(exc)) from exc
+            raise network_error(self.endpoint, exc) from exc

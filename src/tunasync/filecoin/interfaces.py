@@ -14,12 +14,47 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 from ..content.cid import CID
 
-# Deal states as Singularity names them (spec §5); the backend's view, never proof of a copy.
-DEAL_STATES = ("proposed", "published", "active", "expired", "proposal_expired", "rejected", "slashed", "error")
+
+class DealState(StrEnum):
+    """A deal's state as Singularity names it (spec §5): the backend's view, never proof of a copy.
+    The one definition: the archive, the Singularity client and the devnet's market all use it."""
+
+    PROPOSED = "proposed"
+    PUBLISHED = "published"
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    PROPOSAL_EXPIRED = "proposal_expired"
+    REJECTED = "rejected"
+    SLASHED = "slashed"
+    ERROR = "error"
+
+    @property
+    def pending(self) -> bool:
+        """Under way: may still become a copy."""
+        return self in (DealState.PROPOSED, DealState.PUBLISHED)
+
+    @property
+    def live(self) -> bool:
+        """Under way or active: the provider is busy with this piece."""
+        return self.pending or self is DealState.ACTIVE
+
+    @property
+    def ended(self) -> bool:
+        """Failed or over: never a copy again (a new deal is needed)."""
+        return not self.live
+
+    @classmethod
+    def parse(cls, text: object) -> DealState:
+        """The state a backend reports; a word we do not know is ERROR (never silently live)."""
+        try:
+            return cls(str(text))
+        except ValueError:
+            return cls.ERROR
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +74,7 @@ class DealRef:
 
     deal_id: int | None
     provider: str  # actor address, f0…
-    state: str  # one of DEAL_STATES
+    state: DealState
     piece_cid: CID | None = None
     claim_id: int | None = None  # DDO deals: the verified-registry claim
     end_epoch: int | None = None

@@ -24,10 +24,11 @@ from typing import Any
 
 from prometheus_client import Counter
 
+from ..content import dagcbor as cbor
 from ..content.cid import CID, RAW, decode_varint, encode_varint
 from ..content.piece import PieceInfo, v2_to_v1
-from ..errors import NetworkError
-from . import cbor, multiaddr
+from ..errors import CodecError, NetworkError
+from . import multiaddr
 from .http import Http, wrap_errors
 from .interfaces import ContentRouter, ProviderRecord
 
@@ -124,7 +125,7 @@ def piece_from_context_id(ctx: bytes) -> tuple[CID, int] | None:
             pass
     try:
         v = cbor.decode(ctx)
-    except (ValueError, UnicodeDecodeError):
+    except cbor.DagCborError:
         return None
     if (isinstance(v, list) and len(v) == 2 and isinstance(v[0], int) and not isinstance(v[0], bool)
             and isinstance(v[1], CID) and v[0] >= 128 and v[0] & (v[0] - 1) == 0):
@@ -162,7 +163,7 @@ def _b64(v: Any, what: str) -> bytes:
         raise ValueError(f"{what} is not valid base64") from None
 
 
-class BadRecord(ValueError):
+class BadRecord(CodecError):
     def __init__(self, reason: str, detail: str):
         self.reason = reason
         super().__init__(detail)

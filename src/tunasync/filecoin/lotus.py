@@ -41,10 +41,17 @@ class RpcError(NetworkError):
     @property
     def not_found(self) -> bool:
         """The method ran and found no such object (e.g. "deal 5 not found"); never a refused method."""
-        if self.code in REQUEST_ERRORS:
-            return False
-        m = self.message.lower()
-        return "not found" in m or "no such" in m
+        return isinstance(self, RpcNotFound)
+
+
+class RpcNotFound(RpcError):
+    """The method ran and found no such object. Lotus answers that with a generic error code (1) and
+    the words "not found" / "no such" in its message: the message is read here, once, at the edge."""
+
+    @staticmethod
+    def says(code: int, message: str) -> bool:
+        m = message.lower()
+        return code not in REQUEST_ERRORS and ("not found" in m or "no such" in m)
 
 
 class MethodNotFound(RpcError, UnsupportedMethod):
@@ -92,8 +99,10 @@ class LotusClient:
             if not isinstance(err, dict):
                 raise NetworkError(self.url, f"{method}: malformed JSON-RPC error {err!r}")
             code = _int(err.get("code", 0), self.url, method, "error.code")
-            cls = MethodNotFound if code == METHOD_NOT_FOUND else RpcError
-            raise cls(self.url, method, code, str(err.get("message", "")))
+            message = str(err.get("message", ""))
+            cls = (MethodNotFound if code == METHOD_NOT_FOUND
+                   else RpcNotFound if RpcNotFound.says(code, message) else RpcError)
+            raise cls(self.url, method, code, message)
         if "result" not in answer:
             raise NetworkError(self.url, f"{method}: malformed JSON-RPC answer (neither result nor error)")
         return answer["result"], len(raw)
@@ -342,10 +351,8 @@ class LotusChainObserver(ChainObserver):
         async with self._sem:
             try:
                 deal = await self.client.market_deal(deal_id)
-            except RpcError as exc:
-                if exc.not_found:  # ended deals leave the state tree
-                    return CopyDetail("?", "deal", deal_id, False, "not on chain (ended or never published)")
-                raise
+            except RpcNotFound:  # ended deals leave the state tree
+                return CopyDetail("?", "deal", deal_id, False, "not on chain (ended or never published)")
         ok, why = copies.deal_status(deal, piece, size, head)
         return CopyDetail(deal.provider, "deal", deal_id, ok, why)
 
@@ -361,10 +368,8 @@ class LotusChainObserver(ChainObserver):
         async with self._sem:
             try:
                 return await self.client.claim(ref.provider, ref.claim_id)
-            except RpcError as exc:
-                if exc.not_found:
-                    return None
-                raise
+            except RpcNotFound:
+                return None
 
     async def verified_copies(self, piece_cid: CID, padded_size: int, deal_ids: Sequence[int] = (),
                               claims: Sequence[ClaimRef] = (), providers: Sequence[str] = ()) -> CopyReport:

@@ -39,6 +39,7 @@ from urllib.parse import quote, unquote_to_bytes
 from prometheus_client import Counter
 
 from ..content.cid import CID, b32decode, b32encode, b58decode, b58encode, decode_varint, encode_varint
+from ..errors import CodecError
 
 log = logging.getLogger("tunasync.filecoin")
 
@@ -49,7 +50,7 @@ SKIPPED_ADDRS = Counter("tunasync_filecoin_skipped_addrs",
 LIBP2P_KEY = 0x72  # multicodec of a peer ID written as a CID
 
 
-class MultiaddrError(ValueError):
+class MultiaddrError(CodecError):
     """An address that cannot be read."""
 
 

@@ -27,14 +27,14 @@ from ..content.carread import CarIndex
 from ..content.cid import CID
 from ..content.extract import read_file
 from ..content.reorder import DEFAULT_LIMIT
-from ..errors import CarError, ContentError, NetworkError, VerifyError
+from ..errors import CandidatesFailed, ContentError, NetworkError, NoCandidates, TunasyncError, VerifyError
 from ..fsutil import pwritev_all
 from .gateway import TrustlessGateway
 from .http import Http
 from .interfaces import Candidate, ChainObserver, ContentRouter, FetchResult, Retriever
 from .piece_gateway import PieceGateway
 
-RETRYABLE = (NetworkError, VerifyError, CarError, ContentError)
+RETRYABLE = (NetworkError, ContentError)  # what makes the next candidate worth asking
 MAX_BACKLOG = 8 << 20  # verified bytes that may wait for the disk before the stream waits (16 MiB: no faster)
 
 
@@ -86,7 +86,7 @@ class VerifiedRetriever(Retriever):
 
     async def stream(self, cid: CID, byte_range: tuple[int, int] | None = None,
                      candidates: Sequence[Candidate] | None = None) -> AsyncIterator[bytes]:
-        async with aclosing(self._stream(cid, byte_range, candidates, {"failures": []})) as it:
+        async with aclosing(self._stream(cid, byte_range, candidates, {"failures": [], "errors": []})) as it:
             async for chunk in it:
                 yield chunk if type(chunk) is bytes else bytes(chunk)
 
@@ -94,8 +94,9 @@ class VerifiedRetriever(Retriever):
                       report: dict[str, Any]) -> AsyncGenerator[bytes | memoryview, None]:
         cands = list(candidates) if candidates is not None else await self.candidates(cid)
         failures: list[str] = report["failures"]
+        errors: list[tuple[str, TunasyncError]] = report["errors"]
         if not cands:
-            raise NetworkError(str(cid), "no retrieval candidates (no gateway configured, nobody announces it)")
+            raise NoCandidates(str(cid), "no retrieval candidates (no gateway configured, nobody announces it)")
         first = byte_range[0] if byte_range else 0
         last = byte_range[1] if byte_range else None
         next_off: int | None = None  # first byte not yet delivered (None: nothing delivered)
@@ -114,6 +115,7 @@ class VerifiedRetriever(Retriever):
                 return
             except RETRYABLE as exc:
                 failures.append(f"{cand.name or cand.url}: {exc}")
+                errors.append((cand.name or cand.url, exc))
             size = progress.get("size")
             end = size if last is None or size is None else min(last + 1, size)
             if next_off is not None and end is not None and next_off >= end:
@@ -130,7 +132,8 @@ class VerifiedRetriever(Retriever):
                 return
             except RETRYABLE as exc:
                 failures.append(f"{cand.name or cand.url} /piece/: {exc}")
-        raise NetworkError(str(cid), "no candidate delivered verified bytes: " + "; ".join(failures))
+                errors.append((f"{cand.name or cand.url} /piece/", exc))
+        raise CandidatesFailed(str(cid), errors)
 
     async def _from_piece(self, cand: Candidate, cid: CID, rng: tuple[int, int | None] | None) -> AsyncIterator[bytes]:
         assert cand.piece_cid is not None
@@ -157,7 +160,7 @@ class VerifiedRetriever(Retriever):
                     candidates: Sequence[Candidate] | None = None) -> FetchResult:
         out_path = Path(out_path)
         partial = out_path.with_name(f".{out_path.name}.{uuid.uuid4().hex[:8]}.partial")
-        report: dict[str, Any] = {"failures": []}
+        report: dict[str, Any] = {"failures": [], "errors": []}
         fd = await asyncio.to_thread(os.open, partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         out = _Appender(fd)
         try:

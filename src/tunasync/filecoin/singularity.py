@@ -15,10 +15,7 @@ from typing import Any
 from ..content.cid import CID
 from ..errors import NetworkError
 from .http import Http
-from .interfaces import DEAL_STATES, DealRef, PieceRef, StorageBackend
-
-LIVE_STATES = ("proposed", "published", "active")
-FAILED_STATES = ("rejected", "error", "slashed", "proposal_expired", "expired")
+from .interfaces import DealRef, DealState, PieceRef, StorageBackend
 
 
 class SingularityBackend(StorageBackend):
@@ -83,15 +80,15 @@ class SingularityBackend(StorageBackend):
             return []
         await self.add_piece(piece)
         existing = await self.deals(piece.piece_cid)
-        busy = {d.provider for d in existing if d.state in LIVE_STATES}
-        failed = {d.provider for d in existing if d.state in FAILED_STATES}
+        busy = {d.provider for d in existing if d.state.live}
+        failed = {d.provider for d in existing if d.state.ended}
         choices = [p for p in self.providers if p not in busy and p not in failed]
         choices += [p for p in self.providers if p in failed and p not in busy]
         picked = choices[:providers_wanted]
         for provider in picked:
             await self.schedule(piece, provider)
         after = await self.deals(piece.piece_cid)
-        return [d for d in after if d.provider in picked and d.state in LIVE_STATES]
+        return [d for d in after if d.provider in picked and d.state.live]
 
     async def deals(self, piece_cid: CID) -> list[DealRef]:
         prep = await self.preparation_id()
@@ -105,9 +102,8 @@ class SingularityBackend(StorageBackend):
                 raise NetworkError(f"{self.url}/deal", f"malformed deal {r!r}")
             if r["pieceCid"] != want:
                 continue
-            state = str(r.get("state", "error"))
             out.append(DealRef(deal_id=r.get("dealId"), provider=str(r.get("provider", "")),
-                               state=state if state in DEAL_STATES else "error", piece_cid=piece_cid,
+                               state=DealState.parse(r.get("state", "error")), piece_cid=piece_cid,
                                claim_id=r.get("claimId"), end_epoch=r.get("endEpoch")))
         return out
 

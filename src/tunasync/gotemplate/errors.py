@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from ..errors import TunasyncError
 
-class TemplateError(ValueError):
+
+class TemplateError(TunasyncError, ValueError):
     """A template failed to parse or execute; `reason` is Go's message text."""
 
     def __init__(self, reason: str):

@@ -35,10 +35,12 @@ class _Continue(Exception):
     pass
 
 
-class _Fail(Exception):
+class _Fail(TemplateError):
+    """A failure at `node`; turned into an ExecError naming the template position."""
+
     def __init__(self, node: Node, reason: str):
+        super().__init__(reason)
         self.node = node
-        self.reason = reason
 
 
 class Executor:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from json.encoder import encode_basestring as q  # what json.dumps(ensure_ascii=False) uses
 
+from ..errors import CodecError
 from ..models import MirrorStatus, SyncStatus, WorkerStatus, gojson, timefmt
 
 _ZERO_TEXT = timefmt.format_rfc3339(timefmt.ZERO_TIME)
@@ -65,7 +66,7 @@ _STR_FIELDS = ("name", "worker", "upstream", "size", "error_msg")
 _TIME_FIELDS = ("last_update", "last_started", "last_ended", "next_schedule")
 
 
-class DecodeError(ValueError):
+class DecodeError(CodecError):
     """A status body Go's decoder would refuse; the message names the field."""
 
 

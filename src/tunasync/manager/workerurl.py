@@ -29,6 +29,8 @@ from urllib.parse import quote
 from aiohttp.abc import AbstractResolver
 from aiohttp.resolver import DefaultResolver
 
+from ..errors import TunasyncError
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -42,7 +44,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 NO_HOST = "registered without a host name (set [server] hostname in the worker's config)"
 
 
-class BadWorkerURL(ValueError):
+class BadWorkerURL(TunasyncError, ValueError):
     """Why a worker URL is refused (text for a 400)."""
 
 

@@ -12,16 +12,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..errors import CodecError, TunasyncError
+
 MAX_DEPTH = 32  # deeper than any message of tunasync, Go's or ours (they nest at most 4 levels)
 
 
-class BodyTooLarge(ValueError):
+class BodyTooLarge(TunasyncError, ValueError):
     def __init__(self, limit: int):
         super().__init__(f"request body too large (limit {limit} bytes)")
         self.limit = limit
 
 
-class TooDeep(ValueError):
+class TooDeep(CodecError):
     def __init__(self, max_depth: int):
         super().__init__(f"JSON nested too deeply (limit {max_depth} levels)")
         self.max_depth = max_depth

@@ -168,7 +168,7 @@ class EvictedFiles:
             if kept is False:
                 log.info("serve: %s changed in the index during retrieval; retrieved copy removed", what)
         except RetrievalFailed as exc:
-            log.warning("serve: retrieval failed: %s", exc.reason)
+            log.warning("serve: retrieval failed (%s): %s", exc.result, exc.reason)
             self.metrics.retrieval.observe(exc.result, time.monotonic() - started)
             raise
         except asyncio.CancelledError:
@@ -217,7 +217,7 @@ class EvictedFiles:
                 raise RetrievalFailed(502, "verify_failed", f"{what}: {n} verified bytes, expected {p.length}")
         except RetrievalFailed as exc:
             self.metrics.range_retrievals.labels(exc.result).inc()
-            log.warning("serve: ranged retrieval failed: %s", exc.reason)
+            log.warning("serve: ranged retrieval failed (%s): %s", exc.result, exc.reason)
             if not resp.prepared:
                 return page(exc.status, exc.reason, extra)
             abort(request)

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
 from ..archive.scan import TEMP_PREFIX
+from ..errors import ServeError
 
 
-class BadPath(ValueError):
+class BadPath(ServeError, ValueError):
     """The request path can never name a file (answered 400)."""
 
 

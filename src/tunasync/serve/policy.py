@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import ServeError
 from ..filecoin.http import HttpSettings
 
 DISCONNECT_POLICIES = ("continue", "cancel")
@@ -50,7 +51,7 @@ class ServePolicy:
 BUSY_RETRY_AFTER = 5  # seconds a client is told to wait when every retrieval slot is taken
 
 
-class RetrievalFailed(Exception):
+class RetrievalFailed(ServeError):
     """A retrieval for a client failed: the HTTP status to answer, the metrics result word, why."""
 
     def __init__(self, status: int, result: str, reason: str):

@@ -15,10 +15,11 @@ import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from pathlib import Path
+from typing import Any
 
 from ..archive.index import ArchiveIndex, FileRecord
 from ..content.cid import CID
-from ..errors import ConfigError, ContentError, NetworkError
+from ..errors import CandidatesFailed, ConfigError, ContentError, NetworkError, NoCandidates, PeerTimeout
 from ..filecoin.interfaces import Candidate, FilecoinNetwork
 from ..filecoin.retriever import provider_candidates
 from .policy import RetrievalFailed, ServePolicy
@@ -41,7 +42,7 @@ class NetworkHandle:
         self._failed: tuple[float, str] | None = None
 
     @classmethod
-    def from_section(cls, section: dict, file: str | None, policy: ServePolicy,
+    def from_section(cls, section: dict[str, Any], file: str | None, policy: ServePolicy,
                      scratch_dir: Path | None = None) -> NetworkHandle:
         from ..filecoin.network import open_network
 
@@ -126,14 +127,25 @@ async def verified(handle: NetworkHandle, index: ArchiveIndex, rec: FileRecord,
             await close()
 
 
-def classify(exc: Exception) -> str:
-    """The metrics result word of a failed retrieval."""
-    text = str(exc)
-    if "do not match the CID" in text or "incomplete CAR" in text or isinstance(exc, ContentError):
-        return "verify_failed"
-    if "no retrieval candidates" in text:
-        return "not_found"
-    return "error"
+def classify(exc: NetworkError | ContentError) -> tuple[int, str]:
+    """The HTTP status and metrics result word of a failed retrieval, from the error's type alone.
+
+    Bytes that did not verify (a bad block, a CAR cut short, a malformed CAR) from any candidate make it
+    `verify_failed`: someone served wrong data, which an operator wants to see apart from outages. Nobody
+    to ask is `not_found`; every candidate timing out is a 504 `timeout`; anything else is `error`.
+    """
+    if isinstance(exc, ContentError):
+        return 502, "verify_failed"
+    if isinstance(exc, NoCandidates):
+        return 502, "not_found"
+    if isinstance(exc, PeerTimeout):
+        return 504, "timeout"
+    if isinstance(exc, CandidatesFailed):
+        if exc.any_of(ContentError):
+            return 502, "verify_failed"
+        if exc.all_of(PeerTimeout):
+            return 504, "timeout"
+    return 502, "error"
 
 
 async def pump(source: AsyncGenerator[bytes, None], sink: Callable[[bytes], Awaitable[None]], idle: float,
@@ -151,5 +163,6 @@ async def pump(source: AsyncGenerator[bytes, None], sink: Callable[[bytes], Awai
         raise RetrievalFailed(504, "timeout", f"{what}: no verified bytes for {idle:g} s "
                               f"({n} bytes delivered)") from None
     except (NetworkError, ContentError) as exc:
-        raise RetrievalFailed(502, classify(exc), f"{what}: {exc}") from None
+        status, result = classify(exc)
+        raise RetrievalFailed(status, result, f"{what}: {exc}") from None
     return n

@@ -21,6 +21,7 @@ from typing import Any
 
 import aiohttp
 
+from ..errors import WorkerError
 from ..models import MirrorSchedule, MirrorSchedules, MirrorStatus, WorkerStatus, gojson
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ BACKOFF_START = 1.0
 BACKOFF_MAX = 60.0
 
 
-class _Forgotten(Exception):
+class _Forgotten(WorkerError):
     """The manager answered 400 `invalid workerID`: it does not know this worker (any more)."""
 
 

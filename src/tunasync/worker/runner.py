@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..childenv import child_env
+from ..errors import WorkerError
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ GO_SIGNAL_NAMES = {
 }
 
 
-class StartError(Exception):
+class StartError(WorkerError):
     """The process could not start; str() is Go's text."""
 
 

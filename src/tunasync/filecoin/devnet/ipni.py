@@ -19,8 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
+from ...content import dagcbor as cbor
 from ...content.cid import CID
-from .. import cbor
 from ..ipni import BITSWAP, GRAPHSYNC, HTTP_GATEWAY, curio_context_id, encode_metadata
 from .context import Devnet, ProviderInfo
 

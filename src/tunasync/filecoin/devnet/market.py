@@ -14,8 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-TERMINAL = frozenset({"expired", "slashed", "proposal_expired", "rejected", "error"})
-LIVE = frozenset({"proposed", "published", "active"})
+from ..interfaces import DealState
+
+TERMINAL = frozenset(s.value for s in DealState if s.ended)
+LIVE = frozenset(s.value for s in DealState if s.live)
 
 
 @dataclass(frozen=True)
@@ -33,23 +35,23 @@ def step(deal: dict[str, Any], epoch: int, params: MarketParams, faults: frozens
     state = deal["state"]
     if state in TERMINAL:
         return {}
-    if state == "proposed":
+    if state == DealState.PROPOSED.value:
         if deal["stored"] and epoch >= deal["proposed_epoch"] + params.publish_delay:
-            return {"state": "published", "published_epoch": epoch, "last_updated": epoch, "publish": True}
+            return {"state": DealState.PUBLISHED.value, "published_epoch": epoch, "last_updated": epoch, "publish": True}
         if epoch >= deal["start_epoch"]:
-            return {"state": "proposal_expired", "last_updated": epoch}
+            return {"state": DealState.PROPOSAL_EXPIRED.value, "last_updated": epoch}
         return {}
-    if state == "published":
+    if state == DealState.PUBLISHED.value:
         if "never_seal" not in faults and epoch >= deal["published_epoch"] + params.seal_delay:
-            return {"state": "active", "sector_start_epoch": epoch, "last_updated": epoch, "seal": True}
+            return {"state": DealState.ACTIVE.value, "sector_start_epoch": epoch, "last_updated": epoch, "seal": True}
         if epoch >= deal["start_epoch"]:
-            return {"state": "proposal_expired", "last_updated": epoch}
+            return {"state": DealState.PROPOSAL_EXPIRED.value, "last_updated": epoch}
         return {}
-    if state == "active":
+    if state == DealState.ACTIVE.value:
         if "slash" in faults:
-            return {"state": "slashed", "slash_epoch": epoch, "last_updated": epoch}
+            return {"state": DealState.SLASHED.value, "slash_epoch": epoch, "last_updated": epoch}
         if epoch >= deal["end_epoch"]:
-            return {"state": "expired", "last_updated": epoch}
+            return {"state": DealState.EXPIRED.value, "last_updated": epoch}
     return {}
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ...errors import TunasyncError
 from .. import multiaddr
 from .chain import peer_id_for
 from .context import Devnet
@@ -49,7 +50,7 @@ NETWORK_NAME = "localnet"  # the devnet's name for itself (real nodes answer "ma
 GATEWAY_REFUSES = frozenset({"Filecoin.StateMarketDeals"})  # not in Lotus' api/api_gateway.go
 
 
-class RpcFault(Exception):
+class RpcFault(TunasyncError):
     """An error answer; `status` is the HTTP status go-jsonrpc uses for it."""
 
     def __init__(self, code: int, message: str, status: int = 200):

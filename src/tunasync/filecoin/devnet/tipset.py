@@ -15,8 +15,8 @@ import base64
 import hashlib
 from typing import Any
 
+from ...content import dagcbor as cbor
 from ...content.cid import CID, DAG_CBOR, encode_varint
-from .. import cbor
 
 BLAKE2B_256 = 0xB220
 

@@ -18,13 +18,14 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from ...content.carread import _cbor
+from ...content import dagcbor
 from ...content.cid import CID, DAG_CBOR, DAG_PB, IDENTITY, RAW
 from ...content.dagpb import DagPbError, decode_node
 from ...content.hamt import bucket
 from ...content.unixfs import DIRECTORY, FILE, HAMT_SHARD, UnixFSError, decode_data
 from ...content.unixfs import RAW as UNIXFS_RAW
 from ...content.verify import dfs_blocks
+from ...errors import TunasyncError
 
 RAW_TYPE = "application/vnd.ipld.raw"
 CAR_TYPE = "application/vnd.ipld.car"
@@ -33,7 +34,7 @@ SCOPES = ("block", "entity", "all")
 GetBlock = Callable[[CID], bytes]
 
 
-class Refused(Exception):
+class Refused(TunasyncError):
     """A request we answer with an error status and a reason."""
 
     def __init__(self, status: int, reason: str):
@@ -293,8 +294,8 @@ def all_blocks(get_block: GetBlock, root: CID) -> Iterator[tuple[CID, bytes]]:
             links = [link.cid for link in decode_node(block).links]
         elif cid.codec == DAG_CBOR:
             try:
-                _cbor_links(_cbor(block, 0)[0], links)
-            except (ValueError, UnicodeDecodeError):
+                _cbor_links(dagcbor.decode(block), links)
+            except dagcbor.DagCborError:
                 links = []
         stack.extend(reversed(links))
 

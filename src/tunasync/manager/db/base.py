@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ...errors import TunasyncError
 from ...models import MirrorStatus, SyncStatus, WorkerStatus, gojson, timefmt
 
 
-class NotFound(LookupError):
+class NotFound(TunasyncError, LookupError):
     """A record is missing; the message is Go's text."""
 
     def __str__(self) -> str:

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ...errors import WorkerError
+
 if TYPE_CHECKING:
     from ..providers.base import Provider
 
 
-class HookError(Exception):
+class HookError(WorkerError):
     """A hook failed; the message becomes part of `error exec hook <point>: <message>`."""
 
 

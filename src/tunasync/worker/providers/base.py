@@ -21,13 +21,14 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from ...errors import WorkerError
 from ..context import JobContext
 
 if TYPE_CHECKING:
     from ..hooks.base import JobHook
 
 
-class ProviderError(Exception):
+class ProviderError(WorkerError):
     """An attempt failed; str(exc) is the text reported to the manager."""
 
 
