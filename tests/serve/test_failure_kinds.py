@@ -7,8 +7,8 @@ from __future__ import annotations
 import logging
 
 import pytest
-from servekit import build_mirror, client, rand, serving, write_conf
 
+from tests.serve.servekit import build_mirror, client, rand, serving, write_conf
 from tunasync.errors import (
     BadBlock,
     CandidatesFailed,

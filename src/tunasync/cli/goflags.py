@@ -28,13 +28,15 @@ from dataclasses import dataclass
 
 import click
 
+from ..errors import TunasyncError
+
 _GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _GO_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 _INT64_MAX = (1 << 63) - 1
 _INT_RE = re.compile(r"[+-]?(0[xX][0-9a-fA-F_]+|0[bB][01_]+|0[oO][0-7_]+|[0-9][0-9_]*)")
 
 
-class GoUsageError(Exception):
+class GoUsageError(TunasyncError):
     """A command line Go's `flag` package refuses; `message` is Go's text for it."""
 
     def __init__(self, message: str) -> None:
