@@ -42,6 +42,14 @@ async def seed_pictures(m) -> None:
                    "copies": {"2": 1, "3": 4}, "copies_wanted": 3, "keep_years": 2,
                    "evictable_now": {"files": 3, "bytes": 300_000}}
         await m.db.put_archive_stats("w1", "debian", figures, now=t - d * 86400)
+    # pypi's archive cannot store: the worker's last run says why (as `archive store` does)
+    problem = ("3 of 3 failed deal(s): piece_fetch_failed (GET https://m.example/piece/piece/baga…: HTTP 404): "
+               "providers cannot download the CAR: check [archive] piece_url")
+    async with aiohttp.ClientSession() as s:
+        async with s.post(f"{m.url}/workers/w2/jobs/pypi/archive", json={
+                "states": {"hashed": {"files": 9, "bytes": 9000}},
+                "last_run": {"deal_failures": 3, "store_problem": problem}}) as r:
+            assert r.status == 200, await r.text()
 
 
 async def test_status_page_draws_history_trend_and_copies(tmp_path, port, chromium):  # noqa: F811
@@ -74,6 +82,10 @@ async def test_status_page_draws_history_trend_and_copies(tmp_path, port, chromi
             assert sorted(c for c, _ in paths) == ["line-disk", "line-filecoin"] and all(n >= 30 for _, n in paths)
             label = await page.eval("document.querySelector('tr[data-mirror=debian] svg.bytes-chart').getAttribute('aria-label')")
             assert label == "on disk 3.00 GB, on Filecoin 8.50 GB"
+            # a mirror whose storing gave up says so, the reason in the tooltip
+            warn = await page.eval("""(() => { const w = document.querySelector('tr[data-mirror=pypi] .store-problem');
+                return w && [w.textContent, w.title]; })()""")
+            assert warn and warn[0] == "storing gave up" and "check [archive] piece_url" in warn[1]
             await page.screenshot(ARTIFACTS / "status-page.png")
             shutil.copyfile(ARTIFACTS / "status-page.png", DOCS / "status-page.png")
 

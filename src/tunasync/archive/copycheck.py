@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from ..content.cid import CID
 from ..errors import ContentError, NetworkError, UnsupportedMethod
 from ..filecoin.census import file_copies, total_providers
-from ..filecoin.interfaces import ClaimRef, DealState
+from ..filecoin.interfaces import ClaimRef, DealRef, DealState
 from .context import ArchiveCtx
 from .index import Bundle, FileRecord
 
@@ -31,6 +31,7 @@ class PieceCopies:
     pending: list[str] = field(default_factory=list)  # deals under way, not counted yet
     failed: list[str] = field(default_factory=list)  # providers whose deals failed or ended
     epoch: int = 0
+    failed_deals: list[DealRef] = field(default_factory=list)  # those deals, with the reason they give
 
     @property
     def count(self) -> int:
@@ -61,7 +62,8 @@ async def bundle_copies(ctx: ArchiveCtx, b: Bundle) -> PieceCopies:
     live = set(report.providers)
     pending = sorted({d.provider for d in deals if d.state.pending and d.provider not in live})
     failed = sorted({d.provider for d in deals if d.state.ended and d.provider not in live})
-    return PieceCopies(report.providers, pending, failed, report.epoch)
+    failed_deals = [d for d in deals if d.state.ended and d.provider not in live]
+    return PieceCopies(report.providers, pending, failed, report.epoch, failed_deals)
 
 
 async def foreign_copies(ctx: ArchiveCtx, rec: FileRecord) -> int:

@@ -94,6 +94,8 @@ class RunReport:
             "evicted": len(self.evict.evicted) if self.evict else 0,
             "evicted_bytes": self.evict.bytes if self.evict else 0,
             "excluded": self.excluded, "seconds": round(self.seconds, 3),
+            "deal_failures": len(self.store.failures) if self.store else 0,
+            **({"store_problem": self.store.problem} if self.store and self.store.problem else {}),
         }
 
 

@@ -25,12 +25,14 @@ from ..filecoin.interfaces import PieceRef
 from .bundles import hashed_members, pack, plan, rebuild_car, rollback_bundle
 from .context import ArchiveCtx
 from .copycheck import PieceCopies, bundle_copies
+from .dealfail import DealFailure, DealWatch, common_reason
 from .index import Bundle
 from .states import OPEN_BUNDLE_STATES, BundleState
 
 log = logging.getLogger(__name__)
 
 OPEN_STATES = OPEN_BUNDLE_STATES
+PROBLEM_KEY = "store_problem"  # index meta: why the last store run gave up on a bundle ("" = it did not)
 
 
 @dataclass
@@ -40,6 +42,13 @@ class StoreReport:
     stored: list[int] = field(default_factory=list)  # bundles that reached n copies this run
     offered: dict[int, int] = field(default_factory=dict)  # bundle id -> deals asked for this run
     waiting: dict[int, str] = field(default_factory=dict)  # bundle id -> why it is not stored yet
+    failures: list[DealFailure] = field(default_factory=list)  # failed deals, each once, as they were seen
+    gave_up: dict[int, str] = field(default_factory=dict)  # bundle id -> why waiting longer cannot help
+
+    @property
+    def problem(self) -> str:
+        """What stops storing, in one line ("" when nothing failed)."""
+        return common_reason(self.failures)
 
 
 async def pack_pending(ctx: ArchiveCtx, report: StoreReport) -> None:
@@ -98,18 +107,28 @@ async def mark_stored(ctx: ArchiveCtx, b: Bundle) -> None:
     ctx.crash("store.car_removed")
 
 
-async def store_round(ctx: ArchiveCtx, report: StoreReport) -> list[Bundle]:
-    """One pass over the open bundles; returns those still open."""
+async def store_round(ctx: ArchiveCtx, report: StoreReport, watch: DealWatch | None = None) -> list[Bundle]:
+    """One pass over the open bundles; returns those still worth waiting for."""
+    watch = watch or DealWatch(ctx.ms.name)
     still = []
     open_bundles = [b for s in OPEN_STATES for b in await asyncio.to_thread(ctx.index.bundles, s)]
+    providers = getattr(ctx.need_net().storage, "providers", None)
     for i, b in enumerate(sorted(open_bundles, key=lambda b: b.id)):
         ctx.progress("store", i, len(open_bundles), f"bundle {b.id}")
         copies = await bundle_copies(ctx, b)
         ctx.crash("store.checked")
+        if copies.failed_deals:
+            report.failures += watch.observe(b.id, copies.failed_deals, f"{ctx.piece_base}/piece/{b.piece_cid}")
         if copies.count >= ctx.policy.copies:
             await mark_stored(ctx, b)
             report.stored.append(b.id)
             report.waiting.pop(b.id, None)
+        elif b.id in report.gave_up:
+            continue
+        elif watch.hopeless(b.id, list(providers) if providers else None, copies.count + len(copies.pending)):
+            mine = [f for f in report.failures if f.bundle == b.id]
+            report.gave_up[b.id] = common_reason(mine)
+            report.waiting[b.id] = f"every provider failed it: {report.gave_up[b.id]}"
         else:
             await offer_more(ctx, b, copies, report)
             still.append(b)
@@ -118,13 +137,17 @@ async def store_round(ctx: ArchiveCtx, report: StoreReport) -> list[Bundle]:
 
 
 async def store(ctx: ArchiveCtx, wait: float = 0.0, poll: float = 2.0) -> StoreReport:
-    """Pack what needs packing, then offer and check until every bundle is stored or `wait` s passed."""
+    """Pack what needs packing, then offer and check until every bundle is stored, `wait` s passed, or
+    no bundle left open has a deal worth waiting for (every provider failed it: `report.gave_up`)."""
     report = StoreReport()
     await pack_pending(ctx, report)
     deadline = time.monotonic() + wait
+    watch = DealWatch(ctx.ms.name)
     while True:
-        still = await store_round(ctx, report)
+        still = await store_round(ctx, report, watch)
         if not still or time.monotonic() >= deadline:
+            # `archive status` and the worker's figures say what stopped storing, until a run goes well
+            await asyncio.to_thread(ctx.index.set_meta, PROBLEM_KEY, report.problem if report.gave_up else "")
             return report
         await asyncio.sleep(min(poll, max(0.0, deadline - time.monotonic())))
 

@@ -111,13 +111,15 @@ def status_cmd(config: Path, as_json: bool, mirror: str | None) -> None:
     """Files and bytes per state, copies per piece, bundles and the next evictions of each mirror."""
     from ..archive.index import ArchiveIndex
     from ..archive.status import figures, next_evictions
+    from ..archive.store import PROBLEM_KEY
     from .archive_view import console, status_tables
 
     out = {}
     for ms in _mirrors(config, mirror):
         index = ArchiveIndex(ms.index_path)
         try:
-            out[ms.name] = {**figures(index, ms.policy), "next": next_evictions(index, ms.policy)}
+            out[ms.name] = {**figures(index, ms.policy), "next": next_evictions(index, ms.policy),
+                            "store_problem": index.get_meta(PROBLEM_KEY) or None}
         finally:
             index.close()
     if as_json:
@@ -127,6 +129,8 @@ def status_cmd(config: Path, as_json: bool, mirror: str | None) -> None:
     for name, figs in out.items():
         for table in status_tables(name, figs, figs["next"]):
             con.print(table)
+        if figs.get("store_problem"):
+            con.print(f"[red]the last store gave up:[/] {figs['store_problem']}", highlight=False)
 
 
 @command.command("scan")
@@ -193,18 +197,25 @@ def store_cmd(config: Path, dry_run: bool, wait: float, poll: float, as_json: bo
                 await pipeline.find_foreign(ctx, report)
                 report.store = await store.store(ctx, wait=wait, poll=poll)
                 await asyncio.to_thread(pipeline.write_exclude, ctx)
-            return {**report.summary(), "waiting": {str(k): v for k, v in report.store.waiting.items()}}
+            return {**report.summary(), "waiting": {str(k): v for k, v in report.store.waiting.items()},
+                    "failures": [f.to_json() for f in report.store.failures],
+                    "gave_up": {str(k): v for k, v in report.store.gave_up.items()}}
 
     t0 = time.monotonic()
 
     res = _run(main)
     if "seconds" in res:
         res["seconds"] = round(time.monotonic() - t0, 3)
-    lines = [", ".join(f"{k} {v}" for k, v in res.items() if v and not isinstance(v, dict | list))]
+    lines = [", ".join(f"{k} {v}" for k, v in res.items()
+                       if v and not isinstance(v, dict | list) and k != "store_problem")]
     lines += [f"bundle {k}: {v}" for k, v in res.get("waiting", {}).items()]
     lines += [f"would pack {g['files']} file(s), {g['bytes']} B" for g in res.get("would_pack", [])]
     lines += [f"bundle {b['id']} {b['state']}: {b['copies']} copies" for b in res.get("open_bundles", [])]
     _emit(as_json, res, lines)
+    if res.get("gave_up"):
+        # every provider failed a bundle: waiting longer cannot help; say why and fail
+        raise click.ClickException(f"storing {mirror} gave up on {len(res['gave_up'])} bundle(s): "
+                                   f"{res.get('store_problem') or next(iter(res['gave_up'].values()))}")
 
 
 @command.command("evict")

@@ -78,6 +78,7 @@ class DealRef:
     piece_cid: CID | None = None
     claim_id: int | None = None  # DDO deals: the verified-registry claim
     end_epoch: int | None = None
+    error: str = ""  # why it failed, in the backend's or provider's words (Singularity's errorMessage)
 
 
 @dataclass(frozen=True, slots=True)

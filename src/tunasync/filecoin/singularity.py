@@ -104,7 +104,8 @@ class SingularityBackend(StorageBackend):
                 continue
             out.append(DealRef(deal_id=r.get("dealId"), provider=str(r.get("provider", "")),
                                state=DealState.parse(r.get("state", "error")), piece_cid=piece_cid,
-                               claim_id=r.get("claimId"), end_epoch=r.get("endEpoch")))
+                               claim_id=r.get("claimId"), end_epoch=r.get("endEpoch"),
+                               error=str(r.get("errorMessage") or "")[:500]))
         return out
 
     async def close(self) -> None:

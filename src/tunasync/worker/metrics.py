@@ -20,6 +20,7 @@ from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ..archive.dealfail import DEAL_FAILURES
 from ..filecoin.ipni import SKIPPED_RECORDS
 from ..filecoin.multiaddr import SKIPPED_ADDRS
 from ..metrics import DURATION_BUCKETS, new_registry
@@ -80,6 +81,7 @@ class WorkerMetrics:
         self.registry.register(_JobsCollector(worker))
         self.registry.register(SKIPPED_ADDRS)  # process-wide: unreadable provider multiaddrs met by the archive tier
         self.registry.register(SKIPPED_RECORDS)  # process-wide: unusable IPNI records met by the archive tier
+        self.registry.register(DEAL_FAILURES)  # process-wide: failed storage deals by mirror and reason
         labels = ["worker", "mirror", "result"]
         self.runs = Counter("tunasync_worker_runs", "Finished runs by result.", labels, registry=self.registry)
         self.attempts = Counter("tunasync_worker_attempts_failed", "Failed attempts (a run retries up to `retry`).",

@@ -73,6 +73,8 @@
     if (fig.keep_years != null) fact(dl, "Kept on disk", `${fig.keep_years} year(s)`);
     const lr = fig.last_run || {};
     if (lr.error) fact(dl, "Last archive run", `failed: ${lr.error}`);
+    if (lr.store_problem) fact(dl, "Storing gave up", lr.store_problem);
+    if (lr.deal_failures) fact(dl, "Failed deals (last run)", String(lr.deal_failures));
     box.replaceChildren(dl);
   }
 

@@ -78,6 +78,8 @@
         acc[group][1] += Number(pair[1]) || 0;
       }
       if (e.copies_wanted) wanted.set(e.name, Math.max(wanted.get(e.name) || 0, e.copies_wanted));
+      const lr = e.last_run || {};
+      if (lr.store_problem || lr.error) acc.problem = lr.store_problem || `archive run failed: ${lr.error}`;
       for (const [k, v] of Object.entries(e.copies || e.copies_histogram || {})) {
         acc.copies[k] = (acc.copies[k] || 0) + (Number(v) || 0);
       }
@@ -173,7 +175,14 @@
       if (r.runs && r.runs.length) hc.appendChild(Charts.historyStrip(r.runs));
       const a = r.archive;
       cell(tr, "num archive a-local", "Local", a ? pairText(a.local) : "");
-      cell(tr, "num archive a-stored", "Stored", a ? pairText(a.stored) : "");
+      const sc = cell(tr, "num archive a-stored", "Stored", a ? pairText(a.stored) : "");
+      if (a && a.problem) {
+        const warn = document.createElement("span");
+        warn.className = "err store-problem";
+        warn.textContent = a.problem.startsWith("archive run failed") ? "archive run failed" : "storing gave up";
+        warn.title = a.problem;
+        sc.appendChild(warn);
+      }
       cell(tr, "num archive a-evicted", "Evicted", a ? pairText(a.evicted) : "");
       const cc = cell(tr, "num archive a-copies", "Copies", r.copies ? r.copies.text : "", r.copies ? r.copies.title : "");
       if (a && Object.keys(a.copies).length) cc.appendChild(Charts.copiesHistogram(a.copies, wanted.get(r.name)));
