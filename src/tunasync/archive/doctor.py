@@ -37,6 +37,7 @@ from ..filecoin import multiaddr
 from ..filecoin.http import Http, HttpSettings, wrap_errors
 from ..filecoin.lotus import LotusClient, MethodNotFound, RpcError
 from ..filecoin.network import DEFAULT_DEVNET_URL, DEFAULT_IPNI_URL
+from .db import inspect
 from .settings import MirrorArchive
 
 # What the archive calls on Lotus (filecoin/lotus.py); StateMarketDeals is optional: public gateways
@@ -279,16 +280,11 @@ class Doctor:
             if not ms.index_path.exists():
                 continue
             try:
-                con = sqlite3.connect(f"file:{ms.index_path}?mode=ro", uri=True, timeout=5)
-                try:
-                    row = con.execute("SELECT cid FROM files WHERE state IN ('stored', 'evicted', 'cached') "
-                                      "AND cid IS NOT NULL LIMIT 1").fetchone()
-                finally:
-                    con.close()
+                cid = inspect.archived_cid(ms.index_path)
             except sqlite3.Error:
                 continue
-            if row:
-                return str(row[0]), True
+            if cid:
+                return cid, True
         return EMPTY_FILE_CID, False
 
     async def check_gateways(self) -> None:
@@ -320,17 +316,12 @@ class Doctor:
             if not ms.index_path.exists():
                 continue
             try:
-                con = sqlite3.connect(f"file:{ms.index_path}?mode=ro", uri=True, timeout=5)
-                try:
-                    rows = con.execute("SELECT id, piece_cid FROM bundles WHERE piece_cid IS NOT NULL "
-                                       "AND state != 'packing' ORDER BY id DESC").fetchall()
-                finally:
-                    con.close()
+                rows = inspect.staged_pieces(ms.index_path)
             except sqlite3.Error:
                 continue
             for bid, piece in rows:
                 if ms.car_path(bid).is_file():
-                    return ms, str(piece), int(bid)
+                    return ms, piece, bid
         return None
 
     async def check_piece_url(self) -> None:
@@ -396,12 +387,7 @@ class Doctor:
                 self.add(f"index {ms.name}", None, "no index yet (the first sync or `archive scan` creates it)")
                 continue
             try:
-                con = sqlite3.connect(f"file:{ms.index_path}?mode=ro", uri=True, timeout=10)
-                try:
-                    result = [r[0] for r in con.execute("PRAGMA integrity_check").fetchall()]
-                    open_steps = con.execute("SELECT op, step, path FROM journal").fetchall()
-                finally:
-                    con.close()
+                result, open_steps = inspect.health(ms.index_path)
             except sqlite3.Error as exc:
                 self.add(f"index {ms.name}", False, f"{ms.index_path}: {exc}",
                          "restore the index from a backup, or move it aside and rebuild with `tunasync archive scan`")
