@@ -3,7 +3,8 @@
 A copy counts only by the rule of spec filecoin.md §4.3, checked through the ChainObserver: the storage
 backend's word (its deal list) only says which deals to look at. Foreign copies (`count_foreign_copies`)
 come from the ContentRouter (IPNI names the pieces holding a CID), each piece checked on chain the
-same way, and count only after a verified sample retrieval of the file.
+same way, and count only after a verified sample retrieval of the file. `foreign_check` is the one
+place that rule lives: finding foreign copies before upload, the evictor and repair all ask it.
 """
 
 from __future__ import annotations
@@ -11,31 +12,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ..content.cid import CID
 from ..errors import ContentError, NetworkError, UnsupportedMethod
-from ..filecoin.census import file_copies, total_providers
-from ..filecoin.interfaces import ClaimRef, DealRef, DealState
+from ..filecoin.census import PieceCopies, file_copies, total_providers
+from ..filecoin.interfaces import Candidate, ClaimRef, DealState
 from .context import ArchiveCtx
 from .index import Bundle, FileRecord
 
 log = logging.getLogger(__name__)
 
 SAMPLE_BYTES = 1 << 20  # a foreign copy is sampled by retrieving (and verifying) the first MiB
-
-
-@dataclass
-class PieceCopies:
-    providers: list[str]  # distinct providers with a live copy (chain-verified)
-    pending: list[str] = field(default_factory=list)  # deals under way, not counted yet
-    failed: list[str] = field(default_factory=list)  # providers whose deals failed or ended
-    epoch: int = 0
-    failed_deals: list[DealRef] = field(default_factory=list)  # those deals, with the reason they give
-
-    @property
-    def count(self) -> int:
-        return len(self.providers)
 
 
 async def bundle_copies(ctx: ArchiveCtx, b: Bundle) -> PieceCopies:
@@ -63,31 +52,57 @@ async def bundle_copies(ctx: ArchiveCtx, b: Bundle) -> PieceCopies:
     pending = sorted({d.provider for d in deals if d.state.pending and d.provider not in live})
     failed = sorted({d.provider for d in deals if d.state.ended and d.provider not in live})
     failed_deals = [d for d in deals if d.state.ended and d.provider not in live]
-    return PieceCopies(report.providers, pending, failed, report.epoch, failed_deals)
+    return PieceCopies(piece, b.padded_size, report, pending=pending, failed=failed, failed_deals=failed_deals)
 
 
-async def foreign_copies(ctx: ArchiveCtx, rec: FileRecord) -> int:
-    """Chain-verified providers holding `rec`'s CID in someone else's piece, after a verified sample
-    retrieval; 0 when nobody has it, the chain disagrees, or the sample does not verify."""
-    net = ctx.need_net()
+@dataclass(frozen=True)
+class ForeignCheck:
+    """Foreign copies of one file: who holds it by the chain, and whether a sample of it verified."""
+
+    providers: list[str]  # chain-verified providers of the pieces the network index names for the CID
+    piece: str | None  # the piece holding it, when exactly one does
+    sampled: bool  # a verified sample retrieval of the file succeeded
+
+    @property
+    def count(self) -> int:
+        """The copies that count: none at all unless the sample verified."""
+        return len(self.providers) if self.sampled else 0
+
+
+async def foreign_check(ctx: ArchiveCtx, rec: FileRecord, need: int | None = None) -> ForeignCheck:
+    """Chain-verified foreign holders of `rec`'s CID, counted only after a verified sample retrieval.
+
+    The sample is taken only when the chain shows at least `need` holders (default: the policy's copies):
+    below that nothing would count anyway. NetworkError when the chain or the network index cannot be
+    asked (the caller decides what "unknown" means for it; it never means "counted")."""
     assert rec.cid is not None
     cid = CID.decode(rec.cid)
+    results = await file_copies(ctx.need_net(), cid)
+    providers = total_providers(results)
+    piece = str(results[0].piece_cid) if len(results) == 1 else None
+    if not providers or len(providers) < (ctx.policy.copies if need is None else need):
+        return ForeignCheck(providers, piece, False)
+    return ForeignCheck(providers, piece, await sample_retrieval(ctx, cid, rec.size))
+
+
+async def count_foreign(ctx: ArchiveCtx, rec: FileRecord) -> int:
+    """Before upload: the foreign copies of `rec` that count, recorded when they are enough."""
     try:
-        results = await file_copies(net, cid)
+        found = await foreign_check(ctx, rec)
     except NetworkError as exc:
         log.info("archive %s: no foreign-copy answer for %s: %s", ctx.ms.name, rec.path, exc)
         return 0
-    providers = total_providers(results)
-    if len(providers) < ctx.policy.copies:
-        return len(providers)
-    piece = str(results[0].piece_cid) if len(results) == 1 else None
-    if not await sample_retrieval(ctx, cid, rec.size):
-        return 0
-    await asyncio.to_thread(ctx.index.set_foreign, rec.cid, len(providers), piece, True)
-    return len(providers)
+    if found.providers and not found.sampled and len(found.providers) >= ctx.policy.copies:
+        log.warning("archive %s: %s: %d foreign copies on chain, but the sample did not verify: not counted",
+                    ctx.ms.name, rec.path, len(found.providers))
+    if found.count >= ctx.policy.copies:
+        assert rec.cid is not None
+        await asyncio.to_thread(ctx.index.set_foreign, rec.cid, found.count, found.piece, True)
+    return found.count
 
 
-async def sample_retrieval(ctx: ArchiveCtx, cid: CID, size: int, candidates=None) -> bool:  # noqa: ANN001
+async def sample_retrieval(ctx: ArchiveCtx, cid: CID, size: int,
+                           candidates: Sequence[Candidate] | None = None) -> bool:
     """Retrieve (verified block by block) the first MiB of `cid` into the mirror's tmp dir, then drop it."""
     net = ctx.need_net()
     ctx.ms.ensure_dirs()
@@ -119,7 +134,7 @@ async def check_foreign(ctx: ArchiveCtx, recs: list[FileRecord]) -> int:
     async def one(rec: FileRecord) -> None:
         nonlocal done, stored
         async with sem:
-            if await foreign_copies(ctx, rec) >= ctx.policy.copies:
+            if await count_foreign(ctx, rec) >= ctx.policy.copies:
                 stored += 1
             done += 1
             ctx.progress("copies", done, len(recs), rec.path)

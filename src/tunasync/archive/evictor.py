@@ -18,10 +18,9 @@ from typing import Any
 
 from ..content.cid import CID
 from ..errors import ContentError, NetworkError
-from ..filecoin.census import file_copies, total_providers
 from ..filecoin.retriever import provider_candidates
 from .context import ArchiveCtx
-from .copycheck import bundle_copies, settle
+from .copycheck import bundle_copies, foreign_check, settle
 from .evict import evict_one
 from .exclude import evictable_name
 from .index import FileRecord
@@ -58,7 +57,7 @@ class _Copies:
             return await self._bundles[rec.bundle_id]
         assert rec.cid is not None
         if rec.cid not in self._foreign:
-            self._foreign[rec.cid] = asyncio.ensure_future(self._foreign_cid(rec.cid))
+            self._foreign[rec.cid] = asyncio.ensure_future(self._foreign_rec(rec))
         n, _ = await self._foreign[rec.cid]
         return n, None  # foreign copies: the router's candidates
 
@@ -75,11 +74,11 @@ class _Copies:
         cands = await provider_candidates(net.chain, c.providers, CID.decode(b.piece_cid))
         return c.count, cands
 
-    async def _foreign_cid(self, cid: str) -> tuple[int, list[Any]]:
+    async def _foreign_rec(self, rec: FileRecord) -> tuple[int, list[Any]]:
         try:
-            return len(total_providers(await file_copies(self.ctx.need_net(), CID.decode(cid)))), []
+            return (await foreign_check(self.ctx, rec)).count, []
         except NetworkError as exc:
-            log.warning("archive %s: cannot check foreign copies of %s: %s", self.ctx.ms.name, cid, exc)
+            log.warning("archive %s: cannot check foreign copies of %s: %s", self.ctx.ms.name, rec.cid, exc)
             return 0, []
 
 

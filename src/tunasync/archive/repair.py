@@ -20,10 +20,9 @@ from ..content.car import write_bundle_car
 from ..content.cid import CID
 from ..content.piece import piece_of_file
 from ..errors import ContentError, NetworkError
-from ..filecoin.census import file_copies, total_providers
 from ..filecoin.retriever import provider_candidates
 from .context import ArchiveCtx
-from .copycheck import bundle_copies
+from .copycheck import bundle_copies, foreign_check
 from .index import Bundle
 from .restore import restore_file
 from .states import BundleState, FileState
@@ -145,9 +144,9 @@ async def _foreign_lost(ctx: ArchiveCtx, report: RepairReport, dry_run: bool) ->
         if rec is None or rec.cid is None:
             continue
         try:
-            n = len(total_providers(await file_copies(ctx.need_net(), CID.decode(rec.cid))))
+            n = (await foreign_check(ctx, rec)).count
         except NetworkError:
-            continue
+            continue  # the chain or the index cannot be asked now: nothing is known lost
         if n >= ctx.policy.copies:
             continue
         report.foreign_lost.append(path)

@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 
 from ..content.cid import CID
 from ..content.unixfs import FileChangedError
+from ..filecoin.census import PieceCopies
 from ..filecoin.interfaces import PieceRef
 from .bundles import hashed_members, pack, plan, rebuild_car, rollback_bundle
 from .context import ArchiveCtx
-from .copycheck import PieceCopies, bundle_copies
+from .copycheck import bundle_copies
 from .dealfail import DealFailure, DealWatch, common_reason
 from .index import Bundle
 from .states import OPEN_BUNDLE_STATES, BundleState

@@ -20,17 +20,36 @@ from ..content.cid import CID, FIL_COMMITMENT_UNSEALED, RAW
 from ..content.piece import PieceInfo, v2_to_v1
 from ..errors import NetworkError, TunasyncError, UnsupportedMethod
 from .copies import actor_id
-from .interfaces import ClaimRef, CopyReport, FilecoinNetwork, ProviderRecord
+from .interfaces import ClaimRef, CopyReport, DealRef, FilecoinNetwork, ProviderRecord
 
 
 @dataclass(frozen=True)
 class PieceCopies:
+    """Chain-verified copies of one (piece, padded size): what `tunasync filecoin copies` prints and what
+    the archive decides with (archive/copycheck.bundle_copies adds the storage backend's deals under way)."""
+
     piece_cid: CID
     padded_size: int
     report: CopyReport
     notes: list[str] = field(default_factory=list)  # what the node refused and what was done instead
     peers: dict[str, str] = field(default_factory=dict)  # IPNI peer ID -> miner, for the peers tied to one
     unmapped: list[str] = field(default_factory=list)  # IPNI peer IDs announcing the piece, tied to no miner
+    pending: list[str] = field(default_factory=list)  # providers with a deal under way, not counted yet
+    failed: list[str] = field(default_factory=list)  # providers whose deals failed or ended
+    failed_deals: list[DealRef] = field(default_factory=list)  # those deals, with the reason they give
+
+    @property
+    def providers(self) -> list[str]:
+        """Distinct providers holding a live copy, by the chain."""
+        return self.report.providers
+
+    @property
+    def count(self) -> int:
+        return len(self.report.providers)
+
+    @property
+    def epoch(self) -> int:
+        return self.report.epoch
 
 
 def is_piece_cid(cid: CID) -> bool:
