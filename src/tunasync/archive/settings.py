@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
+from ..providerkind import ProviderKind
 from .policy import Policy
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ class MirrorArchive:
     bundle_size: int = 1 << 30
     piece_url: str = ""  # public base for /piece/{cid}; "" = an embedded loopback server
     upstream: str = ""  # rsync upstream (upstream-deletion check); "" for command mirrors
-    provider: str = "rsync"
+    provider: ProviderKind = ProviderKind.RSYNC
     rsync_cmd: str = "rsync"
     rsync_env: dict[str, str] = field(default_factory=dict)
     cache_budget: int | None = None
@@ -75,7 +76,7 @@ def mirror_archive(cfg: WorkerConfig, mirror: MirrorConfig) -> MirrorArchive:
     return MirrorArchive(
         name=mirror.name, root=r.working_dir, dir=Path(a.index_dir) / mirror.name, policy=policy,
         profile=a.profile, bundle_size=a.bundle_size, piece_url=a.piece_url.rstrip("/"),
-        upstream=mirror.upstream if mirror.provider != "command" else "", provider=mirror.provider,
+        upstream=mirror.upstream if r.kind.rsync else "", provider=r.kind,
         rsync_cmd=r.rsync_cmd,
         rsync_env=env, cache_budget=a.cache_budget, network=a.model_dump(), config_file=cfg.path)
 

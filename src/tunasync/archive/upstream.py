@@ -46,7 +46,7 @@ async def deleted_upstream(ms: MirrorArchive, evicted: dict[str, tuple[int, int]
     upstream could not be asked reliably."""
     if not evicted:
         return []
-    if not ms.upstream or ms.provider == "command":
+    if not ms.upstream or not ms.provider.rsync:
         return None  # a command provider's upstream is not something rsync can list
     with tempfile.TemporaryDirectory(prefix="tunasync-upstream-") as tmp:
         listing = os.path.join(tmp, "evicted")

@@ -12,9 +12,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
+from ..providerkind import ProviderKind, unknown_reason
 from .sizes import parse_size
 
-PROVIDERS = ("rsync", "two-stage-rsync", "command")
+PROVIDERS = tuple(k.value for k in ProviderKind)  # in Go's providerEnum order
 
 # Bounds on the numbers (a value outside is an error naming file and key; Go takes any int64 and
 # then misbehaves or overflows). Generous: no sane config comes near them.
@@ -311,12 +312,9 @@ class MirrorConfig(Section):
     @classmethod
     def _provider(cls, value: Any) -> str:
         # BurntSushi hands any scalar to the enum's UnmarshalText; only the three names pass.
-        if value not in PROVIDERS or not isinstance(value, str):
-            raise ValueError(
-                f"invalid provider {value!r}: expected rsync, two-stage-rsync or command "
-                "(Go: Invalid value to provierEnum)"
-            )
-        return value
+        if ProviderKind.lookup(value) is None:
+            raise ValueError(unknown_reason(value))
+        return str(value)
 
     @field_validator("cron", "timezone", mode="before")
     @classmethod

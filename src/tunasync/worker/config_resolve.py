@@ -17,10 +17,11 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from ..providerkind import ProviderKind, unknown_reason
 from ..tomlfile import Problems
 from . import config_template, shlex
 from .config_keys import join_key
-from .config_models import GO_FIELDS, PROVIDERS, STAGE1_PROFILES, MirrorConfig, WorkerConfig
+from .config_models import GO_FIELDS, STAGE1_PROFILES, MirrorConfig, WorkerConfig
 
 DEFAULT_RETRY = 2
 
@@ -28,7 +29,7 @@ DEFAULT_RETRY = 2
 @dataclass
 class ResolvedMirror:
     config: MirrorConfig
-    kind: str
+    kind: ProviderKind
     name: str
     upstream: str
     interval: timedelta
@@ -62,17 +63,17 @@ def go_join(*parts: str) -> str:
     return go_clean("/".join(kept)) if kept else ""
 
 
-def success_codes(m: MirrorConfig, cfg: WorkerConfig) -> list[int]:
+def success_codes(m: MirrorConfig, cfg: WorkerConfig, kind: ProviderKind) -> list[int]:
     """Spec §4.6: global + mirror codes, then for rsync providers the rsync-only codes, deduplicated."""
     codes = list(cfg.global_.dangerous_global_success_exit_codes) + list(m.success_exit_codes)
-    if m.provider != "command":
+    if kind.rsync:
         codes += list(cfg.global_.dangerous_global_rsync_success_exit_codes) + list(m.rsync_success_exit_codes)
     return list(dict.fromkeys(codes))
 
 
-def template_fields(m: MirrorConfig, interval: int, retry: int, timeout: int) -> dict[str, object]:
+def template_fields(m: MirrorConfig, kind: ProviderKind, interval: int, retry: int, timeout: int) -> dict[str, object]:
     fields: dict[str, object] = {go: getattr(m, key) for key, go in GO_FIELDS.items()}
-    fields.update(Provider=PROVIDERS.index(m.provider), Interval=interval, Retry=retry, Timeout=timeout)
+    fields.update(Provider=kind.go_value, Interval=interval, Retry=retry, Timeout=timeout)
     fields["ChildMirrors"] = []
     return fields
 
@@ -114,6 +115,10 @@ def check_mirror(m: MirrorConfig, cfg: WorkerConfig, problems: Problems) -> Reso
 
     if not m.name:
         problems.error(file, key("name"), "a mirror needs a name")
+    kind = ProviderKind.lookup(m.provider)
+    if kind is None:  # the model refuses it at load; a mirror built any other way is refused here
+        problems.error(file, key("provider"), unknown_reason(m.provider))
+        return None
     interval = m.interval or g.interval
     retry = m.retry or g.retry or DEFAULT_RETRY
     timeout = m.timeout or g.timeout
@@ -124,7 +129,7 @@ def check_mirror(m: MirrorConfig, cfg: WorkerConfig, problems: Problems) -> Reso
     log_template, log_key = (m.log_dir, (file, key("log_dir"))) if m.log_dir else (g.log_dir, (cfg.path, "global.log_dir"))
     log_dir = ""
     try:
-        rendered = config_template.render(log_template, template_fields(m, interval, retry, timeout))
+        rendered = config_template.render(log_template, template_fields(m, kind, interval, retry, timeout))
         log_dir = rendered.text
         if rendered.error:
             problems.warning(*log_key, f"{rendered.error}: for mirror {m.name!r} the log dir is cut there "
@@ -136,14 +141,14 @@ def check_mirror(m: MirrorConfig, cfg: WorkerConfig, problems: Problems) -> Reso
         problems.warning(file, key("role"), f"unknown role {m.role!r}: treated as master (expected master or slave)")
 
     r = ResolvedMirror(
-        config=m, kind=m.provider, name=m.name, upstream=m.upstream, interval=timedelta(minutes=interval),
+        config=m, kind=kind, name=m.name, upstream=m.upstream, interval=timedelta(minutes=interval),
         retry=retry, timeout=timeout,
         working_dir=m.mirror_dir or go_join(g.mirror_dir, m.mirror_subdir, m.name),
         log_dir=log_dir, log_file=go_join(log_dir, "latest.log"), is_master=m.role != "slave",
-        success_codes=success_codes(m, cfg), memory_limit=m.memory_limit,
+        success_codes=success_codes(m, cfg, kind), memory_limit=m.memory_limit,
     )
 
-    if m.provider == "command":
+    if kind is ProviderKind.COMMAND:
         argv = _split(m.command, file, key("command"), problems)
         if argv is not None and not argv:
             problems.warning(file, key("command"), "empty command: this mirror fails every run ('empty command')")
@@ -156,19 +161,19 @@ def check_mirror(m: MirrorConfig, cfg: WorkerConfig, problems: Problems) -> Reso
                 problems.error(file, key("size_pattern"), "size-pattern needs a capture group, e.g. 'size: ([0-9.]+[KMGTP]?)'")
         if m.rsync_success_exit_codes:
             problems.warning(file, key("rsync_success_exit_codes"), "ignored for a command provider")
-    else:
+    elif kind.rsync:
         r.rsync_cmd = m.command or "rsync"
         if not m.upstream.endswith("/"):
             problems.warning(file, key("upstream"), f"rsync upstream URL should end with /, got {m.upstream!r}: "
                              "this mirror fails every run (Go's worker refuses to start)")
-        if m.provider == "rsync" and m.rsync_override_only and not m.rsync_override:
+        if kind is ProviderKind.RSYNC and m.rsync_override_only and not m.rsync_override:
             problems.error(file, key("rsync_override_only"), "rsync_override_only is set but rsync_override is empty")
-        if m.provider == "two-stage-rsync" and m.stage1_profile not in STAGE1_PROFILES:
+        if kind is ProviderKind.TWO_STAGE_RSYNC and m.stage1_profile not in STAGE1_PROFILES:
             problems.warning(file, key("stage1_profile"), f"Invalid Stage 1 Profile {m.stage1_profile!r} (expected "
                              "debian or debian-oldstyle): this mirror fails every run, as in Go")
         for k in ("fail_on_match", "size_pattern"):
             if getattr(m, k):
-                problems.warning(file, key(k), f"ignored for a {m.provider} provider")
+                problems.warning(file, key(k), f"ignored for a {kind} provider")
 
     for label, lists in (("exec_on_success", (m.exec_on_success or g.exec_on_success, m.exec_on_success_extra)),
                          ("exec_on_failure", (m.exec_on_failure or g.exec_on_failure, m.exec_on_failure_extra))):

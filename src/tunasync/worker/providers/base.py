@@ -19,9 +19,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ...errors import WorkerError
+from ...providerkind import ProviderKind
 from ..context import JobContext
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ class ProviderError(WorkerError):
 
 
 class Provider(ABC):
-    kind: str = ""  # "rsync" | "two-stage-rsync" | "command"
+    kind: ClassVar[ProviderKind]
 
     def __init__(
         self,

@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+from ...providerkind import ProviderKind
 from ..config_models import MirrorConfig, WorkerConfig
-from ..config_resolve import resolve_mirror
+from ..config_resolve import ResolvedMirror, resolve_mirror
 from ..hooks.base import JobHook
 from ..hooks.btrfs import BtrfsSnapshotHook
 from ..hooks.cgroup import CgroupHook, init_cgroup
@@ -25,19 +26,21 @@ from .command import CommandProvider
 from .rsync import RsyncProvider
 from .two_stage import TwoStageRsyncProvider
 
+# The registry: one builder per provider kind. A kind missing here fails the test that walks the enum;
+# a kind outside the enum never gets this far (resolve_mirror refuses it, naming file and key).
+BUILDERS: dict[ProviderKind, Callable[[ResolvedMirror, WorkerConfig], Provider]] = {
+    ProviderKind.RSYNC: RsyncProvider,
+    ProviderKind.TWO_STAGE_RSYNC: TwoStageRsyncProvider,
+    ProviderKind.COMMAND: lambda r, _cfg: CommandProvider(r),
+}
+
 
 def build_provider(
     mirror: MirrorConfig, cfg: WorkerConfig, archive_hook: Callable[[Provider], JobHook] | None = None
 ) -> Provider:
     """The provider of `mirror`, hooks attached; ConfigError (file, key) if the mirror is invalid."""
     r = resolve_mirror(mirror, cfg)
-    provider: Provider
-    if r.kind == "command":
-        provider = CommandProvider(r)
-    elif r.kind == "two-stage-rsync":
-        provider = TwoStageRsyncProvider(r, cfg)
-    else:
-        provider = RsyncProvider(r, cfg)
+    provider = BUILDERS[r.kind](r, cfg)
 
     provider.add_hook(LogLimitHook(provider))
     # ---- ARCHIVE HOOK PLACE (archive tier) ----

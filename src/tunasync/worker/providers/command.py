@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from ...providerkind import ProviderKind
 from ..config_resolve import ResolvedMirror
 from ..runner import failure
 from .base import ProviderError
@@ -12,7 +13,7 @@ from .process import ARCHIVE_EXCLUDE_ENV, ARCHIVE_EXCLUDE_KEY, ProcessProvider, 
 
 
 class CommandProvider(ProcessProvider):
-    kind = "command"
+    kind = ProviderKind.COMMAND
 
     def __init__(self, resolved: ResolvedMirror):
         super().__init__(resolved)

@@ -11,6 +11,7 @@ import asyncio
 import re
 from collections.abc import Callable
 
+from ...providerkind import ProviderKind
 from ..config_models import WorkerConfig
 from ..config_resolve import ResolvedMirror
 from ..rsync_errors import explain, log_line
@@ -110,7 +111,7 @@ def _append_line(path: str, line: str) -> None:
 
 
 class RsyncProvider(RsyncBase):
-    kind = "rsync"
+    kind = ProviderKind.RSYNC
 
     def __init__(self, resolved: ResolvedMirror, cfg: WorkerConfig):
         super().__init__(resolved, env=rsync_env(resolved))

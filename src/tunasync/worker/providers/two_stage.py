@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ...providerkind import ProviderKind
 from ..config_models import WorkerConfig
 from ..config_resolve import ResolvedMirror
 from .base import ProviderError
@@ -46,7 +47,7 @@ def stage2_options(resolved: ResolvedMirror) -> list[str]:
 
 
 class TwoStageRsyncProvider(RsyncBase):
-    kind = "two-stage-rsync"
+    kind = ProviderKind.TWO_STAGE_RSYNC
 
     def __init__(self, resolved: ResolvedMirror, cfg: WorkerConfig):
         super().__init__(resolved, env=rsync_env(resolved))
