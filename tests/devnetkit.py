@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def pattern(n: int, seed: int = 0) -> bytes:
-    """Byte i = (i + seed) % 251, as shared/oracle/pattern.py (seed 0)."""
+    """Byte i = (i + seed) % 251, as the vectors' pattern input (seed 0; tests/data/make_vectors.py)."""
     block = bytes((i + seed) % 251 for i in range(251))
     return (block * (n // 251 + 1))[:n]
 

@@ -1,4 +1,4 @@
-"""Logging in Go tunasync's line format (spec §2.2): `[YY-MM-DD HH:MM:SS][LEVEL] message`.
+"""Logging in Go tunasync's line format (docs/compat.md §2.2): `[YY-MM-DD HH:MM:SS][LEVEL] message`.
 
 Levels DEBUG, INFO, NOTICE, WARN, ERROR; default threshold NOTICE, `--verbose` INFO, `--debug` DEBUG
 (adds `[file:line]`). `--with-systemd` drops the timestamp: journald adds its own.

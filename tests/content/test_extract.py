@@ -171,7 +171,7 @@ console.log(link.cid.toString())
 @pytest.mark.node
 @pytest.mark.parametrize("leaves", ["raw", "dag-pb"])
 def test_trickle_dags_are_read_too(oracle_dir, tmp_path, leaves):
-    """No profile writes trickle DAGs, but readers must take them (spec §1.5): whole file and ranges."""
+    """No profile writes trickle DAGs, but readers must take them (docs/cid.md §1.5): whole file and ranges."""
     from tests.content.content_helpers import run_node
 
     data = random.Random(8).randbytes(40 * 1024 + 77)

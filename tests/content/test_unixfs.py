@@ -41,7 +41,7 @@ def test_every_unixfs_vector_row(data_dir, pattern_file, tmp_path):
 
 
 def test_one_gib_plus_one_is_a_two_level_tree(pattern_file):
-    """Spec §1.7(b): 1 GiB + 1 byte = 1025 leaves; the root has two links (1024 leaves, then 1)."""
+    """docs/cid.md §1.5: 1 GiB + 1 byte = 1025 leaves; the root has two links (1024 leaves, then 1)."""
     start = time.monotonic()
     path = pattern_file(GIB + 1)
     dag = hash_file(str(path), "ipfs-car", keep_blocks=True)

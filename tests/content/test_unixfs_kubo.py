@@ -1,4 +1,4 @@
-"""kubo's own file vectors (spec §1.7(a), kubo test/cli/cid_profiles_test.go) on kubo-rand input.
+"""kubo's own file vectors (docs/cid.md §1.7; https://github.com/ipfs/kubo test/cli/cid_profiles_test.go) on kubo-rand input.
 
 kubo-rand N SEED = the first N bytes of the ChaCha20 keystream, key sha256(SEED), zero nonce. Python
 has no ChaCha20 without a new dependency, so node's crypto makes the stream and pipes it straight into

@@ -1,4 +1,4 @@
-"""Streaming verification of DFS CARs as trustless gateways send them (spec §6.3), and the gateway walk."""
+"""Streaming verification of DFS CARs as trustless gateways send them (docs/filecoin.md §6.3), and the gateway walk."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""tunasynctl config layering (spec §8.1): /etc → $HOME → -c FILE → env token → flags."""
+"""tunasynctl config layering (docs/compat.md §8.1): /etc → $HOME → -c FILE → env token → flags."""
 
 from __future__ import annotations
 

@@ -10,7 +10,10 @@ also taken from $TUNASYNC_ORACLE_DIR or --oracle). Our small drivers for them ar
 next to the vectors. Inputs are made here, so nothing outside the repository is read:
 
     pattern N   N bytes, byte i is i % 251 (a period that no power-of-two chunk size divides)
+    zeros N     N zero bytes
     hello       the 12 bytes "hello world\\n"
+    hello-car   the CAR `ipfs-car pack --no-wrap hello --output hello.car` writes (piece rows only:
+                what a deal carries is a CAR)
 
 Outputs: vectors/unixfs.tsv (profile, input, size, cid), vectors/piece.tsv (input, size, v1, v2, padded
 size) and vectors/versions.json (the reference packages' versions that made them). With --check, nothing is
@@ -43,7 +46,8 @@ UNIXFS_SIZES = (0, 1, 127, 128, 1000, 65536, 262143, 262144, 262145, 1048575, 10
                 45613056, 45613057, 100000000)
 # Piece sizes: the 65-byte minimum, 127/128 and 254 (one and two fr32 quads), 1016/1017 (the 1024-byte
 # padded piece and one byte over), a 2^20 payload that needs the next power, and 1040384 = 1 MiB x 127/128.
-PIECE_SIZES = (65, 127, 128, 254, 1000, 1016, 1017, 65536, 1048576, 1040384, 10485760)
+PIECE_SIZES = (65, 127, 128, 254, 1000, 1016, 1017, 65536, 1048576, 1040384, 5242880, 10485760, 314572800)
+ZERO_SIZES = (1048576,)
 PACKAGES = ("@ipld/unixfs", "@web3-storage/data-segment", "multiformats", "ipfs-car")
 
 
@@ -97,20 +101,32 @@ def generate(oracle: Path) -> dict[str, str]:
         inputs: list[tuple[str, int, Path]] = []
         for n in sorted(set(UNIXFS_SIZES) | set(PIECE_SIZES)):
             inputs.append(("pattern", n, write_pattern(work / f"pattern-{n}", n)))
+        for n in ZERO_SIZES:
+            path = work / f"zeros-{n}"
+            with open(path, "wb") as f:
+                f.truncate(n)
+            inputs.append(("zeros", n, path))
         hello = work / "hello"
         hello.write_bytes(HELLO)
         inputs.append(("hello", len(HELLO), hello))
+        car = work / "hello.car"
+        ipfs_car = oracle / "node_modules" / ".bin" / "ipfs-car"
+        proc = subprocess.run([str(ipfs_car), "pack", "--no-wrap", str(hello), "--output", str(car)],
+                              capture_output=True, text=True, timeout=300)
+        if proc.returncode != 0:
+            sys.exit(f"ipfs-car pack failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        inputs.append(("hello-car", car.stat().st_size, car))
 
         unixfs_rows = []
         for name, n, path in inputs:
-            if name == "pattern" and n not in UNIXFS_SIZES:
+            if name in ("zeros", "hello-car") or (name == "pattern" and n not in UNIXFS_SIZES):
                 continue
             for profile in PROFILES:
                 cid = node(work, "unixfs.mjs", profile, str(path)).strip()
                 unixfs_rows.append([profile, name, str(n), cid])
                 print(f"unixfs {profile:8} {name} {n}: {cid}", file=sys.stderr)
 
-        wanted = [(name, n, path) for name, n, path in inputs if name == "hello" or n in PIECE_SIZES]
+        wanted = [(name, n, path) for name, n, path in inputs if name != "pattern" or n in PIECE_SIZES]
         by_file = {}
         for line in node(work, "piece.mjs", *(str(p) for _, _, p in wanted)).splitlines():
             rec = json.loads(line)

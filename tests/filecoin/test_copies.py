@@ -1,4 +1,4 @@
-"""The §4.3 copy rule as pure functions: what counts, what never does."""
+"""The docs/filecoin.md §4.3 copy rule as pure functions: what counts, what never does."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Token auth over HTTP: off without tokens, 401/403 with reasons, the role table of DESIGN "Auth"."""
+"""Token auth over HTTP: off without tokens, 401/403 with reasons, the role table of docs/security.md."""
 
 from __future__ import annotations
 

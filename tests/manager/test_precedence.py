@@ -1,4 +1,4 @@
-"""Status precedence as pure functions (spec §3.4(8), §3.5), with a fixed clock."""
+"""Status precedence as pure functions (docs/compat.md §3.4(8), §3.5), with a fixed clock."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Golden JSON for the wire shapes (spec §1): what web pages, tunasynctl and Go workers see."""
+"""Golden JSON for the wire shapes (docs/compat.md §1): what web pages, tunasynctl and Go workers see."""
 
 from datetime import datetime, timedelta, timezone
 

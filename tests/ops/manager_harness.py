@@ -68,7 +68,7 @@ ZERO = "0001-01-01T00:00:00Z"
 
 def go_status_msg(name: str, worker: str, status: str, size: str = "unknown", upstream: str = "",
                   error: str = "", is_master: bool = True) -> dict:
-    """A status message exactly as Go's worker sends it (spec §4.8): all four times zero."""
+    """A status message exactly as Go's worker sends it (docs/compat.md §4.8): all four times zero."""
     return {"name": name, "worker": worker, "is_master": is_master, "status": status,
             "last_update": ZERO, "last_started": ZERO, "last_ended": ZERO, "next_schedule": ZERO,
             "upstream": upstream or f"rsync://upstream.example/{name}/", "size": size, "error_msg": error}

@@ -61,7 +61,7 @@ def test_unit_is_hardened_and_runs_our_cli(name):
 def test_worker_unit_specifics():
     svc = parse_unit(UNITS / "tunasync-worker@.service")["Service"]
     assert svc["Delegate"] == ["yes"]  # the cgroup hook makes one cgroup per job
-    assert svc["ExecReload"] == ["/bin/kill -HUP $MAINPID"]  # SIGHUP = reload (spec §4.13)
+    assert svc["ExecReload"] == ["/bin/kill -HUP $MAINPID"]  # SIGHUP = reload (docs/compat.md §4.13)
     assert svc["KillMode"] == ["mixed"]  # SIGTERM to the worker, which halts its jobs itself
     assert "ProtectControlGroups" not in svc  # would make the delegated cgroup read-only
     assert "-c /etc/tunasync/worker-%i.conf" in svc["ExecStart"][0]

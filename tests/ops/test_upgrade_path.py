@@ -89,7 +89,7 @@ async def test_stop_go_migrate_start_ours(tmp_path):
 
 
 class GoWorkerStandIn:
-    """The control endpoint of a Go worker: records every WorkerCmd the manager posts (spec §4.11)."""
+    """The control endpoint of a Go worker: records every WorkerCmd the manager posts (docs/compat.md §4.11)."""
 
     def __init__(self) -> None:
         self.received: list[dict] = []
@@ -109,7 +109,7 @@ async def test_go_and_python_workers_on_one_manager(tmp_path, port):
     await web.TCPSite(go_runner, "127.0.0.1", go_port).start()
     try:
         async with running_manager(tmp_path, port) as m, aiohttp.ClientSession() as s:
-            # The Go worker, byte for byte as spec §1/§4.8: register, initial fetch, statuses, schedules.
+            # The Go worker, byte for byte as docs/compat.md §1/§4.8: register, initial fetch, statuses, schedules.
             code, reg = await post_raw(s, f"{m.url}/workers", {
                 "id": "goworker", "url": f"http://127.0.0.1:{go_port}/", "token": "",
                 "last_online": ZERO, "last_register": ZERO})

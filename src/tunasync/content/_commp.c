@@ -1,4 +1,4 @@
-/* Native CommP core (spec filecoin.md §3): fr32 expansion and the truncated SHA-256 binary tree.
+/* Native CommP core (docs/cid.md §3): fr32 expansion and the truncated SHA-256 binary tree.
  *
  * root(buffer, level) -> 32-byte root of the subtree of `level` over the buffer (zero-padded),
  * same contract as commp_py.root. The GIL is released while hashing, so Python threads hash

@@ -1,4 +1,4 @@
-/* SHA-256 of 64-byte messages, truncated to 254 bits: the CommP tree node (spec filecoin.md §3.1).
+/* SHA-256 of 64-byte messages, truncated to 254 bits: the CommP tree node (docs/cid.md §3.1).
  *
  * Every node is two compressions: the data block and a constant padding block, whose message
  * schedule plus K is precomputed. Implementations, best first: SHA-NI with 4 nodes interleaved

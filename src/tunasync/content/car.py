@@ -1,4 +1,4 @@
-"""Deterministic CAR v1 writer (spec §2.1): one root, blocks in DFS pre-order, each block once.
+"""Deterministic CAR v1 writer (docs/cid.md §2.1): one root, blocks in DFS pre-order, each block once.
 
 The same files give the same bytes, always: a file's DAG (FileDag keeps only the small interior
 blocks) is walked from its root and the leaves are read again from the file by offset, so a bundle

@@ -1,4 +1,4 @@
-"""Verified CAR reading (spec §2.1–§2.2): every block is checked against its CID as it streams past.
+"""Verified CAR reading (docs/cid.md §2.1–§2.2): every block is checked against its CID as it streams past.
 
     iter_car(stream_or_bytes) -> CarStream   (.roots, .version; iterate -> (CID, block bytes))
     CarIndex.open(path)                      CID -> (offset, length) of each block, for random access

@@ -1,4 +1,4 @@
-"""CIDs, multihashes, varints and the two multibases we print (spec filecoin.md §1.1).
+"""CIDs, multihashes, varints and the two multibases we print (docs/cid.md §1.1).
 
 One `CID` type for everything: UnixFS blocks (raw 0x55, dag-pb 0x70), piece CIDs v1
 (0xf101 + 0x1012) and v2 (raw + 0x1011). Text: CIDv1 as base32 lower (`b…`), CIDv0 as base58btc (`Qm…`).

@@ -1,4 +1,4 @@
-"""DAG-PB (codec 0x70): the protobuf envelope of every UnixFS node (spec filecoin.md §1.2).
+"""DAG-PB (codec 0x70): the protobuf envelope of every UnixFS node (docs/cid.md §1.2).
 
 Writer: canonical form (Links before Data; inside a link Hash, Name, Tsize in that order). An empty
 `name=""` is written as present-but-empty (`12 00`), which is what kubo and ipfs-car do for file

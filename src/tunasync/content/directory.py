@@ -1,4 +1,4 @@
-"""UnixFS directories: plain dag-pb directories, sharded when the profile says so (spec §1.8).
+"""UnixFS directories: plain dag-pb directories, sharded when the profile says so (docs/cid.md §1.8).
 
 Pure core: `dir_node(entries, profile)` for one directory and `build_tree(files, profile)` for a set
 of files at relative paths (a mirror snapshot, a bundle). Only files make directories, as with

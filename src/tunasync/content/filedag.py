@@ -1,4 +1,4 @@
-"""The balanced file DAG, built as leaves arrive (spec §1.5), in memory O(width × depth).
+"""The balanced file DAG, built as leaves arrive (docs/cid.md §1.5), in memory O(width × depth).
 
 Leaves are grouped `width` at a time into parents as soon as a group is full, then parents likewise;
 `finish()` wraps the partial groups bottom-up (a group of one is still wrapped unless it is the

@@ -1,4 +1,4 @@
-"""Piece sizes and the fr32 expansion (spec filecoin.md §3.1), pure Python.
+"""Piece sizes and the fr32 expansion (docs/cid.md §3.1), pure Python.
 
 Levels count from the 32-byte leaves: level 0 is a leaf, level 2 the root of one 127-byte quad
 (4 leaves), level h the root of 127·2^(h-2) payload bytes. A piece of height h has P = 32·2^h bytes.

@@ -1,4 +1,4 @@
-"""Piece CIDs: CommP v1 (`baga6ea4seaq…`) and v2 (`bafkzcib…`, FRC-0069) of a payload (spec filecoin.md §3).
+"""Piece CIDs: CommP v1 (`baga6ea4seaq…`) and v2 (`bafkzcib…`, FRC-0069) of a payload (docs/cid.md §3).
 
 The payload (a file, or a CAR: a deal carries the CAR's bytes) is cut into aligned chunks of
 127·2^k bytes; a core (`_commp` in C, else `commp_py`) turns each chunk into a subtree root with

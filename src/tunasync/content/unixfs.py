@@ -1,4 +1,4 @@
-"""UnixFS: the `Data` message inside DAG-PB nodes, the three import profiles, file CIDs (spec §1.3–§1.6).
+"""UnixFS: the `Data` message inside DAG-PB nodes, the three import profiles, file CIDs (docs/cid.md §1.3–§1.6).
 
     file_cid(path, profile)   -> FileNode(cid, size)          streaming, leaves hashed on a thread pool
     bytes_cid(data, profile)  -> CID

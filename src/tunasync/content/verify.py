@@ -1,4 +1,4 @@
-"""Verify a DFS-ordered CAR stream while it arrives, and the walk a trustless gateway sends (spec §6.3).
+"""Verify a DFS-ordered CAR stream while it arrives, and the walk a trustless gateway sends (docs/filecoin.md §6.3).
 
     v = DfsVerifier(root, byte_range=(first, last))      # inclusive, like entity-bytes and HTTP Range
     for data in response: for offset, chunk in v.feed(data): ...   # only verified bytes come out

@@ -1,4 +1,4 @@
-"""Token auth for the manager API (DESIGN "Auth"): off unless `[[auth.tokens]]` are configured.
+"""Token auth for the manager API (docs/security.md): off unless `[[auth.tokens]]` are configured.
 
 Requests carry `Authorization: Bearer <token>`. Tokens are compared in constant time, every
 configured token every time. 401: no or unknown token; 403: the token's role may not use the route.

@@ -1,4 +1,4 @@
-"""The manager's outbound HTTP to workers (spec §1.8): one session, timeouts set here.
+"""The manager's outbound HTTP to workers (docs/compat.md §1.8): one session, timeouts set here.
 
 Every command has a 5 s total timeout; TLS trusts only `files.ca_cert` when set, the system roots
 otherwise. Requests carry `Authorization: Bearer <token>` when the worker registered with a token.

@@ -1,6 +1,7 @@
-"""Manager configuration (spec §3.1 + DESIGN "Manager config" and "Auth").
+"""Manager configuration (docs/compat.md §3.1; our additions: docs/architecture.md
+"Names shared across the code" and docs/security.md).
 
-Precedence: built-in defaults, then the TOML file, then CLI flags (§2.1). Keys match exactly, then
+Precedence: built-in defaults, then the TOML file, then CLI flags (docs/compat.md §2.1). Keys match exactly, then
 case-insensitively (BurntSushi); unknown keys are ignored at startup and reported by `--check`.
 `read_config` collects every problem; `load_config` raises the first error as a ConfigError.
 """
@@ -105,7 +106,7 @@ class ManagerConfig(_Section):
 
 @dataclass
 class CliOverrides:
-    """The manager flags of §2.1 that override the file."""
+    """The manager flags of docs/compat.md §2.1 that override the file."""
 
     addr: str = ""
     port: int = 0

@@ -1,7 +1,7 @@
 """Import a Go tunasync manager's data into the configured database (`tunasync manager migrate`).
 
 Two sources: the Go manager's bolt file (`--from-bolt`, the Go manager stopped), or a running Go
-manager's API (`--from-url`: `GET /workers` and `GET /workers/<id>/jobs`, the export spec §3.2
+manager's API (`--from-url`: `GET /workers` and `GET /workers/<id>/jobs`, the export docs/compat.md §3.2
 suggests; worker tokens come back redacted and are imported empty, as Go workers register them).
 
 Everything is read and checked before anything is written; the write is one `import_all`

@@ -1,4 +1,4 @@
-"""Who wins when a status arrives (spec §3.4(8), §3.5): pure functions of (current, posted, now).
+"""Who wins when a status arrives (docs/compat.md §3.4(8), §3.5): pure functions of (current, posted, now).
 
 The worker owns status, error_msg, upstream, is_master and worker; the manager owns the three
 timestamps; a meaningful stored size survives posts carrying "" or "unknown".

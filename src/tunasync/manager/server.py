@@ -1,4 +1,4 @@
-"""The manager's HTTP server (spec §3.3–§3.4): aiohttp app, gin-like routing rules, startup/shutdown.
+"""The manager's HTTP server (docs/compat.md §3.3–§3.4): aiohttp app, gin-like routing rules, startup/shutdown.
 
 Extension points for the status page, /metrics, /mirrorz.json and the status-file writer:
 - `create_app(config, db, extra_setup=[fn, ...])` calls each `fn(app)` before the app freezes, so

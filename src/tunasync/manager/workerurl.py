@@ -1,4 +1,4 @@
-"""Where the manager may send requests for a worker: its registered URL, checked (DESIGN "Auth").
+"""Where the manager may send requests for a worker: its registered URL, checked (docs/security.md).
 
 A worker registers `scheme://host:port/` (Go's and our worker build exactly this from `[server]
 hostname` and `listen_port`). The manager accepts only that shape: http or https, a host name or IP

@@ -1,4 +1,4 @@
-"""Wire models shared by manager, worker and tunasynctl (spec §1)."""
+"""Wire models shared by manager, worker and tunasynctl (docs/compat.md §1)."""
 
 from . import gojson, timefmt
 from .status import (

@@ -1,4 +1,4 @@
-"""The shapes manager, worker and tunasynctl share (spec §1): one definition each.
+"""The shapes manager, worker and tunasynctl share (docs/compat.md §1): one definition each.
 
 `to_go()` returns a dict in Go's field order with Go's time text; `gojson.dumps(x.to_go())` gives the
 bytes Go would send. Parsing accepts what Go accepts: missing fields are zero values, a wrong type or
@@ -76,7 +76,7 @@ class _Wire(BaseModel):
 
 
 class MirrorStatus(_Wire):
-    """The stored record and the worker → manager status message (§1.3)."""
+    """The stored record and the worker → manager status message (docs/compat.md §1.3)."""
 
     name: str = ""
     worker: str = ""
@@ -105,7 +105,7 @@ class MirrorStatus(_Wire):
 
 
 class WebMirrorStatus(BaseModel):
-    """What `GET /jobs` returns (§1.4): text times plus integer `*_ts`, no worker, no error_msg."""
+    """What `GET /jobs` returns (docs/compat.md §1.4): text times plus integer `*_ts`, no worker, no error_msg."""
 
     name: str = ""
     is_master: bool = False
@@ -157,7 +157,7 @@ class WebMirrorStatus(BaseModel):
 
 
 class WorkerStatus(_Wire):
-    """A registered worker (§1.5). `GET /workers` sends token `REDACTED`."""
+    """A registered worker (docs/compat.md §1.5). `GET /workers` sends token `REDACTED`."""
 
     id: str = ""
     url: str = ""
@@ -172,13 +172,13 @@ class MirrorSchedule(_Wire):
 
 
 class MirrorSchedules(_Wire):
-    """Worker → manager (§1.6); Go sends `{"schedules": null}` for an empty queue."""
+    """Worker → manager (docs/compat.md §1.6); Go sends `{"schedules": null}` for an empty queue."""
 
     schedules: list[MirrorSchedule] | None = None
 
 
 class ClientCmd(_Wire):
-    """tunasynctl → manager `POST /cmd` (§1.7)."""
+    """tunasynctl → manager `POST /cmd` (docs/compat.md §1.7)."""
 
     cmd: Verb = CmdVerb.START
     mirror_id: str = ""
@@ -188,7 +188,7 @@ class ClientCmd(_Wire):
 
 
 class WorkerCmd(_Wire):
-    """manager → worker `POST /` (§1.7)."""
+    """manager → worker `POST /` (docs/compat.md §1.7)."""
 
     cmd: Verb = CmdVerb.START
     mirror_id: str = ""

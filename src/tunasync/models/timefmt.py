@@ -1,4 +1,4 @@
-"""Go `time.Time` as it appears on the wire (spec §1.2, §1.4).
+"""Go `time.Time` as it appears on the wire (docs/compat.md §1.2, §1.4).
 
 Full JSON uses RFC 3339 with up to 9 fractional digits (trailing zeros dropped, `Z` for offset 0);
 `GET /jobs` uses `2006-01-02 15:04:05 -0700` text plus integer `*_ts`. Go's zero time is year 1 UTC.

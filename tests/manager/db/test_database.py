@@ -1,4 +1,5 @@
-"""One suite over every backend (sqlite and a real redis-server): spec §12 manager/db and our additions."""
+"""One suite over every backend (sqlite and a real redis-server): Go's manager/db_test.go
+(https://github.com/tuna/tunasync) and our additions."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Worker registry routes (spec §3.4 4–6)."""
+"""Worker registry routes (docs/compat.md §3.4 4–6)."""
 
 from __future__ import annotations
 

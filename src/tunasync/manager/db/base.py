@@ -1,4 +1,4 @@
-"""The manager's database interface (spec §3.2) plus our history and archive figures.
+"""The manager's database interface (docs/compat.md §3.2) plus our history and archive figures.
 
 Two buckets as in Go: `workers` (id → WorkerStatus) and `mirror_status` (`<mirror>/<worker>` →
 MirrorStatus), values stored as Go's JSON so they round-trip. New data (run history, archive

@@ -1,7 +1,8 @@
 """Where a `[files]` db_type/db_file pair puts our data, and refusal to hide a Go database.
 
 Go's `bolt` keeps one file, `badger` and `leveldb` a directory. We accept those db_types for a
-drop-in config and keep our data in SQLite there (DESIGN "Manager config"); but if the path already
+drop-in config and keep our data in SQLite there (docs/architecture.md, "Names shared
+across the code"); but if the path already
 holds a Go database we stop with instructions, so an operator never gets a silently empty manager.
 """
 

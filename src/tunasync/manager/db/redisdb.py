@@ -1,4 +1,4 @@
-"""Redis backend in Go's layout, so a Go manager's data is read as it is (spec §3.2).
+"""Redis backend in Go's layout, so a Go manager's data is read as it is (docs/compat.md §3.2).
 
 HASH `workers`: id → WorkerStatus JSON; HASH `mirror_status`: `<mirror>/<worker>` → MirrorStatus
 JSON. Our additions use keys Go never reads: LIST `tunasync:runs:<worker>/<mirror>` (newest first)

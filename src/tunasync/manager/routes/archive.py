@@ -1,4 +1,4 @@
-"""Archive figures: workers post them per mirror, `GET /archive` lists them (DESIGN extra routes).
+"""Archive figures: workers post them per mirror, `GET /archive` lists them (docs/architecture.md, extra manager routes).
 
 The figures are what the worker's archive tier reports (files and bytes per state, copies
 histogram, next eviction), checked against `models.archive.ArchiveFigures` (bounded, unknown keys

@@ -1,4 +1,4 @@
-"""`POST /cmd` (spec §3.4 11): record stop/disable, then forward a WorkerCmd to the worker."""
+"""`POST /cmd` (docs/compat.md §3.4 11): record stop/disable, then forward a WorkerCmd to the worker."""
 
 from __future__ import annotations
 

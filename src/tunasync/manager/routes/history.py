@@ -1,4 +1,4 @@
-"""`GET /workers/:id/jobs/:job/history`: the last runs of a mirror, newest first (DESIGN extra route)."""
+"""`GET /workers/:id/jobs/:job/history`: the last runs of a mirror, newest first (docs/architecture.md, extra manager routes)."""
 
 from __future__ import annotations
 

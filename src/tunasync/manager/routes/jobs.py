@@ -1,4 +1,4 @@
-"""Status routes (spec §3.4 2, 3, 7–10): the public feed and what workers post."""
+"""Status routes (docs/compat.md §3.4 2, 3, 7–10): the public feed and what workers post."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Worker registry routes: `GET /workers`, `POST /workers`, `DELETE /workers/:id` (spec §3.4 4–6)."""
+"""Worker registry routes: `GET /workers`, `POST /workers`, `DELETE /workers/:id` (docs/compat.md §3.4 4–6)."""
 
 from __future__ import annotations
 
