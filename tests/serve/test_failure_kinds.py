@@ -65,6 +65,21 @@ async def test_every_provider_timing_out_is_a_504_timeout(tmp_path, devnet, capl
     assert any("retrieval failed (timeout)" in rec.getMessage() for rec in caplog.records)
 
 
+async def test_nobody_to_ask_is_a_502_not_found(tmp_path, devnet, caplog):
+    """No live copy on record and the network index answers garbage: nobody can be asked."""
+    conf = write_conf(tmp_path, devnet.url, {"deb": True})
+    m = build_mirror(devnet, conf, "deb", {"pool/a.deb": rand(300_000, 63)}, ["pool/a.deb"])
+    m.index.record_copies(m.piece, devnet.epoch(), [])  # the last chain check found no copy left
+    devnet.fault("ipni", "malformed")
+    caplog.set_level(logging.INFO, logger="tunasync.serve")
+    async with serving(conf) as s, client() as c:
+        async with c.get(s.url + "/deb/pool/a.deb") as r:
+            assert r.status == 502 and "no provider found" in await r.text()
+        async with c.get(s.url + "/metrics") as r:
+            assert 'tunasync_serve_retrievals_total{result="not_found"} 1.0' in await r.text()
+    assert any("retrieval failed (not_found)" in rec.getMessage() for rec in caplog.records)
+
+
 def _failed(*errors: TunasyncError) -> CandidatesFailed:
     return CandidatesFailed("bafy", [(f"p{i}", e) for i, e in enumerate(errors)])
 
