@@ -66,7 +66,8 @@ def test_go_database_refused_at_startup(tmp_path: Path) -> None:
     p = subprocess.run([sys.executable, "-m", "tunasync.cli.main", "manager", "--db-type", "leveldb",
                         "--db-file", str(d), "--port", "1"], capture_output=True, text=True, timeout=60)
     assert p.returncode == 1
-    assert "holds a Go tunasync leveldb database; start fresh with db_type = sqlite" in p.stderr
+    assert "holds a Go tunasync leveldb database; while the Go manager still runs, import it with " \
+           "`tunasync manager migrate --from-url" in p.stderr and "keeps paused and disabled states" in p.stderr
     assert sorted(x.name for x in d.iterdir()) == ["CURRENT", "MANIFEST-000001"]
 
 

@@ -12,10 +12,15 @@ import logging
 import os
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..worker.config_models import WorkerConfig
+    from ..worker.worker import Worker
 
 log = logging.getLogger("tunasync.worker")
 
@@ -78,20 +83,41 @@ def _check(config_file: str, check_worker_config) -> int:  # type: ignore[no-unt
     return 1 if errors else 0
 
 
-async def _serve(cfg, tick: float) -> int:  # type: ignore[no-untyped-def]
+async def _serve(cfg: WorkerConfig, tick: float) -> int:
+    """Run the worker until a halt. SIGINT/SIGTERM are taken from the first moment: during start-up
+    (waiting up to ~10 s for a manager that does not answer) they stop the start and exit 0 too."""
     from ..worker.worker import Worker
 
     worker = Worker(cfg, tick=tick)
-    try:
-        await worker.start()
-    except OSError as exc:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGHUP, lambda: worker.spawn(worker.reload()) if started.done() else None)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    started: asyncio.Task[None] = asyncio.create_task(worker.start(), name="worker start")
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({started, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if not started.done():  # a signal while starting: no job has run yet
+        log.info("stopped while starting")
+        started.cancel()
+        await asyncio.gather(started, return_exceptions=True)
+        await worker.halt()
+        return 0
+    stopping.cancel()
+    exc = started.exception()
+    if isinstance(exc, OSError):
         log.error("Error intializing TUNA sync worker. %s", exc)
         await worker.client.close()
         return 1
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGHUP, lambda: worker.spawn(worker.reload()))
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda: worker.spawn(worker.halt()))
+    if exc is not None:
+        raise exc
     log.info("worker %s started with %d mirror(s)", worker.name, len(worker.jobs))
+    halt_on_signal = asyncio.create_task(_halt_on(stop, worker))
     await worker.done.wait()
+    halt_on_signal.cancel()
     return 0
+
+
+async def _halt_on(stop: asyncio.Event, worker: Worker) -> None:
+    await stop.wait()
+    await worker.halt()

@@ -156,6 +156,13 @@ class WebMirrorStatus(BaseModel):
         )
 
 
+# Our manager's answer to a registration (POST /workers) carries this header: it forwards each command
+# to the worker with the token the worker registered with. A Go manager sends no token and no header,
+# so a worker that sees no header leaves its control port open, as Go's worker does.
+COMMAND_AUTH_HEADER = "X-Tunasync-Command-Auth"
+COMMAND_AUTH_BEARER = "bearer"
+
+
 class WorkerStatus(_Wire):
     """A registered worker (docs/compat.md §1.5). `GET /workers` sends token `REDACTED`."""
 

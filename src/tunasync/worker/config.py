@@ -84,6 +84,11 @@ def _load(path: str) -> tuple[WorkerConfig | None, Problems]:
     cfg.mirrors = flatten(entries)
     _check_global(cfg, problems, valid=set(sections))
     _check_exposure(cfg, problems, set(sections), inline_token)
+    if cfg.manager.token and "manager" in sections:
+        problems.warning(path, "manager.token", "the control port asks for it only while every manager "
+                         "announces that it forwards it (a tunasync-python manager does); a Go manager "
+                         "ignores this key, and once one accepts this worker the port takes commands "
+                         "without it, as Go's worker does")
     cfg.mirrors = _one_per_name(cfg.mirrors, path, problems)
     for m in cfg.mirrors:
         check_mirror(m, cfg, problems)

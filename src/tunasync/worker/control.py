@@ -4,7 +4,11 @@
 `{"msg":"Invalid Command"}`, 404 with Go's backtick text for an unknown mirror, 200 `{"msg":"OK"}`.
 A body over 64 KiB is 413 and JSON nested deeper than `safejson.MAX_DEPTH` is the same 400.
 When `[manager] token` (or env TUNASYNC_TOKEN) is set, every request must carry
-`Authorization: Bearer <token>`: 401 without one, 403 with a different one.
+`Authorization: Bearer <token>`: 401 without one, 403 with a different one. That holds while every
+manager the worker registered with announces that it forwards the token (our manager answers the
+registration with `X-Tunasync-Command-Auth: bearer`); a Go manager ignores the key and sends no
+token, so once one of them accepts the registration the port takes commands without it, as Go's does.
+Any other path or method answers gin's `404 page not found` (text/plain), as Go's control server.
 
 `GET /logs/<job>` sends the job's current log file (the `latest` link's target); `?follow=1` keeps
 the response open and streams new bytes until the job's run ends.
@@ -17,6 +21,7 @@ import hmac
 import logging
 import os
 import ssl
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -28,6 +33,7 @@ if TYPE_CHECKING:
     from .worker import Worker
 
 log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 JSON_TYPE = "application/json; charset=utf-8"
 FOLLOW_POLL = 0.2  # seconds between looks at a followed log file
@@ -53,13 +59,28 @@ def _check_token(request: web.Request, token: str) -> web.Response | None:
     return None
 
 
+NOT_FOUND = b"404 page not found"  # gin's default 404 body (gin.go default404Body), text/plain
+
+
+@web.middleware
+async def gin_not_found(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Unknown paths and methods: gin's 404 (Go's router has HandleMethodNotAllowed off, so no 405)."""
+    try:
+        return await handler(request)
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
+        return web.Response(status=404, body=NOT_FOUND, content_type="text/plain")
+
+
 def create_control_app(worker: Worker) -> web.Application:
     token = worker.cfg.manager.token
 
     @web.middleware
-    async def auth(request: web.Request, handler):  # type: ignore[no-untyped-def]
-        denied = _check_token(request, token)
-        return denied if denied is not None else await handler(request)
+    async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if worker.client.control_needs_token():
+            denied = _check_token(request, token)
+            if denied is not None:
+                return denied
+        return await handler(request)
 
     async def post_cmd(request: web.Request) -> web.Response:
         try:
@@ -88,7 +109,7 @@ def create_control_app(worker: Worker) -> web.Application:
         follow = request.query.get("follow", "") not in ("", "0", "false")
         return await stream_log(request, path, job if follow else None)
 
-    app = web.Application(middlewares=[auth] if token else [])
+    app = web.Application(middlewares=[gin_not_found, auth] if token else [gin_not_found])
     app.router.add_post("/", post_cmd)
     app.router.add_get("/logs/{job}", get_log)
     from ..metrics import add_metrics_route

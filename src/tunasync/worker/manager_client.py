@@ -23,6 +23,7 @@ import aiohttp
 
 from ..errors import WorkerError
 from ..models import MirrorSchedule, MirrorSchedules, MirrorStatus, WorkerStatus, gojson
+from ..models.status import COMMAND_AUTH_BEARER, COMMAND_AUTH_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ class _Manager:
         self.pending: dict[str, MirrorStatus] = {}  # latest undelivered status per mirror
         self.task: asyncio.Task[None] | None = None
         self.schedules_dirty = False
+        # None until registered; then whether the manager said it forwards our token with its commands
+        self.forwards_token: bool | None = None
 
 
 class ManagerClient:
@@ -98,11 +101,18 @@ class ManagerClient:
             return False
 
     # -- requests -----------------------------------------------------------------------------------
+    def control_needs_token(self) -> bool:
+        """Whether the control port asks for `[manager] token`: yes with a token, unless a manager this
+        worker registered with did not announce that it forwards the token (a Go manager sends none)."""
+        return bool(self.token) and all(m.forwards_token is not False for m in self.managers)
+
     async def _post(self, m: _Manager, path: str, payload: Any) -> tuple[int, str]:
         assert self._session is not None
         data = (gojson.dumps(payload) + "\n").encode()
         async with self._session.post(m.base + path, data=data, headers=self._headers) as resp:
             text = await resp.text()
+            if path == "/workers" and 200 <= resp.status < 300:
+                m.forwards_token = resp.headers.get(COMMAND_AUTH_HEADER, "").lower() == COMMAND_AUTH_BEARER
             return resp.status, text
 
     def _ensure_registering(self, m: _Manager) -> None:
@@ -121,6 +131,10 @@ class ManagerClient:
                 status, text = await self._post(m, "/workers", body)
                 if 200 <= status < 300:
                     log.info("registered as worker %s at %s", self.worker_id, m.base)
+                    if self.token and not m.forwards_token:
+                        log.warning("manager %s does not forward the worker token with its commands (a Go "
+                                    "manager): the control port takes commands without [manager] token, "
+                                    "as Go's worker does", m.base)
                     m.registered.set()
                     await self._flush(m)
                     return

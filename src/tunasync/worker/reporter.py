@@ -6,10 +6,9 @@ reporter and goes on; the reporter posts in rounds: every status waiting (each m
 mirrors concurrently), then one schedules post with the newest queue snapshot. A round starts when
 the previous one is done, so the schedules always follow the statuses they belong to (a status post
 zeroes the mirror's next_schedule on the manager; the schedules post after it restores it), and
-under load many messages share one schedules post. A `syncing` that a later status of the same
-mirror in the same round supersedes is not posted: it changes nothing on the manager but the status
-(last_started comes from `pre-syncing`, last_ended and the run history from `success`/`failed`).
-The manager ends in the same state as with Go.
+under load many messages share one schedules post. Every status is posted, in order, as Go posts
+each one (a `syncing` that a later status of the same round supersedes included: a Go manager logs
+and stores each).
 """
 
 from __future__ import annotations
@@ -18,8 +17,6 @@ import asyncio
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-
-from ..models import SyncStatus
 
 if TYPE_CHECKING:
     from ..models import MirrorStatus
@@ -81,10 +78,7 @@ class Reporter:
         due, self._schedules_due = self._schedules_due, False
         if pending:
             async def in_order(statuses: list[MirrorStatus]) -> None:
-                last = len(statuses) - 1
-                for i, st in enumerate(statuses):
-                    if i < last and st.status is SyncStatus.SYNCING:
-                        continue
+                for st in statuses:
                     await self.client.post_status(st)
 
             await asyncio.gather(*(in_order(s) for s in pending.values()))

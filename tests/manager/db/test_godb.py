@@ -51,7 +51,7 @@ def test_go_directory_databases_refused(tmp_path: Path, kind: str, files: list[s
     for name in files:
         (d / name).write_bytes(b"x")
     assert detect_go_database(str(d)) == kind
-    with pytest.raises(ConfigError, match="start fresh with db_type = sqlite: workers repopulate"):
+    with pytest.raises(ConfigError, match="migrate --from-url .* which keeps paused and disabled states"):
         resolve_storage(kind, str(d))
 
 

@@ -61,7 +61,9 @@ def _refuse(kind: str, db_file: str, config_file: str | None) -> ConfigError:
     if kind == "bolt":
         how = f"run `tunasync manager migrate --from-bolt {db_file}` to import it"
     else:
-        how = "start fresh with db_type = sqlite: workers repopulate their statuses on their next post"
+        how = ("while the Go manager still runs, import it with `tunasync manager migrate --from-url "
+               "http://<go-manager>:14242`, which keeps paused and disabled states; or move it away and "
+               "start fresh (workers repopulate their statuses on their next post, paused/disabled are lost)")
     return ConfigError(config_file, KEY, f"{db_file} holds a Go tunasync {kind} database; {how}")
 
 

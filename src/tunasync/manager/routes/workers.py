@@ -8,6 +8,7 @@ from aiohttp import web
 
 from ...log import notice
 from ...models import WorkerStatus, timefmt
+from ...models.status import COMMAND_AUTH_BEARER, COMMAND_AUTH_HEADER
 from .. import workerurl
 from ..auth import IDENTITY
 from ..http import SMALL_BODY, check_name, error_reply, fail, json_reply, message_reply, read_model
@@ -49,7 +50,9 @@ async def register_worker(request: web.Request) -> web.Response:
     except Exception as exc:
         return error_reply(500, f"failed to register worker: {exc}")
     notice(log, "Worker %s registered", w.id)
-    return json_reply(w.to_go())
+    reply = json_reply(w.to_go())  # Go's JSON, unchanged; the header says we forward the worker's token
+    reply.headers[COMMAND_AUTH_HEADER] = COMMAND_AUTH_BEARER
+    return reply
 
 
 async def delete_worker(request: web.Request) -> web.Response:
