@@ -16,13 +16,13 @@ class OptionalBuildExt(build_ext):
     def run(self):
         try:
             super().run()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             print(f"warning: native extensions not built ({exc}); using the pure-Python fallbacks", file=sys.stderr)
 
     def build_extension(self, ext):
         try:
             super().build_extension(ext)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             print(f"warning: {ext.name} not built ({exc}); using the pure-Python fallback", file=sys.stderr)
 
 

@@ -42,7 +42,7 @@ def start_devnet(work: Path) -> tuple[subprocess.Popen, dict]:
     ready = work / "devnet.ready"
     proc = subprocess.Popen(cli("devnet", "--data", str(work / "devnet"), "--port", "0", "--provider-port", "0",
                                 "--providers", "3", "--epoch-seconds", "0.02", "--ready-file", str(ready)),
-                            stdout=open(work / "devnet.log", "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115
+                            stdout=open(work / "devnet.log", "wb"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while not ready.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -133,7 +133,7 @@ async def check_invariant(index_path: Path, mirror: Path, expected: dict[str, st
                 got = await net.retriever.fetch(CID.decode(cid), scratch / "check")
                 ok = hashlib.sha256(got.path.read_bytes()).hexdigest() == digest
                 got.path.unlink()
-            except Exception as exc:  # noqa: BLE001 - any failure here is a lost file
+            except Exception as exc:
                 lost.append(f"{rel}: off disk and not retrievable: {exc}")
                 continue
             if not ok:

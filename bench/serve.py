@@ -272,7 +272,7 @@ def metric(url: str, name: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
 
 
-def wait_state(index, path: str, state: str, within: float = 60) -> None:  # noqa: ANN001
+def wait_state(index, path: str, state: str, within: float = 60) -> None:
     deadline = time.monotonic() + within
     while index.get(path).state.value != state:
         if time.monotonic() > deadline:

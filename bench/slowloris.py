@@ -134,7 +134,7 @@ def client_phase(port: int, size: int, seconds: float) -> dict[str, float]:
     return {"requests": total, "ok": ok, "success": ok / total if total else 0.0, "p50": pct(0.5), "p99": pct(0.99)}
 
 
-def _limit_fds(n: int):  # noqa: ANN202
+def _limit_fds(n: int):
     def apply() -> None:
         if n:
             resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))

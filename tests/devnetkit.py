@@ -55,7 +55,7 @@ class DevnetProc:
         cmd = [sys.executable, "-m", "tunasync.cli.main", "devnet", "--data", str(self.data_dir), "--port", "0",
                "--provider-port", "0", "--ready-file", str(ready), "-v", *self.args]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen(cmd, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, env=env)  # noqa: SIM115
+        self.proc = subprocess.Popen(cmd, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 60
         while not ready.exists():
             if self.proc.poll() is not None:

@@ -26,7 +26,7 @@ class ServeProc:
         self.log = tmp / "serve.log"
         cmd = [sys.executable, "-m", "tunasync.cli.main", "serve", "--listen", "127.0.0.1:0", "--ready-file",
                str(self.ready), "-v", *args]
-        self.proc = subprocess.Popen(cmd, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
+        self.proc = subprocess.Popen(cmd, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while not self.ready.exists():
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -55,7 +55,7 @@ def test_parse_listen():
             parse_listen(bad)
 
 
-def run(*args: str):  # noqa: ANN201 - click's Result
+def run(*args: str):
     """The CLI in this process (argument errors need no subprocess)."""
     return CliRunner().invoke(cli, ["serve", *args])
 

@@ -212,7 +212,7 @@ async def test_logs_endpoint_and_follow(tmp_path):
     async with manager(tmp_path) as base, running_worker(tmp_path, mirrors, api_base=base) as (w, url):
         job = w.jobs["talk"]
         logfile = os.path.join(job.provider.log_dir, "latest")  # the log limiter points it at this run's log
-        await wait_until(lambda: os.path.exists(logfile) and open(logfile).read() == "first\n")  # noqa: ASYNC230
+        await wait_until(lambda: os.path.exists(logfile) and open(logfile).read() == "first\n")
         async with aiohttp.ClientSession() as s:
             async with s.get(f"{url}logs/talk") as r:
                 assert r.status == 200 and await r.text() == "first\n"

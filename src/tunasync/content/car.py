@@ -43,7 +43,7 @@ class CarWriter:
         self.path = path
         self.tmp = path + ".tmp"
         self.seen: set[CID] = set()
-        self._f = open(self.tmp, "wb")  # noqa: SIM115 (closed in close/abort)
+        self._f = open(self.tmp, "wb")
         self.size = 0
         self._write(encode_header(roots))
 

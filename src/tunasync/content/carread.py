@@ -307,7 +307,7 @@ class CarIndex:
         self.roots = roots
         self.offsets = offsets
         self.sections = sections
-        self._f = open(path, "rb")  # noqa: SIM115
+        self._f = open(path, "rb")
 
     @classmethod
     def open(cls, path: str, verify: bool = True, zero_padding: bool = True) -> CarIndex:
