@@ -77,3 +77,56 @@ def test_migrate_subcommand_slot() -> None:
     if importlib.util.find_spec("tunasync.cli.manager_migrate") is None:
         r = CliRunner().invoke(cli, ["manager", "migrate", "--from-bolt", "x.db"])
         assert r.exit_code == 1 and "not built yet" in r.output
+
+
+def test_go_command_lines_start_the_manager(tmp_path: Path) -> None:
+    """systemd/tunasync-manager.service of tuna/tunasync v0.10.0 (`manager -c FILE --with-systemd`) and the
+    Go flag forms of the same line (cmd/tunasync/tunasync.go flags, read by Go's `flag` package)."""
+    import os
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    def free_port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+
+    conf = tmp_path / "manager.conf"
+    conf.write_text(f'[server]\naddr = "127.0.0.1"\n[files]\ndb_file = "{tmp_path / "t.db"}"\nstatus_file = ""\n')
+    for flags in (["-c", str(conf), "--with-systemd"], ["-config", str(conf), "-with-systemd"],
+                  [f"--config={conf}", "-with-systemd=true", "-debug=false"]):
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "tunasync.cli.main", "manager", *flags, "-port", str(port)],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ})
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/jobs", timeout=5) as r:
+                        assert r.status == 200
+                        break
+                except OSError:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.1)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+
+
+def test_version_prints_gos_lines_first() -> None:
+    # cmd/tunasync/tunasync.go cli.VersionPrinter, internal/version.go Version = "0.10.0"
+    for flag in ("--version", "-version", "-v"):
+        p = subprocess.run([sys.executable, "-m", "tunasync.cli.main", flag], capture_output=True, text=True,
+                           timeout=60)
+        assert p.returncode == 0
+        assert p.stdout.splitlines()[:3] == ["Version: 0.10.0", "Git Hash: No githash provided",
+                                             "Build Date: No build date provided"]
+
+
+def test_bad_go_flag_is_incorrect_usage() -> None:
+    p = subprocess.run([sys.executable, "-m", "tunasync.cli.main", "manager", "-nope"], capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 2 and p.stderr.startswith("Incorrect Usage: flag provided but not defined: -nope\n")

@@ -144,3 +144,11 @@ async def test_systemd_exec_start_line_and_sigterm_while_registering(tmp_path):
     proc.send_signal(signal.SIGTERM)
     out, _ = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0, "".join(lines) + out.decode()
+
+
+def test_check_says_what_the_token_does(tmp_path):
+    from tunasync.worker.config import check_worker_config
+
+    conf = write_worker_conf(tmp_path / "worker.conf", mirrors=MIRRORS, token="some_token")
+    [p] = [p for p in check_worker_config(conf) if p.key == "manager.token" and "Go manager" in p.reason]
+    assert p.level == "warning" and "announces" in p.reason
