@@ -330,9 +330,10 @@ def ls_cmd(config: Path, as_json: bool, show_deleted: bool, mirror: str, path: s
 
 
 def _add_extras() -> None:
-    from .archive_doctor import add_to
+    from . import archive_doctor, archive_plan
 
-    add_to(command)
+    archive_doctor.add_to(command)
+    archive_plan.add_to(command)
 
 
 _add_extras()

@@ -187,6 +187,8 @@ class ArchiveConfig(Section):
     """Public base URL where `tunasync serve` offers our CARs at /piece/{pieceCid}."""
     reorder_buffer: Annotated[int, Field(gt=0)] = 256 << 20
     """Bytes a retrieval may hold while a gateway sends a CAR in unknown block order, e.g. 256MiB."""
+    price_per_tib_year: Annotated[float, Field(ge=0)] | None = None
+    """Storage price per TiB per year, for `tunasync archive plan`'s cost estimate only (none: no estimate)."""
 
     @field_validator("bundle_size", "cache_budget", "reorder_buffer", mode="before")
     @classmethod
