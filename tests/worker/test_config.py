@@ -349,6 +349,18 @@ def test_archive_section_and_mirror_keys(tmp_path):
                  '[[mirrors]]\nname = "m"\nupstream = "rsync://h/m/"\narchive = true\n', "half.conf")
     keys = {p.key: p.level for p in check_worker_config(str(half))}
     assert keys["archive.singularity_url"] == "warning" and keys["archive.piece_url"] == "warning"
+    half_text = (tmp_path / "half.conf").read_text()
+    for piece_url, why in (("https://m.example.org/piece", "ends in /piece: CARs are fetched at <piece_url>/piece/"
+                            "<pieceCid>, so providers would ask for https://m.example.org/piece/piece/<pieceCid>; "
+                            "set 'https://m.example.org'"),
+                           ("http://127.0.0.1:14301", "127.0.0.1 is a loopback address"),
+                           ("http://localhost/", "localhost is a loopback address"),
+                           ("m.example.org", "is not an http(s) URL")):
+        conf = write(tmp_path, half_text.replace("[archive]\n", f'[archive]\npiece_url = "{piece_url}"\n'), "pu.conf")
+        got = [p for p in check_worker_config(str(conf)) if p.key == "archive.piece_url"]
+        assert [p.level for p in got] == ["warning"] and why in got[0].reason, (piece_url, got)
+    good = write(tmp_path, half_text.replace("[archive]\n", '[archive]\npiece_url = "https://m.example.org"\n'), "pu.conf")
+    assert not [p for p in check_worker_config(str(good)) if p.key == "archive.piece_url"]
 
     bad = write(tmp_path, BASE + '[archive]\nnetwork = "ipfs"\nprofile = "x"\nbundle_size = "big"\ncopies = 0\n', "bad.conf")
     keys = {p.key for p in check_worker_config(bad) if p.level == "error"}

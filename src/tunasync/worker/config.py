@@ -18,6 +18,7 @@ import logging
 import os
 import re
 from typing import Any, Literal, cast
+from urllib.parse import urlsplit
 
 from ..childenv import SECRET_ENV
 from ..configsec import inline_secret_warning, is_loopback
@@ -184,7 +185,30 @@ def _check_global(cfg: WorkerConfig, problems: Problems, valid: set[str]) -> Non
             problems.warning(path, "archive.providers", "empty: Singularity has no storage provider to make deals with")
         if not a.piece_url:
             problems.warning(path, "archive.piece_url", "empty: storage providers cannot reach the loopback "
-                             "server that offers our CARs; set the public URL of `tunasync serve -c` + /piece")
+                             "server that offers our CARs; set the public base URL of `tunasync serve -c` "
+                             "(CARs are fetched at <piece_url>/piece/<pieceCid>)")
+    _check_piece_url(cfg, problems)
+
+
+def _check_piece_url(cfg: WorkerConfig, problems: Problems) -> None:
+    """The shape of `[archive] piece_url`: a base URL (we add /piece/<pieceCid>), reachable from outside
+    when real providers fetch from it. `tunasync archive doctor` fetches a CAR back to be sure."""
+    url = cfg.archive.piece_url.strip()
+    if not url:
+        return
+    key = "archive.piece_url"
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        problems.warning(cfg.path, key, f"{url!r} is not an http(s) URL: providers fetch CARs over HTTP")
+        return
+    if parts.path.rstrip("/").endswith("/piece"):
+        base = url.rstrip("/")[: -len("/piece")]
+        problems.warning(cfg.path, key, f"ends in /piece: CARs are fetched at <piece_url>/piece/<pieceCid>, so "
+                         f"providers would ask for {url.rstrip('/')}/piece/<pieceCid>; set {base!r}")
+    host = parts.hostname
+    if (is_loopback(host) or host.endswith(".localhost")) and cfg.archive.network == "filecoin":
+        problems.warning(cfg.path, key, f"{host} is a loopback address: storage providers on the Filecoin "
+                         "network cannot reach it; use the public URL of `tunasync serve -c`")
 
 
 def _check_exposure(cfg: WorkerConfig, problems: Problems, valid: set[str], inline_token: bool) -> None:
