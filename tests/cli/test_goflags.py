@@ -161,3 +161,15 @@ def test_our_own_commands_keep_clicks_syntax() -> None:
     assert main_cli.go_argv(["serve", "-c", "x"]) == ["serve", "-c", "x"]
     assert main_cli.go_argv(["manager", "-config", "m.conf", "migrate", "--from-url", "u"]) == \
         ["manager", "--config=m.conf", "migrate", "--from-url", "u"]
+
+
+def test_unknown_tunasync_command_is_no_help_topic_exit_3() -> None:
+    # urfave/cli v2 help.go: the app's default action is the help command, which answers an unknown
+    # command with Exit("No help topic for '...'", 3)
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-m", "tunasync.cli.main", "wokrer", "-c", "x"], capture_output=True,
+                       text=True, timeout=60)
+    assert (p.returncode, p.stdout, p.stderr) == (3, "", "No help topic for 'wokrer'\n")
+    assert main_cli.go_argv(["help", "worker"]) == ["worker", "--help"]

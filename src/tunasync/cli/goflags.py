@@ -44,6 +44,10 @@ class GoUsageError(TunasyncError):
         self.message = message
 
 
+class UnknownCommand(GoUsageError):
+    """urfave/cli's answer to an unknown command: `No help topic for 'x'`, exit 3 (help.go)."""
+
+
 @dataclass(frozen=True)
 class Flag:
     """One option of a click command as Go's `flag` package sees it."""

@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from .goflags import GoUsageError, go_to_click, split_app_flags, usage_failure, version_text
+from .goflags import GoUsageError, UnknownCommand, go_to_click, split_app_flags, usage_failure, version_text
 
 # name -> (module, one-line help). Aliases as in Go: `m` = manager, `w` = worker.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -42,7 +42,8 @@ class LazyGroup(click.Group):
             if exc.name == f"tunasync.cli.{module}":
                 return _not_yet(name)
             raise
-        return mod.command
+        command: click.Command = mod.command
+        return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, help_) for name, (_, help_) in SUBCOMMANDS.items()]
@@ -83,6 +84,10 @@ def go_argv(argv: list[str]) -> list[str]:
     if not rest:
         return head
     name = ALIASES.get(rest[0], rest[0])
+    if name in ("help", "h"):  # urfave/cli's help command: `tunasync help worker`
+        return head + (rest[1:2] + ["--help"] if rest[1:2] else ["--help"])
+    if name not in SUBCOMMANDS:
+        raise UnknownCommand(f"No help topic for '{rest[0]}'")
     if name not in GO_FACING:
         return head + rest
     cmd = cli.get_command(click.Context(cli), name)
@@ -95,6 +100,9 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         args = go_argv(args)
+    except UnknownCommand as exc:
+        click.echo(exc.message, err=True)
+        sys.exit(3)
     except GoUsageError as exc:
         command = f"tunasync {args[0]}" if args and not args[0].startswith("-") else "tunasync"
         click.echo(usage_failure(command, exc.message), err=True)
