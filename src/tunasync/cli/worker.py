@@ -91,10 +91,11 @@ async def _serve(cfg: WorkerConfig, tick: float) -> int:
     worker = Worker(cfg, tick=tick)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    # the task runs only from the first await below, so the handlers are in place before any start-up work
+    started: asyncio.Task[None] = asyncio.create_task(worker.start(), name="worker start")
     loop.add_signal_handler(signal.SIGHUP, lambda: worker.spawn(worker.reload()) if started.done() else None)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    started: asyncio.Task[None] = asyncio.create_task(worker.start(), name="worker start")
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({started, stopping}, return_when=asyncio.FIRST_COMPLETED)
     if not started.done():  # a signal while starting: no job has run yet
