@@ -14,7 +14,7 @@ import pytest
 
 from tests.archive.archkit import archive_ctx, assert_nothing_lost, make_tree, rand, write_conf
 from tests.devnetkit import DevnetProc
-from tunasync.archive import pipeline, store
+from tunasync.archive import evict, pipeline, store
 from tunasync.archive.crash import CrashAt, CrashInjected
 from tunasync.archive.repair import repair
 
@@ -22,13 +22,17 @@ N_OLD = 6  # old files (all evicted in the end), 3 bundles of 2
 SCENARIO = [("scan.done", 1), ("hash.done", 1)]
 SCENARIO += [(f"pack.{s}", n) for s in ("created", "car_written", "piece_computed", "staged") for n in (1, 2, 3)]
 SCENARIO += [(f"store.{s}", n) for s in ("checked", "offered", "marked", "car_removed") for n in (1, 2, 3)]
-SCENARIO += [(f"evict.{s}", n) for s in ("tested", "intent", "unlinking", "unlinked") for n in range(1, N_OLD + 1)]
+# eviction: one verified retrieval per bundle, one journaled batch per bundle (two files each)
+SCENARIO += [(f"evict.{s}", n) for s in ("tested", "journaled", "recorded") for n in (1, 2, 3)]
+SCENARIO += [("evict.unlinked", n) for n in range(1, N_OLD + 1)]
+# the same with batches of one file: a bundle's files over several batches (pages of the due query)
+SMALL_BATCHES = [(f"evict.{s}", n) for s in ("journaled", "unlinked", "recorded") for n in range(1, N_OLD + 1)]
 REPAIR = [("repair.degraded", 1), ("repair.rebuilt", 1), ("store.checked", 1), ("store.offered", 1),
           ("store.marked", 1), ("store.car_removed", 1)]
 
 
 def test_the_scenario_covers_at_least_fifty_points():
-    assert len(SCENARIO) + len(REPAIR) >= 50
+    assert len(SCENARIO) + len(SMALL_BATCHES) + len(REPAIR) >= 50
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +78,19 @@ async def finish_and_check(conf: Path, files: dict[str, bytes]) -> None:
 @pytest.mark.parametrize(("point", "nth"), SCENARIO, ids=[f"{p}#{n}" for p, n in SCENARIO])
 async def test_crash_during_store_and_evict_loses_nothing(tmp_path, shared_devnet, point, nth):
     conf, files = setup(tmp_path, shared_devnet, SCENARIO.index((point, nth)) + 1)
+    crash = CrashAt(point, nth)
+    with pytest.raises(CrashInjected):
+        async with archive_ctx(conf, crash=crash) as ctx:
+            await pipeline.run(ctx, wait=60, poll=0.2)
+    assert crash.fired, f"{point} was reached only {crash.seen.count(point)} time(s)"
+    await finish_and_check(conf, files)
+
+
+@pytest.mark.parametrize(("point", "nth"), SMALL_BATCHES, ids=[f"{p}#{n}" for p, n in SMALL_BATCHES])
+async def test_crash_during_eviction_in_batches_of_one_loses_nothing(tmp_path, shared_devnet, point, nth,
+                                                                     monkeypatch):
+    monkeypatch.setattr(evict, "BATCH", 1)
+    conf, files = setup(tmp_path, shared_devnet, 200 + SMALL_BATCHES.index((point, nth)))
     crash = CrashAt(point, nth)
     with pytest.raises(CrashInjected):
         async with archive_ctx(conf, crash=crash) as ctx:

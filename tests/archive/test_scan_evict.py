@@ -6,6 +6,7 @@ import pytest
 
 from tunasync.archive import evict
 from tunasync.archive.crash import CrashAt, CrashInjected
+from tunasync.archive.gate import MirrorGate
 from tunasync.archive.index import ArchiveIndex
 from tunasync.archive.scan import scan
 from tunasync.archive.states import FileState
@@ -80,23 +81,57 @@ def test_evict_refuses_a_file_changed_since_it_was_stored(tree, tmp_path):
     assert not out.evicted and (tree / "README").exists()
 
 
-@pytest.mark.parametrize("step", ["intent", "unlinking", "unlinked"])
-@pytest.mark.parametrize("victim", range(6))
-def test_crash_at_every_step_loses_nothing(tree, tmp_path, step, victim):
-    """18 crash points: after recovery each file is on disk, or evicted (its copies were verified)."""
+# every point the batched eviction of the six files reaches: the batch journaled, each unlink, the end
+BATCH_POINTS = [("evict.journaled", 1)] + [("evict.unlinked", n) for n in range(1, 7)] + [("evict.recorded", 1)]
+
+
+@pytest.mark.parametrize(("point", "nth"), BATCH_POINTS, ids=[f"{p}#{n}" for p, n in BATCH_POINTS])
+def test_crash_at_every_step_of_a_batch_loses_nothing(tree, tmp_path, point, nth):
+    """After recovery each file is on disk and stored, or off disk and evicted: never both, never neither."""
     ix = ArchiveIndex(tmp_path / "ix.sqlite")
     scan(str(tree), ix)
     store_all(ix)
-    rec = sorted(ix.files(), key=lambda r: r.path)[victim]
+    files = [evict.Leaving.of(r) for r in sorted(ix.files(), key=lambda r: r.path)]
+    crash = CrashAt(point, nth)
     with pytest.raises(CrashInjected):
-        evict.evict_one(ix, str(tree), rec, crash=CrashAt(f"evict.{step}"))
+        evict.evict_batch(ix, str(tree), files, MirrorGate(tmp_path / "gate"), crash=crash)
     ix.close()
     ix = ArchiveIndex(tmp_path / "ix.sqlite")  # "restart"
+    assert sorted(evict.pending_paths(ix)) == ([] if point == "evict.recorded" else [f.path for f in files])
     evict.recover(ix, str(tree))
     assert ix.journal_open() == []
-    for r in ix.files():
-        on_disk = (tree / r.path).exists()
-        assert on_disk or r.state is FileState.EVICTED, r.path
-        assert not (on_disk and r.state is FileState.EVICTED), r.path
-    after = ix.get(rec.path)
-    assert after.state is (FileState.EVICTED if step == "unlinked" else FileState.STORED)
+    gone = 0 if point == "evict.journaled" else (len(files) if point == "evict.recorded" else nth)
+    for i, f in enumerate(files):
+        r = ix.get(f.path)
+        on_disk = (tree / f.path).exists()
+        assert on_disk == (i >= gone), f.path
+        assert r.state is (FileState.STORED if on_disk else FileState.EVICTED), f.path
+
+
+def test_an_old_single_file_journal_entry_still_recovers(tree, tmp_path):
+    """An index written before batches may hold a per-file entry: `unlinking` with the file gone."""
+    ix = ArchiveIndex(tmp_path / "ix.sqlite")
+    scan(str(tree), ix)
+    store_all(ix)
+    ix.journal_begin("evict", "unlinking", path="README", detail="{}")
+    ix.journal_begin("evict", "intent", path="pool/a/f0.deb", detail="{}")
+    (tree / "README").unlink()
+    evict.recover(ix, str(tree))
+    assert ix.journal_open() == []
+    assert ix.get("README").state is FileState.EVICTED
+    assert ix.get("pool/a/f0.deb").state is FileState.STORED and (tree / "pool/a/f0.deb").exists()
+
+
+def test_a_batch_waits_for_nothing_and_touches_nothing_while_a_sync_holds_the_gate(tree, tmp_path):
+    ix = ArchiveIndex(tmp_path / "ix.sqlite")
+    scan(str(tree), ix)
+    store_all(ix)
+    gate = MirrorGate(tmp_path / "gate")
+    hold = gate.hold_for_sync()
+    try:
+        res = evict.evict_batch(ix, str(tree), [evict.Leaving.of(ix.get("README"))], gate)
+        assert res.busy and res.evicted == [] and (tree / "README").exists() and ix.journal_open() == []
+    finally:
+        hold.release()
+    res = evict.evict_batch(ix, str(tree), [evict.Leaving.of(ix.get("README"))], gate)
+    assert [f.path for f in res.evicted] == ["README"] and not (tree / "README").exists()

@@ -86,6 +86,7 @@ class Mirror:
     evicted: list[str]
     piece: str = ""
     providers: list[str] = field(default_factory=list)
+    deals: list[int] = field(default_factory=list)  # the seeded deal of each provider, in order
 
     @property
     def root(self) -> Path:
@@ -126,7 +127,7 @@ def build_mirror(devnet: Any, conf: Path, name: str, files: dict[str, bytes], ev
         assert rec is not None
         out = evict.evict_one(index, ms.root, rec)
         assert out.evicted, out.reason
-    return Mirror(ms, index, dict(files), list(evicted), b.piece_cid, actors)
+    return Mirror(ms, index, dict(files), list(evicted), b.piece_cid, actors, list(seeded["deals"]))
 
 
 class CountingRetriever(Retriever):

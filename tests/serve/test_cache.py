@@ -4,10 +4,17 @@ never a file being streamed, never a file that is not stored."""
 from __future__ import annotations
 
 import asyncio
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 
-from tests.serve.servekit import build_mirror, client, rand, serving, wait_until, write_conf
+from tests.serve.servekit import MTIME, Mirror, build_mirror, client, rand, serving, wait_until, write_conf
 from tunasync.archive.cache import AccessLog, CachedFile, enforce_budget, over_budget
+from tunasync.archive.context import ArchiveCtx
+from tunasync.archive.db import BundleState
 from tunasync.archive.states import FileState
+from tunasync.filecoin.network import open_network
 
 MIB = 1 << 20
 
@@ -21,14 +28,25 @@ def test_over_budget_is_lru_and_skips_pinned():
     assert over_budget(files, 0, pinned={"a", "b", "c"}) == []
 
 
-def test_enforce_budget_never_touches_files_that_are_not_cached(tmp_path, devnet):
+@asynccontextmanager
+async def budget_ctx(conf: Path, m: Mirror) -> AsyncIterator[ArchiveCtx]:
+    """What serve hands the cache budget: the mirror's settings and index, and the real network."""
+    net = await open_network(m.ms.network, file=str(conf))
+    try:
+        yield ArchiveCtx(m.ms, m.index, net=net)
+    finally:
+        await net.close()
+
+
+async def test_enforce_budget_never_touches_files_that_are_not_cached(tmp_path, devnet):
     conf = write_conf(tmp_path, devnet.url, {"deb": True})
     m = build_mirror(devnet, conf, "deb", {"a": rand(1000, 41), "b": rand(1000, 42)}, [])
-    assert enforce_budget(m.index, m.ms.root, 0) == []  # both `stored`: not the cache's to remove
-    assert (m.root / "a").exists() and m.state("a") == "stored"
-    m.index.set_state("a", FileState.EVICTED)
-    m.index.mark_cached("a", (m.root / "a").stat().st_ino, when=1)
-    (out,) = enforce_budget(m.index, m.ms.root, 0)
+    async with budget_ctx(conf, m) as ctx:
+        assert await enforce_budget(ctx, 0) == []  # both `stored`: not the cache's to remove
+        assert (m.root / "a").exists() and m.state("a") == "stored"
+        m.index.set_state("a", FileState.EVICTED)
+        m.index.mark_cached("a", (m.root / "a").stat().st_ino, when=1)
+        (out,) = await enforce_budget(ctx, 0)
     assert out.evicted and m.state("a") == "evicted" and not (m.root / "a").exists() and m.state("b") == "stored"
 
 
@@ -77,3 +95,47 @@ async def test_a_file_being_streamed_is_not_evicted_until_its_client_is_done(tmp
         assert got == data
         await wait_until(lambda: m.index.get("pool/x.deb").state is FileState.EVICTED, what="evicted after use")
         assert not (m.root / "pool/x.deb").exists()
+
+
+
+def cache_back(m, rel: str) -> None:
+    """Put an evicted file back as serve does after a verified retrieval: same bytes and mtime, `cached`."""
+    p = m.root / rel
+    p.write_bytes(m.files[rel])
+    os.utime(p, ns=(MTIME, MTIME))
+    assert m.index.mark_cached(rel, p.stat().st_ino)
+
+
+async def test_the_budget_keeps_a_cached_file_whose_bundle_is_degraded(tmp_path, devnet):
+    """Repair rebuilds a degraded bundle's CAR from the files on disk: the cache must not drop one."""
+    conf = write_conf(tmp_path, devnet.url, {"deb": True})
+    m = build_mirror(devnet, conf, "deb", {"a": rand(1000, 51), "b": rand(1000, 52)}, ["a"])
+    cache_back(m, "a")
+    (b,) = m.index.bundles()
+    m.index.set_bundle_state(b.id, BundleState.DEGRADED)
+    async with budget_ctx(conf, m) as ctx:
+        out = await enforce_budget(ctx, 0)
+    assert not any(o.evicted for o in out)
+    assert m.state("a") == "cached" and (m.root / "a").read_bytes() == m.files["a"]
+
+
+async def test_the_budget_rechecks_copies_on_chain_before_dropping_a_cached_file(tmp_path, devnet):
+    """The index still says `stored`, but a deal was slashed since: 1 of 2 copies. The file stays."""
+    conf = write_conf(tmp_path, devnet.url, {"deb": True})
+    m = build_mirror(devnet, conf, "deb", {"a": rand(1000, 53), "b": rand(1000, 54)}, ["a"])
+    cache_back(m, "a")
+    async with budget_ctx(conf, m) as ctx:
+        devnet.post(f"/admin/deals/{m.deals[0]}/slash", {})
+        out = await enforce_budget(ctx, 0)
+        assert not any(o.evicted for o in out)
+        assert m.state("a") == "cached" and (m.root / "a").exists()
+
+
+async def test_the_budget_drops_a_cached_file_whose_copies_are_verified(tmp_path, devnet):
+    conf = write_conf(tmp_path, devnet.url, {"deb": True})
+    m = build_mirror(devnet, conf, "deb", {"a": rand(1000, 55), "b": rand(1000, 56)}, ["a"])
+    cache_back(m, "a")
+    async with budget_ctx(conf, m) as ctx:
+        (out,) = await enforce_budget(ctx, 0)
+    assert out.evicted and m.state("a") == "evicted" and not (m.root / "a").exists()
+    assert m.state("b") == "stored" and (m.root / "b").exists()

@@ -1,30 +1,38 @@
 """Which files leave the disk now, and making them leave safely (the dangerous operation).
 
-For each stored file older than keep_years (oldest first; retrieved `cached` copies go by the cache
-budget instead): its copies are checked on chain again now (one check per bundle per run), then, by
-default, the file is retrieved once from those providers and verified block by block against its CID;
-only then `policy.should_evict` may say yes and the journaled `evict.evict_one` removes it. Nothing is
-removed while the mirror's sync runs.
+The index is asked the policy's one question (`policy.due_query`: stored, old enough, not empty, not
+in a degraded bundle), bundle by bundle, the bundle holding the oldest due file first. For each
+bundle: its copies are checked on chain again now (once per run), then, by default, its whole CAR
+is retrieved once from those providers and checked against the piece CID we computed (one verified
+retrieval tests every file in it; where no provider serves the piece, each file is retrieved and
+verified alone). Then `policy.should_evict` decides each file with those facts and the journaled
+`evict.evict_batch` removes the approved ones, a batch at a time under the mirror's gate: a sync
+that starts waits for the batch under way at most, and the rest waits for the next run.
+Cached files (retrieved back) are not evicted here: the cache budget decides when they go.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any
+from datetime import datetime, timezone
 
 from ..content.cid import CID
 from ..errors import ContentError, NetworkError
+from ..filecoin.interfaces import Candidate
 from ..filecoin.retriever import provider_candidates
+from . import evict
 from .context import ArchiveCtx
 from .copycheck import bundle_copies, foreign_check, settle
-from .evict import evict_one
+from .db import DueQuery
+from .evict import Leaving, evict_batch
 from .exclude import evictable_name
-from .index import FileRecord
-from .policy import SECONDS_PER_YEAR, should_evict
+from .gate import MirrorGate
+from .index import Bundle, FileRecord
+from .policy import Decision, due_query, should_evict
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +44,8 @@ class EvictReport:
     kept: dict[str, str] = field(default_factory=dict)  # path -> why it stays
     bytes: int = 0
     deferred: bool = False  # a sync started: the rest waits for the next run
-
-
-def cutoff_ns(now: datetime, keep_years: float) -> int:
-    return int((now - timedelta(seconds=keep_years * SECONDS_PER_YEAR)).timestamp() * 1e9)
+    batches: int = 0  # journaled batches
+    tested_bundles: int = 0  # bundles whose whole CAR was retrieved and verified this run
 
 
 class _Copies:
@@ -47,42 +53,41 @@ class _Copies:
 
     def __init__(self, ctx: ArchiveCtx):
         self.ctx = ctx
-        self._bundles: dict[int, asyncio.Task[tuple[int, list[Any]]]] = {}
-        self._foreign: dict[str, asyncio.Task[tuple[int, list[Any]]]] = {}
+        self._bundles: dict[int, asyncio.Task[tuple[int, list[Candidate]]]] = {}
+        self._foreign: dict[str, asyncio.Task[int]] = {}
 
-    async def of(self, rec: FileRecord) -> tuple[int, list[Any] | None]:
-        if rec.bundle_id is not None:
-            if rec.bundle_id not in self._bundles:
-                self._bundles[rec.bundle_id] = asyncio.ensure_future(self._bundle(rec.bundle_id))
-            return await self._bundles[rec.bundle_id]
+    async def bundle(self, b: Bundle) -> tuple[int, list[Candidate]]:
+        if b.id not in self._bundles:
+            self._bundles[b.id] = asyncio.ensure_future(self._bundle(b))
+        return await self._bundles[b.id]
+
+    async def foreign(self, rec: FileRecord) -> int:
         assert rec.cid is not None
         if rec.cid not in self._foreign:
             self._foreign[rec.cid] = asyncio.ensure_future(self._foreign_rec(rec))
-        n, _ = await self._foreign[rec.cid]
-        return n, None  # foreign copies: the router's candidates
+        return await self._foreign[rec.cid]
 
-    async def _bundle(self, bid: int) -> tuple[int, list[Any]]:
-        b = await asyncio.to_thread(self.ctx.index.bundle, bid)
-        if b is None or b.piece_cid is None:
+    async def _bundle(self, b: Bundle) -> tuple[int, list[Candidate]]:
+        if b.piece_cid is None:
             return 0, []
         try:
             c = await bundle_copies(self.ctx, b)
         except NetworkError as exc:
-            log.warning("archive %s: cannot check copies of bundle %d: %s", self.ctx.ms.name, bid, exc)
+            log.warning("archive %s: cannot check copies of bundle %d: %s", self.ctx.ms.name, b.id, exc)
             return 0, []
         net = self.ctx.need_net()
         cands = await provider_candidates(net.chain, c.providers, CID.decode(b.piece_cid))
         return c.count, cands
 
-    async def _foreign_rec(self, rec: FileRecord) -> tuple[int, list[Any]]:
+    async def _foreign_rec(self, rec: FileRecord) -> int:
         try:
-            return (await foreign_check(self.ctx, rec)).count, []
+            return (await foreign_check(self.ctx, rec)).count
         except NetworkError as exc:
             log.warning("archive %s: cannot check foreign copies of %s: %s", self.ctx.ms.name, rec.cid, exc)
-            return 0, []
+            return 0
 
 
-async def test_retrieval(ctx: ArchiveCtx, rec: FileRecord, candidates: list[Any] | None) -> bool:
+async def test_retrieval(ctx: ArchiveCtx, rec: FileRecord, candidates: list[Candidate] | None) -> bool:
     """Retrieve the whole file from the network, verified against its CID; True when it all came back."""
     assert rec.cid is not None
     net = ctx.need_net()
@@ -102,64 +107,161 @@ async def test_retrieval(ctx: ArchiveCtx, rec: FileRecord, candidates: list[Any]
     return True
 
 
+async def test_bundle(ctx: ArchiveCtx, b: Bundle, candidates: list[Candidate]) -> bool | None:
+    """Retrieve the bundle's whole piece from a provider holding it, checked against the piece CID we
+    computed from its CAR: True when one verified, False when every provider's bytes failed the check,
+    None when no provider serves the piece (the files are then tested one by one)."""
+    if b.piece_cid is None or not candidates:
+        return None
+    net = ctx.need_net()
+    ctx.ms.ensure_dirs()
+    tmp = ctx.ms.tmp_dir / f"piece-test-{uuid.uuid4().hex}"
+    try:
+        src = await net.retriever.fetch_piece(CID.decode(b.piece_cid), tmp, candidates, b.padded_size)
+    except ContentError as exc:
+        log.warning("archive %s: test retrieval of bundle %d failed: %s", ctx.ms.name, b.id, exc)
+        return False
+    except NetworkError as exc:
+        log.info("archive %s: no provider served bundle %d's piece (%s): testing its files one by one",
+                 ctx.ms.name, b.id, exc)
+        return None
+    finally:
+        await asyncio.to_thread(tmp.unlink, True)
+    log.info("archive %s: bundle %d retrieved from %s and verified", ctx.ms.name, b.id, src)
+    return True
+
+
+class _Run:
+    """One eviction run: the shared copy checks, the report, and one batch at a time under the gate."""
+
+    def __init__(self, ctx: ArchiveCtx, now: datetime, dry_run: bool, limit: int | None):
+        self.ctx = ctx
+        self.now = now
+        self.dry_run = dry_run
+        self.left = limit
+        self.q: DueQuery = due_query(ctx.policy, now)
+        self.copies = _Copies(ctx)
+        self.report = EvictReport()
+        self.gate = MirrorGate(ctx.ms.dir)
+        self.batch_lock = asyncio.Lock()  # one batch of this run at a time (they share the gate)
+        self.tests = asyncio.Semaphore(ctx.concurrency)  # per-file copy checks and test retrievals in flight
+        self.done = 0
+        self.total = 0
+
+    def full(self) -> bool:
+        return self.report.deferred or (self.left is not None and self.left <= 0)
+
+    async def group(self, bid: int | None) -> None:
+        b = await asyncio.to_thread(self.ctx.index.bundle, bid) if bid is not None else None
+        if bid is not None and b is None:
+            return
+        n, cands = await self.copies.bundle(b) if b is not None else (0, [])
+        tested_at: float | None = None
+        per_file = True
+        if b is not None and b.test_retrieval_at is not None:
+            tested_at, per_file = b.test_retrieval_at, False
+        after = ""
+        while not self.full():
+            page = await asyncio.to_thread(self.ctx.index.due_page, self.q, bid, after, evict.BATCH)
+            if not page:
+                return
+            after = page[-1].path
+            if self.left is not None:
+                page = page[: self.left]
+            if (b is not None and n >= self.ctx.policy.copies and per_file and self.ctx.policy.verify_before_evict
+                    and not self.dry_run):
+                ok = await test_bundle(self.ctx, b, cands)
+                if ok is not None:
+                    per_file = False
+                    if ok:
+                        tested_at = time.time()
+                        await asyncio.to_thread(self.ctx.index.set_bundle_tested, b.id, tested_at)
+                        self.report.tested_bundles += 1
+                        self.ctx.crash("evict.tested")
+            decided = await asyncio.gather(*(self.decide(rec, b, n, cands, tested_at, per_file) for rec in page),
+                                           return_exceptions=True)
+            settle(list(decided))
+            approved = [rec for rec in decided if isinstance(rec, FileRecord)]
+            await self.remove(approved, tested_at)
+            self.done += len(page)
+            self.ctx.progress("evict", self.done, self.total, page[-1].path)
+
+    async def decide(self, rec: FileRecord, b: Bundle | None, n: int, cands: list[Candidate],
+                     tested_at: float | None, per_file: bool) -> FileRecord | None:
+        report = self.report
+        if not evictable_name(rec.path):
+            report.kept[rec.path] = "name cannot be written to rsync's exclude list"
+            return None
+        if b is None:
+            n = await self.copies.foreign(rec)
+        tested = rec.test_retrieval_at is not None or tested_at is not None
+        async with self.tests:
+            return await self._decide(rec, b, n, cands, tested, per_file)
+
+    async def _decide(self, rec: FileRecord, b: Bundle | None, n: int, cands: list[Candidate], tested: bool,
+                      per_file: bool) -> FileRecord | None:
+        policy, report = self.ctx.policy, self.report
+
+        def decide(test_ok: bool) -> Decision:
+            return should_evict(state=rec.state, mtime_ns=rec.mtime_ns, now=self.now, verified_copies=n,
+                                policy=policy, size=rec.size, bundle_state=b.state if b is not None else None,
+                                test_retrieval_ok=test_ok)
+
+        first = decide(True)
+        if first and policy.verify_before_evict and not tested and per_file and not self.dry_run:
+            tested = await test_retrieval(self.ctx, rec, cands or None)
+            if tested:
+                await asyncio.to_thread(self.ctx.index.set_test_retrieval, rec.path)
+                self.ctx.crash("evict.tested")
+        decision = decide(tested or (self.dry_run and bool(first)))
+        if not decision:
+            report.kept[rec.path] = decision.reason
+            return None
+        if self.dry_run:
+            report.would_evict.append(rec.path)
+            report.bytes += rec.size
+            if self.left is not None:
+                self.left -= 1
+            return None
+        return rec
+
+    async def remove(self, recs: list[FileRecord], tested_at: float | None) -> None:
+        if not recs or self.full():
+            for rec in recs:
+                self.report.kept[rec.path] = "the mirror is syncing"
+            return
+        ctx = self.ctx
+        async with self.batch_lock:
+            if ctx.syncing():
+                res = None
+            else:
+                res = await asyncio.to_thread(evict_batch, ctx.index, ctx.ms.root, [Leaving.of(r) for r in recs],
+                                              self.gate, crash=ctx.crash, tested_at=tested_at)
+        if res is None or res.busy:
+            self.report.deferred = True
+            for rec in recs:
+                self.report.kept[rec.path] = "the mirror is syncing"
+            return
+        self.report.batches += 1
+        for f in res.evicted:
+            self.report.evicted.append(f.path)
+            self.report.bytes += f.size
+        self.report.kept.update(res.kept)
+        if self.left is not None:
+            self.left -= len(res.evicted)
+
+
 async def evict_due(ctx: ArchiveCtx, now: datetime | None = None, dry_run: bool = False,
                     limit: int | None = None) -> EvictReport:
-    now = now or datetime.now(timezone.utc)
-    policy = ctx.policy
-    report = EvictReport()
-    recs = await asyncio.to_thread(ctx.index.eviction_candidates, cutoff_ns(now, policy.keep_years), limit)
-    copies = _Copies(ctx)
+    run = _Run(ctx, now or datetime.now(timezone.utc), dry_run, limit)
+    groups = await asyncio.to_thread(ctx.index.due_groups, run.q)
+    run.total = sum(n for _, n in groups)
     sem = asyncio.Semaphore(ctx.concurrency)
-    done = 0
 
-    async def one(rec: FileRecord) -> None:
-        nonlocal done
+    async def one(bid: int | None) -> None:
         async with sem:
-            try:
-                await _one(ctx, rec, now, copies, report, dry_run)
-            finally:
-                done += 1
-                ctx.progress("evict", done, len(recs), rec.path)
+            if not run.full():
+                await run.group(bid)
 
-    settle(await asyncio.gather(*(one(r) for r in recs), return_exceptions=True))
-    return report
-
-
-async def _one(ctx: ArchiveCtx, rec: FileRecord, now: datetime, copies: _Copies, report: EvictReport,
-               dry_run: bool) -> None:
-    policy = ctx.policy
-    if not evictable_name(rec.path):
-        report.kept[rec.path] = "name cannot be written to rsync's exclude list"
-        return
-    if report.deferred or ctx.syncing():
-        report.deferred = True
-        report.kept[rec.path] = "the mirror is syncing"
-        return
-    n, cands = await copies.of(rec)
-    tested = rec.test_retrieval_at is not None
-    first = should_evict(state=rec.state, mtime_ns=rec.mtime_ns, now=now, verified_copies=n,
-                         test_retrieval_ok=True, policy=policy, size=rec.size)
-    if first and policy.verify_before_evict and not tested and not dry_run:
-        tested = await test_retrieval(ctx, rec, cands)
-        if tested:
-            await asyncio.to_thread(ctx.index.set_test_retrieval, rec.path)
-            ctx.crash("evict.tested")
-    decision = should_evict(state=rec.state, mtime_ns=rec.mtime_ns, now=now, verified_copies=n,
-                            test_retrieval_ok=tested or (dry_run and bool(first)), policy=policy, size=rec.size)
-    if not decision:
-        report.kept[rec.path] = decision.reason
-        return
-    if dry_run:
-        report.would_evict.append(rec.path)
-        report.bytes += rec.size
-        return
-    if ctx.syncing():
-        report.deferred = True
-        report.kept[rec.path] = "the mirror is syncing"
-        return
-    out = await asyncio.to_thread(evict_one, ctx.index, ctx.ms.root, rec, crash=ctx.crash)
-    if out.evicted:
-        report.evicted.append(rec.path)
-        report.bytes += rec.size
-    else:
-        report.kept[rec.path] = out.reason
+    settle(await asyncio.gather(*(one(bid) for bid, _ in groups), return_exceptions=True))
+    return run.report

@@ -22,6 +22,8 @@ from .db import (
     BundleMember,
     BundleState,
     Database,
+    DueFile,
+    DueQuery,
     FileRecord,
     FileState,
     ForeignCopies,
@@ -220,10 +222,28 @@ class ArchiveIndex:
         """Evicted, not deleted files with lo <(=) path < hi, by path."""
         return self.db.read(lambda r: r.files.evicted_range(lo, hi, inclusive, limit))
 
-    def eviction_candidates(self, mtime_before_ns: int, limit: int | None = None) -> list[FileRecord]:
-        """Stored files older than the cutoff, oldest first. Cached files (retrieved back) are not here:
-        the cache budget decides when they go (archive/cache.py), least recently used first."""
-        return self.db.read(lambda r: r.files.stored_older_than(mtime_before_ns, limit))
+    # the eviction rule's one query: archive/policy.py `due_query` builds what is asked
+    def due_total(self, q: DueQuery) -> StateTotal:
+        """(files, bytes) the rule lets go now, copies aside: `evictable_now`."""
+        return self.db.read(lambda r: r.files.due_total(q))
+
+    def due_groups(self, q: DueQuery) -> list[tuple[int | None, int]]:
+        """(bundle_id, files due) per bundle, the bundle with the oldest due file first; None: files
+        stored by others' copies, each checked alone."""
+        return self.db.read(lambda r: r.files.due_groups(q))
+
+    def due_page(self, q: DueQuery, bundle_id: int | None, after: str, n: int) -> list[FileRecord]:
+        """The next `n` due files of one bundle (or of none) after path `after`, by path."""
+        return self.db.read(lambda r: r.files.due_page(q, bundle_id, after, n))
+
+    def oldest_waiting(self, states: tuple[FileState, ...], limit: int) -> list[DueFile]:
+        """The oldest non-empty files on disk in `states` (what becomes due next)."""
+        return self.db.read(lambda r: r.files.oldest_waiting(states, limit))
+
+    def set_bundle_tested(self, bid: int, when: float | None = None) -> None:
+        """The bundle's whole piece came back verified: every file in it passed a test retrieval."""
+        t = when or time.time()
+        self.db.write(lambda r: r.bundles.set_tested(bid, t))
 
     def set_test_retrieval(self, path: str, when: float | None = None) -> None:
         t = when or time.time()
@@ -244,12 +264,13 @@ class ArchiveIndex:
     def journal_open(self) -> list[JournalEntry]:
         return self.db.read(lambda r: r.journal.open())
 
-    def finish_eviction(self, jid: int, path: str) -> None:
-        """The file is off disk: it becomes `evicted` and its journal entry ends, in one commit."""
+    def finish_eviction(self, jid: int, paths: list[str], tested_at: float | None = None) -> None:
+        """The batch's unlinked files are off disk: they become `evicted` and the batch's journal entry
+        ends, in one commit."""
         now = time.time()
 
         def work(r: Repos) -> None:
-            r.files.mark_evicted(path, now)
+            r.files.evicted_batch(paths, now, tested_at)
             r.journal.end(jid)
 
         self.db.write(work)

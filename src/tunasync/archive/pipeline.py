@@ -106,9 +106,14 @@ def recover(ctx: ArchiveCtx) -> list[str]:
 
 def write_exclude(ctx: ArchiveCtx) -> int:
     """The exclude list: our in-progress retrievals (`.tunasync-*`: rsync's --delete must not remove a
-    file tunasync serve is filling), then every evicted path upstream still has."""
+    file tunasync serve is filling), then every evicted path upstream still has, and the files of an
+    eviction a crash left open (perhaps off disk already; recovery records them at the next run)."""
     ctx.ms.ensure_dirs()
-    return write_exclude_file(str(ctx.ms.exclude_path), ctx.index.evicted_paths(), raw=[f"{TEMP_PREFIX}*"])
+    paths = ctx.index.evicted_paths()
+    pending = evict.pending_paths(ctx.index)
+    if pending:
+        paths = sorted(set(paths) | set(pending))
+    return write_exclude_file(str(ctx.ms.exclude_path), paths, raw=[f"{TEMP_PREFIX}*"])
 
 
 async def scan_and_hash(ctx: ArchiveCtx, report: RunReport, check_upstream: bool = False) -> None:

@@ -8,13 +8,14 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .index import ArchiveIndex
-from .policy import Policy, evict_after
+from .policy import WAITING_STATES, Policy, due_query, evict_after
 from .states import FileState
 
 
 def next_evictions(index: ArchiveIndex, policy: Policy, limit: int = 10) -> list[dict[str, Any]]:
-    """The files on disk that become due first (by mtime); empty files never leave and are not listed."""
-    rows = index.db.read(lambda r: r.files.oldest_on_disk(limit))
+    """The files on disk that become due first (by mtime); empty files never leave and are not listed,
+    nor are cached ones (the cache budget, not their age, decides when they go)."""
+    rows = index.oldest_waiting(WAITING_STATES, limit)
     out = []
     for path, size, mtime_ns, state in rows:
         due = evict_after(mtime_ns, policy)
@@ -28,8 +29,7 @@ def figures(index: ArchiveIndex, policy: Policy, now: datetime | None = None) ->
     counts = index.counts()
     bundles = index.db.read(lambda r: r.bundles.totals())
     deleted = index.db.read(lambda r: r.files.deleted_total())
-    cutoff = (now.timestamp() - policy.keep_years * 365.2425 * 86400) * 1e9
-    due_now = index.db.read(lambda r: r.files.due_total(int(cutoff), (FileState.STORED, FileState.CACHED)))
+    due_now = index.due_total(due_query(policy, now))
     nxt = next_evictions(index, policy, 1)
     return {
         "states": {s.value: {"files": counts[s.value][0], "bytes": counts[s.value][1]} for s in FileState},

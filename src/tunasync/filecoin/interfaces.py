@@ -230,6 +230,14 @@ class Retriever(abc.ABC):
                candidates: Sequence[Candidate] | None = None) -> AsyncIterator[bytes]:
         """Yield verified bytes in order; raises before yielding anything unverified."""
 
+    async def fetch_piece(self, piece_cid: CID, out_path: Path, candidates: Sequence[Candidate],
+                          padded_size: int | None = None) -> str:
+        """Write a whole piece, checked against its CommP, to `out_path`; return where it came from.
+        Raises NetworkError when no candidate delivered it (retrievers without pieces: always)."""
+        from ..errors import NetworkError
+
+        raise NetworkError(str(piece_cid), "this retriever does not fetch whole pieces")
+
     async def close(self) -> None:  # noqa: B027
         pass
 

@@ -156,6 +156,19 @@ class VerifiedRetriever(Retriever):
         finally:
             await asyncio.to_thread(path.unlink, True)
 
+    async def fetch_piece(self, piece_cid: CID, out_path: Path, candidates: Sequence[Candidate],
+                          padded_size: int | None = None) -> str:
+        """The whole piece from the first candidate whose bytes have its CommP (the next one on failure)."""
+        failures = []
+        for cand in candidates:
+            try:
+                await self.pieces.fetch(cand.url, piece_cid, out_path, padded_size)
+                return cand.url
+            except RETRYABLE as exc:
+                failures.append(f"{cand.name or cand.url}: {exc}")
+        raise NetworkError(str(piece_cid), "no candidate delivered the verified piece: "
+                           + ("; ".join(failures) or "no candidates"))
+
     async def fetch(self, cid: CID, out_path: Path, byte_range: tuple[int, int] | None = None,
                     candidates: Sequence[Candidate] | None = None) -> FetchResult:
         out_path = Path(out_path)

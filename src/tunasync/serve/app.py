@@ -17,6 +17,7 @@ import os
 from aiohttp import web
 
 from ..archive.cache import AccessLog, enforce_budget
+from ..archive.context import ArchiveCtx
 from ..archive.states import FileState
 from ..filecoin.piece_server import add_piece_routes
 from ..httpguard import GuardedSite, Limits
@@ -28,7 +29,7 @@ from .flight import Flights
 from .metrics import ServeMetrics
 from .pages import common_headers, html_page, page, redirect
 from .paths import BadPath, RequestPath, Target, open_beneath, parse_path
-from .policy import ServePolicy
+from .policy import RetrievalFailed, ServePolicy
 from .retrieval import NetworkHandle
 from .trees import Tree, piece_lookup
 
@@ -185,8 +186,13 @@ class Server:
                 return
             await self._flush(tree)
             try:
-                done = await asyncio.to_thread(enforce_budget, index, tree.archive.root, tree.archive.cache_budget,
-                                               self.flights.pinned(name))
+                net = await self.network.get()
+            except RetrievalFailed as exc:  # no copy can be checked now: over budget is safe, a loss is not
+                log.warning("serve: cache budget of %s waits for the network: %s", name, exc)
+                return
+            try:
+                ctx = ArchiveCtx(tree.archive, index, net=net)
+                done = await enforce_budget(ctx, tree.archive.cache_budget, self.flights.pinned(name))
             except Exception:  # noqa: BLE001 - the budget is retried after the next retrieval
                 log.exception("serve: cache budget of %s failed", name)
                 return

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..archive import pipeline
 from ..archive.context import ArchiveCtx
 from ..archive.crash import from_env
+from ..archive.gate import MirrorGate, SyncHold
 from ..archive.index import ArchiveIndex
 from ..archive.pieces import PieceServer
 from ..archive.settings import MirrorArchive, archived_mirrors
@@ -46,6 +47,7 @@ class ArchiveRunner:
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._again: set[str] = set()
         self._syncing: set[str] = set()
+        self._holds: dict[str, SyncHold] = {}  # the gate each running sync holds
         self._ticker: asyncio.Task[None] | None = None
         self.runs: dict[str, int] = {}
         self.last: dict[str, dict[str, Any]] = {}  # mirror -> summary of its last run (or error)
@@ -65,11 +67,21 @@ class ArchiveRunner:
         return ArchiveHook(provider, self)
 
     # -- called by the hook ----------------------------------------------------------------------
-    def sync_started(self, name: str) -> None:
+    async def sync_started(self, name: str) -> None:
+        """The mirror's sync is about to run: no eviction from now until `sync_ended` (this process or
+        another, archive/gate.py). Waits for an eviction batch under way, a bounded moment."""
         self._syncing.add(name)
+        ms = self.mirrors.get(name)
+        if ms is None or name in self._holds:
+            return
+        ms.ensure_dirs()
+        self._holds[name] = await asyncio.to_thread(MirrorGate(ms.dir).hold_for_sync)
 
     def sync_ended(self, name: str) -> None:
         self._syncing.discard(name)
+        hold = self._holds.pop(name, None)
+        if hold is not None:
+            hold.release()
 
     async def exclude_file(self, name: str) -> str | None:
         ms = self.mirrors.get(name)
@@ -184,6 +196,8 @@ class ArchiveRunner:
             await self._pieces.close()
         if self._net is not None:
             await self._net.close()
+        for name in list(self._holds):
+            self.sync_ended(name)
         for index in self.indexes.values():
             index.close()
 

@@ -7,6 +7,7 @@ from .rows import (
     Bundle,
     BundleMember,
     DueFile,
+    DueQuery,
     FileRecord,
     ForeignCopies,
     JournalEntry,
@@ -30,7 +31,7 @@ from .states import (
 
 __all__ = [
     "BUNDLE_TRANSITIONS", "OPEN_BUNDLE_STATES", "TRANSITIONS", "VERSION", "Bundle", "BundleMember", "BundleState",
-    "Database", "DueFile", "FileRecord", "FileState", "ForeignCopies", "IllegalTransition", "JournalEntry",
+    "Database", "DueFile", "DueQuery", "FileRecord", "FileState", "ForeignCopies", "IllegalTransition", "JournalEntry",
     "PathStat", "Pending", "Repos", "ScanLogState", "StatRow", "StateTotal", "bundle_transition",
     "check_bundle_transition", "check_transition", "transition",
 ]

@@ -16,6 +16,7 @@ from .rows import (
     Bundle,
     BundleMember,
     DueFile,
+    DueQuery,
     FileRecord,
     ForeignCopies,
     JournalEntry,
@@ -231,25 +232,55 @@ class Files:
             f"SELECT path, size, mtime_ns FROM files WHERE path {op} ? AND path < ? AND state = 'evicted' "
             "AND deleted = 0 ORDER BY path LIMIT ?", (lo, hi, limit))]
 
-    def stored_older_than(self, mtime_before_ns: int, limit: int | None) -> list[FileRecord]:
-        q = "SELECT * FROM files WHERE state = 'stored' AND deleted = 0 AND mtime_ns < ? ORDER BY mtime_ns, path"
-        if limit is not None:
-            return [FileRecord.from_row(r) for r in self.c.execute(q + " LIMIT ?", (mtime_before_ns, limit))]
-        return [FileRecord.from_row(r) for r in self.c.execute(q, (mtime_before_ns,))]
+    # -- the eviction rule's one query (archive/policy.py `due_query` says what it asks) -----------
+    @staticmethod
+    def _due(q: DueQuery) -> tuple[str, list[object]]:
+        states = ", ".join("?" * len(q.states))
+        holding = ", ".join("?" * len(q.holding_bundles)) or "NULL"
+        where = (f"state IN ({states}) AND deleted = 0 AND mtime_ns < ? AND size >= ? AND (bundle_id IS NULL "
+                 f"OR bundle_id NOT IN (SELECT id FROM bundles WHERE state IN ({holding})))")
+        return where, [*(s.value for s in q.states), q.mtime_before_ns, q.min_size, *q.holding_bundles]
 
-    def due_total(self, mtime_before_ns: int, states: Sequence[FileState]) -> StateTotal:
-        """Files and bytes in `states`, not empty, with an mtime before the cutoff."""
-        n, b = self.c.execute(
-            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM files WHERE deleted = 0 AND size > 0 AND mtime_ns < ? "
-            f"AND state IN ({', '.join('?' * len(states))})", (mtime_before_ns, *(s.value for s in states))
-        ).fetchone()
+    def due_total(self, q: DueQuery) -> StateTotal:
+        """Files and bytes the rule lets go now, copies aside (`evictable_now`; files_due alone)."""
+        where, args = self._due(q)
+        n, b = self.c.execute(f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM files WHERE {where}", args).fetchone()
         return StateTotal(n, b)
 
-    def oldest_on_disk(self, limit: int) -> list[DueFile]:
-        """Non-empty files on disk, oldest mtime first."""
-        return [DueFile(*r) for r in self.c.execute(
-            "SELECT path, size, mtime_ns, state FROM files WHERE deleted = 0 AND state != 'evicted' AND size > 0 "
-            "ORDER BY mtime_ns, path LIMIT ?", (limit,))]
+    def due_groups(self, q: DueQuery) -> list[tuple[int | None, int]]:
+        """(bundle_id, files due) per bundle, the bundle with the oldest due file first."""
+        where, args = self._due(q)
+        return [(r[0], int(r[1])) for r in self.c.execute(
+            f"SELECT bundle_id, COUNT(*), MIN(mtime_ns) AS m FROM files WHERE {where} GROUP BY bundle_id "
+            "ORDER BY m, bundle_id", args)]
+
+    def due_page(self, q: DueQuery, bundle_id: int | None, after: str, n: int) -> list[FileRecord]:
+        """The next `n` due files of one bundle (None: of no bundle) after path `after`, by path."""
+        where, args = self._due(q)
+        cond, cargs = ("bundle_id IS NULL", []) if bundle_id is None else ("bundle_id = ?", [bundle_id])
+        return [FileRecord.from_row(r) for r in self.c.execute(
+            f"SELECT * FROM files WHERE {cond} AND path > ? AND {where} ORDER BY path LIMIT ?",
+            [*cargs, after, *args, n])]
+
+    def oldest_waiting(self, states: Sequence[FileState], limit: int) -> list[DueFile]:
+        """Non-empty files on disk in `states`, oldest mtime first: one short walk of files_due per state."""
+        out: list[DueFile] = []
+        for s in states:
+            out += [DueFile(*r) for r in self.c.execute(
+                "SELECT path, size, mtime_ns, state FROM files WHERE state = ? AND deleted = 0 AND size > 0 "
+                "ORDER BY mtime_ns LIMIT ?", (s.value, limit))]
+        return sorted(out, key=lambda f: (f.mtime_ns, f.path))[:limit]
+
+    def evicted_batch(self, paths: Sequence[str], now: float, tested_at: float | None) -> int:
+        """A batch's unlinked files become `evicted`; `tested_at`: the bundle's verified test retrieval."""
+        n = 0
+        for p in paths:
+            n += transition(self.c, FileState.EVICTED, frm=(FileState.STORED, FileState.CACHED), path=p,
+                            fields={"evicted_at": now})
+        if tested_at is not None:
+            self.c.executemany("UPDATE files SET test_retrieval_at = ? WHERE path = ? AND test_retrieval_at IS NULL",
+                               [(tested_at, p) for p in paths])
+        return n
 
     def set_test_retrieval(self, path: str, when: float) -> None:
         self.c.execute("UPDATE files SET test_retrieval_at = ? WHERE path = ?", (when, path))
@@ -308,6 +339,10 @@ class Bundles:
               car_size: int) -> None:
         bundle_transition(self.c, bid, BundleState.STAGED, root_cid=root_cid, piece_cid=piece_cid,
                           piece_cid_v2=piece_cid_v2, padded_size=padded_size, car_size=car_size)
+
+    def set_tested(self, bid: int, when: float) -> None:
+        """One verified retrieval of the bundle's whole piece (it tests every file in it)."""
+        self.c.execute("UPDATE bundles SET test_retrieval_at = ? WHERE id = ?", (when, bid))
 
     def set_state(self, bid: int, new: BundleState) -> None:
         bundle_transition(self.c, bid, new)

@@ -106,6 +106,18 @@ class StateTotal(NamedTuple):
     bytes: int
 
 
+@dataclass(frozen=True)
+class DueQuery:
+    """What the eviction rule asks the index (built by archive/policy.py `due_query`, nowhere else):
+    files in `states`, not deleted, mtime before the cutoff, at least `min_size` bytes, and not in a
+    bundle whose state is one of `holding_bundles`. Copies and test retrievals are checked after."""
+
+    states: tuple[FileState, ...]
+    mtime_before_ns: int
+    min_size: int
+    holding_bundles: tuple[str, ...]
+
+
 class DueFile(NamedTuple):
     path: str
     size: int

@@ -3,6 +3,10 @@
 Version 0 is the layout written before the index had a version: the tables below without the CHECK
 constraints, and the scan log (table and triggers) created by the first scan rather than at open.
 Version 1 creates the scan log with the index and constrains `state` columns to the known states.
+Version 2 indexes the eviction rule's query: `files_due` (state, deleted, mtime_ns, size, bundle_id)
+answers `evictable_now` and the next evictions from the index alone, `files_bundle_path` pages a
+bundle's files by path; they replace `files_state`, `files_bundle` and `files_mtime` (their prefixes,
+or no longer asked).
 
 A migration runs in one transaction at open, before anything else touches the file; an index newer
 than this code is refused (its rows may mean things this code does not know).
@@ -21,7 +25,7 @@ def _in(values: type[FileState] | type[BundleState]) -> str:
     return ", ".join(f"'{v.value}'" for v in values)
 
 
-VERSION = 1
+VERSION = 2
 
 FILES_TABLE = f"""
 CREATE TABLE IF NOT EXISTS files (
@@ -44,11 +48,11 @@ CREATE TABLE IF NOT EXISTS files (
 )"""
 
 FILES_INDEXES = """
-CREATE INDEX IF NOT EXISTS files_state ON files(state);
-CREATE INDEX IF NOT EXISTS files_bundle ON files(bundle_id);
+CREATE INDEX IF NOT EXISTS files_due ON files(state, deleted, mtime_ns, size, bundle_id);
+CREATE INDEX IF NOT EXISTS files_bundle_path ON files(bundle_id, path);
 CREATE INDEX IF NOT EXISTS files_cid ON files(cid);
-CREATE INDEX IF NOT EXISTS files_mtime ON files(mtime_ns);
 """
+V1_FILES_INDEXES = ("files_state", "files_bundle", "files_cid", "files_mtime")
 
 BUNDLES_TABLE = f"""
 CREATE TABLE IF NOT EXISTS bundles (
@@ -172,7 +176,7 @@ def _from_0(conn: sqlite3.Connection) -> None:
     had_log = scan_log_ready(conn)
     for name in SCAN_LOG_TRIGGERS:  # the rebuild renames `files`: triggers would follow the old table
         conn.execute(f"DROP TRIGGER IF EXISTS {name}")
-    for idx in ("files_state", "files_bundle", "files_cid", "files_mtime"):
+    for idx in V1_FILES_INDEXES:
         conn.execute(f"DROP INDEX IF EXISTS {idx}")
     _rebuild(conn, "files", FILES_TABLE)
     _script(conn, FILES_INDEXES)
@@ -186,8 +190,15 @@ def _from_0(conn: sqlite3.Connection) -> None:
                      (SNAPSHOT_TOKEN_KEY, "invalidated-by-migration"))
 
 
+def _from_1(conn: sqlite3.Connection) -> None:
+    """The eviction rule's indexes in place of the v1 ones they make redundant."""
+    for idx in ("files_state", "files_bundle", "files_mtime"):
+        conn.execute(f"DROP INDEX IF EXISTS {idx}")
+    _script(conn, FILES_INDEXES)
+
+
 # MIGRATIONS[v] brings a version-v index to v + 1.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _from_0}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _from_0, 1: _from_1}
 
 
 def migrate(conn: sqlite3.Connection, path: str) -> int:

@@ -1,8 +1,9 @@
 """The `archive` hook (DESIGN "Pipeline after each successful sync").
 
-pre_exec: write the exclude list of evicted paths from the index and hand it to the provider (rsync gets
-`--exclude-from`, command scripts `TUNASYNC_ARCHIVE_EXCLUDE`), and tell the archive the sync runs, so
-nothing is evicted under rsync's feet. post_exec: the sync has ended. post_success: queue an archive run
+pre_exec: tell the archive the sync runs (it waits for an eviction batch under way, then no eviction
+starts until post_exec), so nothing is evicted under rsync's feet; then write the exclude list of
+evicted paths from the index and hand it to the provider (rsync gets `--exclude-from`, command
+scripts `TUNASYNC_ARCHIVE_EXCLUDE`). post_exec: the sync has ended. post_success: queue an archive run
 in the background and return at once: the sync's success status is never delayed by hashing or deals.
 """
 
@@ -24,8 +25,12 @@ class ArchiveHook(JobHook):
         self.runner = runner
 
     async def pre_exec(self) -> None:
-        self.runner.sync_started(self.provider.name)
-        path = await self.runner.exclude_file(self.provider.name)
+        await self.runner.sync_started(self.provider.name)
+        try:
+            path = await self.runner.exclude_file(self.provider.name)
+        except BaseException:
+            self.runner.sync_ended(self.provider.name)  # no post_exec follows a failed pre_exec
+            raise
         if path:
             self.provider.context.set(ARCHIVE_EXCLUDE_KEY, path)
 
