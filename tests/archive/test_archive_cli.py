@@ -88,7 +88,8 @@ fcntl.flock(fd, fcntl.LOCK_EX); os.pwrite(fd, b"4242\\n", 0); print("locked", fl
 
 
 KILL_POINTS = [("store", "pack.car_written:1"), ("store", "store.offered:1"), ("store", "store.marked:1"),
-               ("evict", "evict.tested:2"), ("evict", "evict.unlinking:1"), ("evict", "evict.unlinked:3")]
+               ("evict", "evict.tested:1"), ("evict", "evict.journaled:1"), ("evict", "evict.unlinked:2"),
+               ("evict", "evict.recorded:1")]
 
 
 @pytest.mark.parametrize(("step", "point"), KILL_POINTS, ids=[p for _, p in KILL_POINTS])

@@ -5,6 +5,7 @@ the cache budget alone: they are never counted as evictable by age."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -54,3 +55,33 @@ def test_a_degraded_bundle_makes_nothing_evictable(tmp_path):
     (b,) = ix.bundles()
     ix.set_bundle_state(b.id, BundleState.DEGRADED)  # repair must rebuild it from these files first
     assert figures(ix, Policy(copies=1, keep_years=2), NOW)["evictable_now"] == {"files": 0, "bytes": 0}
+
+
+def indexes(path: Path) -> set[str]:
+    with sqlite3.connect(path) as db:
+        return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'files' "
+                                          "AND name NOT LIKE 'sqlite_%'")}
+
+
+def test_a_version_1_index_gets_the_rule_s_indexes_and_keeps_its_rows(tmp_path):
+    ix = stored_tree(tmp_path, {"a.deb": (100, 3), "b.deb": (200, 0)})
+    ix.close()
+    path = tmp_path / "ix.sqlite"
+    with sqlite3.connect(path) as db:  # back to the version 1 layout: its four indexes, none of ours
+        db.execute("DROP INDEX files_due")
+        db.execute("DROP INDEX files_bundle_path")
+        for name, col in (("files_state", "state"), ("files_bundle", "bundle_id"), ("files_mtime", "mtime_ns")):
+            db.execute(f"CREATE INDEX {name} ON files({col})")
+        db.execute("PRAGMA user_version = 1")
+    assert indexes(path) == {"files_state", "files_bundle", "files_cid", "files_mtime"}
+    ix = ArchiveIndex(path)
+    assert ix.db.found_version == 1
+    assert indexes(path) == {"files_due", "files_bundle_path", "files_cid"}
+    assert figures(ix, Policy(copies=1, keep_years=2), NOW)["evictable_now"] == {"files": 1, "bytes": 100}
+    ix.close()
+    with sqlite3.connect(path) as db:  # `evictable_now` is answered from the index alone, no table rows
+        plan = " ".join(r[3] for r in db.execute(
+            "EXPLAIN QUERY PLAN SELECT COUNT(*), SUM(size) FROM files WHERE state IN ('stored') AND deleted = 0 "
+            "AND mtime_ns < 5 AND size >= 1 AND (bundle_id IS NULL OR bundle_id NOT IN "
+            "(SELECT id FROM bundles WHERE state IN ('degraded')))"))
+    assert "COVERING INDEX files_due" in plan, plan
