@@ -21,11 +21,9 @@ import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from ..content.cid import CID
 from ..errors import ArchiveError, NetworkError
-from ..filecoin.census import file_copies, total_providers
 from .context import ArchiveCtx
-from .copycheck import bundle_copies
+from .copycheck import bundle_copies, foreign_check
 from .evict import EvictOutcome, Leaving, evict_batch
 from .gate import MirrorGate
 from .index import ArchiveIndex, FileRecord
@@ -111,7 +109,7 @@ async def _copies_now(ctx: ArchiveCtx, rec: FileRecord) -> tuple[int, str | None
         if rec.bundle_id is None:
             if rec.cid is None:
                 return 0, None
-            return len(total_providers(await file_copies(ctx.need_net(), CID.decode(rec.cid)))), None
+            return (await foreign_check(ctx, rec)).count, None
         b = await asyncio.to_thread(ctx.index.bundle, rec.bundle_id)
         if b is None or b.piece_cid is None or b.padded_size is None:
             return 0, None
