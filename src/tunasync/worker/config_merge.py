@@ -17,12 +17,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..providerkind import ProviderKind
 from .config_models import MirrorConfig
 
 
 def is_empty(name: str, value: Any) -> bool:
     if name == "provider":
-        return value == "rsync"
+        return value == ProviderKind.RSYNC  # Go's zero providerEnum: mergo takes it for "not set"
     return value is None or value == "" or value is False or value == 0 or value == [] or value == {}
 
 
