@@ -69,18 +69,18 @@ class ForeignCheck:
         return len(self.providers) if self.sampled else 0
 
 
-async def foreign_check(ctx: ArchiveCtx, rec: FileRecord, need: int | None = None) -> ForeignCheck:
+async def foreign_check(ctx: ArchiveCtx, rec: FileRecord) -> ForeignCheck:
     """Chain-verified foreign holders of `rec`'s CID, counted only after a verified sample retrieval.
 
-    The sample is taken only when the chain shows at least `need` holders (default: the policy's copies):
-    below that nothing would count anyway. NetworkError when the chain or the network index cannot be
+    The sample is taken only when the chain shows at least the policy's n holders: below that nothing
+    would count anyway. NetworkError when the chain or the network index cannot be
     asked (the caller decides what "unknown" means for it; it never means "counted")."""
     assert rec.cid is not None
     cid = CID.decode(rec.cid)
     results = await file_copies(ctx.need_net(), cid)
     providers = total_providers(results)
     piece = str(results[0].piece_cid) if len(results) == 1 else None
-    if not providers or len(providers) < (ctx.policy.copies if need is None else need):
+    if not providers or len(providers) < ctx.policy.copies:
         return ForeignCheck(providers, piece, False)
     return ForeignCheck(providers, piece, await sample_retrieval(ctx, cid, rec.size))
 

@@ -23,7 +23,7 @@ from .config_models import MirrorConfig
 
 def is_empty(name: str, value: Any) -> bool:
     if name == "provider":
-        return value == ProviderKind.RSYNC  # Go's zero providerEnum: mergo takes it for "not set"
+        return bool(value == ProviderKind.RSYNC)  # Go's zero providerEnum: mergo takes it for "not set"
     return value is None or value == "" or value is False or value == 0 or value == [] or value == {}
 
 
