@@ -300,8 +300,9 @@ async def amain(args: argparse.Namespace, d: Path, tmp: str | None) -> int:
     demo = Demo(d, args.once, args.timeout)
     loop = asyncio.get_running_loop()
     main_task = asyncio.current_task()
+    assert main_task is not None  # amain runs as a task of asyncio.run
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, main_task.cancel)  # type: ignore[union-attr]
+        loop.add_signal_handler(sig, main_task.cancel)
     try:
         return await demo.run()
     except asyncio.CancelledError:

@@ -67,10 +67,14 @@ class DirTree:
     dirs: dict[str, CID] = field(default_factory=dict)  # "" is the root; "a/b" a subdirectory
 
 
+# A directory being assembled: entry name -> sub-directory, or a file's (CID, Tsize).
+_Dir = dict[str, "_Dir | tuple[CID, int]"]
+
+
 def build_tree(files: dict[str, tuple[CID, int]], profile: str | Profile = "ipfs-car") -> DirTree:
     """Directory DAG holding `files` {relative/path: (cid, tsize)} at their paths."""
     prof = get_profile(profile)
-    root: dict[str, object] = {}
+    root: _Dir = {}
     for rel, value in files.items():
         parts = rel.split("/")
         if any(p in ("", ".", "..") for p in parts):
@@ -86,13 +90,13 @@ def build_tree(files: dict[str, tuple[CID, int]], profile: str | Profile = "ipfs
         node[parts[-1]] = value
     tree = DirTree(root=CID.v1(DAG_PB, b""), dag_size=0)
 
-    def build(node: dict[str, object], path: str) -> tuple[CID, int]:
+    def build(node: _Dir, path: str) -> tuple[CID, int]:
         entries: list[tuple[str, CID, int]] = []
         for name, child in node.items():
             if isinstance(child, dict):
                 cid, tsize = build(child, f"{path}/{name}" if path else name)
             else:
-                cid, tsize = child  # type: ignore[misc]
+                cid, tsize = child
             entries.append((name, cid, tsize))
         cid, tsize, blocks = dir_node(entries, prof)
         tree.blocks.update(blocks)

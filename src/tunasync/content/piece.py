@@ -9,6 +9,7 @@ Everything here blocks: from asyncio, call it through `asyncio.to_thread`.
 
 from __future__ import annotations
 
+import io
 import os
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -16,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from threading import Lock
 from types import ModuleType
-from typing import BinaryIO
 
 from . import commp_py
 from .cid import (
@@ -166,11 +166,11 @@ class CommP:
             if self._fill == CHUNK:
                 self._flush()
 
-    def update_from(self, f: BinaryIO) -> int:
+    def update_from(self, f: io.BufferedIOBase | io.RawIOBase) -> int:
         """Hash a binary file object to its end, reading straight into the chunk buffers."""
         total = 0
         while True:
-            n = f.readinto(memoryview(self._buf)[self._fill :])  # type: ignore[attr-defined]
+            n = f.readinto(memoryview(self._buf)[self._fill :])
             if not n:
                 return total
             total += n

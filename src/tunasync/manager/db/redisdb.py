@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.typing import EncodableT, FieldT
 
 from ...models import MirrorStatus, WorkerStatus
 from .base import (
@@ -181,14 +182,14 @@ class RedisDatabase(Database):
         return out
 
     async def import_all(self, workers: Iterable[WorkerStatus], statuses: Iterable[MirrorStatus | StatusItem]) -> None:
-        wmap = {w.id: dump_model(w) for w in workers}
-        smap = {status_key(wid, mid): dump_model(s) for wid, mid, s in normalise_items(statuses)}
+        wmap: dict[FieldT, EncodableT] = {w.id: dump_model(w) for w in workers}
+        smap: dict[FieldT, EncodableT] = {status_key(wid, mid): dump_model(s) for wid, mid, s in normalise_items(statuses)}
         # MULTI/EXEC: redis applies all of it or, if the connection drops before EXEC, none.
         async with self.r.pipeline(transaction=True) as p:
             if wmap:
-                p.hset(WORKERS, mapping=dict(wmap))  # type: ignore[arg-type]
+                p.hset(WORKERS, mapping=dict(wmap))
             if smap:
-                p.hset(STATUS, mapping=dict(smap))  # type: ignore[arg-type]
+                p.hset(STATUS, mapping=dict(smap))
             await p.execute()
 
 
