@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -193,7 +194,7 @@ def check_mirror(m: MirrorConfig, cfg: WorkerConfig, problems: Problems) -> Reso
     return r if len(problems.errors) == n_errors else None
 
 
-def _check_schedule(m: MirrorConfig, file: str, key, problems: Problems) -> None:
+def _check_schedule(m: MirrorConfig, file: str, key: Callable[[str], str], problems: Problems) -> None:
     if m.cron is not None:
         if m.interval:
             problems.error(file, key("cron"), "cron and interval are both set: choose one")
