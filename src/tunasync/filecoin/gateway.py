@@ -143,7 +143,8 @@ def _bigger_reads(resp: aiohttp.ClientResponse) -> None:
         transport.max_size = max(transport.max_size, RECV_SIZE)  # type: ignore[attr-defined]
 
 
-async def _parse(resp: aiohttp.ClientResponse, verifier: DfsVerifier | ReorderVerifier, queue: asyncio.Queue,
+async def _parse(resp: aiohttp.ClientResponse, verifier: DfsVerifier | ReorderVerifier,
+                 queue: asyncio.Queue[Batch | BaseException | None],
                  url: str) -> None:
     """Walk the body through the verifier as it arrives; batches (and at last None or an error) to `queue`."""
     loop = asyncio.get_running_loop()
