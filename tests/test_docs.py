@@ -127,3 +127,36 @@ def test_nothing_points_outside_the_repository() -> None:
             if re.search(pattern, line):
                 hits.append(f"{name}:{n}")
     assert not hits, f"references to paths outside the repository: {hits}"
+
+
+SECTION_REF = re.compile(r"docs/(\w+)\.md §(\d+(?:\.\d+)?)")
+
+
+def numbered_sections(doc: str) -> set[str]:
+    """The section numbers a doc's headings carry: `## 4. Worker` → 4, `### 4.13 Reload` → 4.13 (and
+    4: a reference to a whole group of subsections)."""
+    numbers = {m.group(1) for m in re.finditer(r"^#{2,6}\s+(\d+(?:\.\d+)?)[.\s]", doc, re.MULTILINE)}
+    return numbers | {n.split(".")[0] for n in numbers}
+
+
+def test_section_checker_reads_headings() -> None:
+    assert numbered_sections("## 4. Worker\n### 4.13 Reload\n### 5 Making deals\n#### not 6\n### 7.1 x\n") == {
+        "4", "4.13", "5", "7", "7.1"}
+
+
+def test_every_section_the_code_cites_exists() -> None:
+    """Comments cite `docs/compat.md §4.13` and the like: a renumbered or removed section fails here."""
+    sections: dict[str, set[str]] = {}
+    bad = []
+    for name in tracked():
+        if not name.endswith((".py", ".c", ".h", ".pyi", ".md")) or not (REPO / name).is_file():
+            continue
+        text = (REPO / name).read_text(encoding="utf-8", errors="replace")
+        for n, line in enumerate(text.splitlines(), 1):
+            for doc, number in SECTION_REF.findall(line):
+                if doc not in sections:
+                    path = REPO / "docs" / f"{doc}.md"
+                    sections[doc] = numbered_sections(path.read_text(encoding="utf-8")) if path.is_file() else set()
+                if number not in sections[doc]:
+                    bad.append(f"{name}:{n}: docs/{doc}.md §{number}")
+    assert not bad, f"references to sections that do not exist: {bad}"
