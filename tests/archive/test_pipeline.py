@@ -33,9 +33,15 @@ async def test_files_get_cids_get_stored_to_n_providers_and_old_ones_leave_disk(
             assert rec.state is (FileState.STORED if young else FileState.EVICTED), rel
             assert (mirror / rel).exists() == young
             assert young or rec.test_retrieval_at is not None  # verified by a retrieval before it left
-        excluded = ctx.ms.exclude_path.read_text().splitlines()
-        assert excluded[0] == ".tunasync-*"  # serve's in-progress retrievals are not rsync's to delete
-        assert sorted(excluded[1:]) == sorted("/" + p for p in report.evict.evicted)
+        rules = ctx.ms.exclude_path.read_text().splitlines()
+        assert "- .tunasync-*" in rules  # serve's in-progress retrievals are not rsync's to delete
+        assert len(rules) == 2  # no line per evicted file: rsync would compare every name with each
+        shadow = ctx.ms.shadow_dir  # one placeholder per evicted file, at its size and mtime
+        assert sorted(p.relative_to(shadow).as_posix() for p in shadow.rglob("*") if p.is_file()) \
+            == sorted(report.evict.evicted)
+        for rel in report.evict.evicted:
+            st, rec = (shadow / rel).stat(), ctx.index.get(rel)
+            assert (st.st_size, st.st_mtime_ns) == (rec.size, rec.mtime_ns)
         check = await assert_nothing_lost(ctx, files)
         assert (check.on_disk, check.evicted) == (5, 3)
         figs = figures(ctx.index, ctx.policy)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.worker.attemptkit import attempt, log_text, make_provider, poll
+from tunasync.archive.exclude import write_rules_file
+from tunasync.archive.shadow import reconcile
 from tunasync.worker.providers.base import ProviderError
+from tunasync.worker.providers.process import ARCHIVE_COMPARE_DEST_KEY, ARCHIVE_EXCLUDE_KEY
 
 
 async def test_env_reaches_the_command(tmp_path):
@@ -85,3 +90,26 @@ async def test_missing_program_and_terminate(tmp_path):
     await p.terminate()
     assert await asyncio.wait_for(task, 10) == "signal: terminated"
     assert not p.is_running()
+
+
+@pytest.mark.skipif(shutil.which("rsync") is None, reason="rsync is not installed")
+async def test_archive_rules_and_shadow_reach_a_script_rsync(tmp_path):
+    """A command mirror's script hands the archive's rules file and shadow tree to its own rsync
+    (docs/archive.md): an evicted file stays away, the other files sync."""
+    up = tmp_path / "up"
+    (up / "pool").mkdir(parents=True)
+    for name in ("old.deb", "new.deb"):
+        (up / "pool" / name).write_bytes(name.encode() * 100)
+        os.utime(up / "pool" / name, ns=(1_500_000_000_000_000_000,) * 2)
+    rules, shadow = tmp_path / "exclude.txt", tmp_path / "evicted"
+    write_rules_file(str(rules), ".tunasync-")
+    reconcile(str(shadow), [("pool/old.deb", 700, 1_500_000_000_000_000_000)])
+    script = tmp_path / "sync.sh"
+    script.write_text('#!/bin/sh\nexec rsync -a --delete --exclude-from "$TUNASYNC_ARCHIVE_EXCLUDE" '
+                      f'--compare-dest "$TUNASYNC_ARCHIVE_COMPARE_DEST" --no-perms {up}/ "$TUNASYNC_WORKING_DIR/"\n')
+    script.chmod(0o755)
+    p = make_provider(tmp_path, provider="command", command=str(script))
+    p.context.set(ARCHIVE_EXCLUDE_KEY, str(rules))
+    p.context.set(ARCHIVE_COMPARE_DEST_KEY, str(shadow))
+    assert await attempt(p) is None, log_text(p)
+    assert sorted(os.listdir(Path(p.working_dir) / "pool")) == ["new.deb"]

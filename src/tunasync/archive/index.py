@@ -36,6 +36,8 @@ from .db import (
 
 __all__ = ["ArchiveIndex", "Bundle", "BundleMember", "FileRecord"]
 
+_PATH_END = "\U0010ffff"  # sorts after every path (SQLite compares UTF-8 bytes: code point order)
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -244,6 +246,33 @@ class ArchiveIndex:
         """The bundle's whole piece came back verified: every file in it passed a test retrieval."""
         t = when or time.time()
         self.db.write(lambda r: r.bundles.set_tested(bid, t))
+
+    def evicted_fingerprint(self) -> tuple[int, int, int, int]:
+        """A summary of the evicted set that moves whenever the set does (see db Files.evicted_fingerprint)."""
+        return self.db.read(lambda r: r.files.evicted_fingerprint())
+
+    def evicted_by_path(self, page: int = 10_000) -> Iterator[PathStat]:
+        """Every evicted, not deleted file in path order, read a page at a time (bounded memory)."""
+        lo, inclusive = "", True
+        while True:
+            rows = self.evicted_range(lo, _PATH_END, inclusive, page)
+            yield from rows
+            if len(rows) < page:
+                return
+            lo, inclusive = rows[-1].path, False
+
+    def evicted_in_dir(self, directory: str, page: int = 10_000) -> dict[str, tuple[int, int]]:
+        """path -> (size, mtime_ns) of the evicted files directly in `directory` ("" = the top)."""
+        lo, hi = (directory + "/", directory + "0") if directory else ("", _PATH_END)  # '0' follows '/'
+        start = len(lo)
+        out: dict[str, tuple[int, int]] = {}
+        inclusive = True
+        while True:
+            rows = self.evicted_range(lo, hi, inclusive, page)
+            out.update((r.path, (r.size, r.mtime_ns)) for r in rows if "/" not in r.path[start:])
+            if len(rows) < page:
+                return out
+            lo, inclusive = rows[-1].path, False
 
     def set_test_retrieval(self, path: str, when: float | None = None) -> None:
         t = when or time.time()

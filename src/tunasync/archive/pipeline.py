@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import heapq
 import logging
 import os
 import time
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,12 +27,13 @@ from . import evict, store
 from .context import ArchiveCtx
 from .copycheck import check_foreign
 from .evictor import EvictReport, evict_due
-from .exclude import write_exclude_file
+from .exclude import write_rules_file
 from .hashing import HashResult, hash_pending
 from .repair import RepairReport, repair
 from .scan import TEMP_PREFIX, ScanResult, scan
+from .shadow import reconcile_if_changed
 from .states import FileState
-from .upstream import deleted_upstream
+from .upstream import check_evicted
 
 log = logging.getLogger(__name__)
 
@@ -105,23 +109,44 @@ def recover(ctx: ArchiveCtx) -> list[str]:
 
 
 def write_exclude(ctx: ArchiveCtx) -> int:
-    """The exclude list: our in-progress retrievals (`.tunasync-*`: rsync's --delete must not remove a
-    file tunasync serve is filling), then every evicted path upstream still has, and the files of an
-    eviction a crash left open (perhaps off disk already; recovery records them at the next run)."""
+    """What rsync needs before a sync: the rules file (our in-progress retrievals, `.tunasync-*`, are not
+    rsync's to delete) and the shadow tree with one placeholder per evicted file upstream still has
+    (shadow.py), and per file of an eviction a crash left open (perhaps off disk already; recovery
+    records them at the next run). Returns the number of placeholders."""
     ctx.ms.ensure_dirs()
-    paths = ctx.index.evicted_paths()
-    pending = evict.pending_paths(ctx.index)
-    if pending:
-        paths = sorted(set(paths) | set(pending))
-    return write_exclude_file(str(ctx.ms.exclude_path), paths, raw=[f"{TEMP_PREFIX}*"])
+    write_rules_file(str(ctx.ms.exclude_path), TEMP_PREFIX)
+    pending = _pending_rows(ctx)
+    fingerprint = (*ctx.index.evicted_fingerprint(), zlib.crc32(repr(pending).encode()))
+    rep = reconcile_if_changed(str(ctx.ms.shadow_dir), fingerprint,
+                               lambda: _merged(ctx.index.evicted_by_path(), pending))
+    if rep is None:  # nothing changed since the last pass
+        return fingerprint[0] + len(pending)
+    if rep.created or rep.removed:
+        log.info("archive %s: shadow tree: %d placeholder(s), %d made, %d removed", ctx.ms.name,
+                 rep.placeholders, rep.created, rep.removed)
+    return rep.placeholders
+
+
+def _pending_rows(ctx: ArchiveCtx) -> list[tuple[str, int, int]]:
+    rows = []
+    for p in evict.pending_paths(ctx.index):
+        rec = ctx.index.get(p)
+        if rec is not None and rec.state is not FileState.EVICTED:
+            rows.append((p, rec.size, rec.mtime_ns))
+    return sorted(rows)
+
+
+def _merged(evicted: Iterable[tuple[str, int, int]],
+            pending: list[tuple[str, int, int]]) -> Iterator[tuple[str, int, int]]:
+    """Both sorted by path; pending files are not `evicted` yet, so no path is in both."""
+    return heapq.merge(evicted, pending, key=lambda r: r[0])
 
 
 async def scan_and_hash(ctx: ArchiveCtx, report: RunReport, check_upstream: bool = False) -> None:
     report.scan = await asyncio.to_thread(scan, ctx.ms.root, ctx.index)
     ctx.crash("scan.done")
     if check_upstream:
-        evicted = await asyncio.to_thread(ctx.index.evicted_stats)
-        gone = await deleted_upstream(ctx.ms, evicted)
+        gone = await check_evicted(ctx.ms, ctx.index)
         if gone:
             await asyncio.to_thread(ctx.index.mark_deleted, gone)
             report.upstream_deleted = gone

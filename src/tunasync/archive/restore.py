@@ -19,6 +19,7 @@ from ..fsutil import fsync_dir, unlink_if, unlink_quiet, write_all
 from .context import ArchiveCtx
 from .index import FileRecord
 from .scan import TEMP_PREFIX
+from .shadow import drop
 
 
 def partial_path(full: str) -> str:
@@ -65,6 +66,8 @@ async def restore_file(ctx: ArchiveCtx, rec: FileRecord, candidates: Sequence[Ca
     except BaseException:
         await asyncio.to_thread(_discard, fd, tmp)
         raise
+    # the placeholder goes before the file is in place: rsync must never see both (shadow.py)
+    await asyncio.to_thread(drop, str(ctx.ms.shadow_dir), rec.path)
     inode = await asyncio.to_thread(_finish, fd, tmp, full, rec.mtime_ns)
     if inode is None:
         return False

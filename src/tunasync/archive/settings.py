@@ -2,8 +2,8 @@
 
 The worker config loader already validated every key (file + key in errors); this only combines
 the section defaults with a mirror's own `copies` / `keep_years` and lays out the per-mirror
-directory `index_dir/<mirror>/`: `index.sqlite`, `cars/` (staged bundle CARs), `exclude.txt`,
-`tmp/` (test retrievals).
+directory `index_dir/<mirror>/`: `index.sqlite`, `cars/` (staged bundle CARs), `exclude.txt` (rsync
+rules), `evicted/` (the shadow tree of evicted placeholders, `shadow.py`), `tmp/` (test retrievals).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigError
 from ..providerkind import ProviderKind
 from .policy import Policy
+from .shadow import SHADOW_NAME
 
 if TYPE_CHECKING:
     from ..worker.config_models import MirrorConfig, WorkerConfig
@@ -37,6 +38,7 @@ class MirrorArchive:
     cache_budget: int | None = None
     network: dict[str, Any] = field(default_factory=dict)  # the [archive] table for open_network
     config_file: str = ""
+    dir_times: bool = True  # the provider's rsync keeps directory mtimes (the upstream check relies on it)
 
     @property
     def index_path(self) -> Path:
@@ -49,6 +51,10 @@ class MirrorArchive:
     @property
     def exclude_path(self) -> Path:
         return self.dir / "exclude.txt"
+
+    @property
+    def shadow_dir(self) -> Path:
+        return self.dir / SHADOW_NAME
 
     @property
     def tmp_dir(self) -> Path:
@@ -65,11 +71,19 @@ class MirrorArchive:
 def mirror_archive(cfg: WorkerConfig, mirror: MirrorConfig) -> MirrorArchive:
     """Settings of one archived mirror; per-mirror `copies`/`keep_years` of 0 mean the section's."""
     from ..worker.config_resolve import resolve_mirror
+    from ..worker.providers.rsync import keeps_dir_times, rsync_options
+    from ..worker.providers.two_stage import stage2_options
 
     a = cfg.archive
     r = resolve_mirror(mirror, cfg)
     policy = Policy(copies=mirror.copies or a.copies, keep_years=mirror.keep_years or a.keep_years,
                     verify_before_evict=a.verify_before_evict, count_foreign_copies=a.count_foreign_copies)
+    if mirror.provider == "rsync":
+        dir_times = keeps_dir_times(rsync_options(r, cfg))
+    elif mirror.provider == "two-stage-rsync":
+        dir_times = keeps_dir_times(stage2_options(r))
+    else:
+        dir_times = False
     env = dict(mirror.env or {})
     if getattr(mirror, "password", ""):
         env["RSYNC_PASSWORD"] = mirror.password
@@ -78,7 +92,8 @@ def mirror_archive(cfg: WorkerConfig, mirror: MirrorConfig) -> MirrorArchive:
         profile=a.profile, bundle_size=a.bundle_size, piece_url=a.piece_url.rstrip("/"),
         upstream=mirror.upstream if r.kind.rsync else "", provider=r.kind,
         rsync_cmd=r.rsync_cmd,
-        rsync_env=env, cache_budget=a.cache_budget, network=a.model_dump(), config_file=cfg.path)
+        rsync_env=env, cache_budget=a.cache_budget, network=a.model_dump(), config_file=cfg.path,
+        dir_times=dir_times)
 
 
 def archived_mirrors(cfg: WorkerConfig) -> list[MirrorArchive]:

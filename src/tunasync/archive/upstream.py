@@ -1,13 +1,15 @@
-"""Has upstream deleted (or replaced) files that we evicted? rsync cannot tell us: evicted paths are
-excluded from the sync, so neither `--delete` nor an update ever reaches them. After a successful rsync
-sync we ask upstream directly, with a dry run restricted to the evicted paths:
+"""Has upstream deleted (or replaced) files that we evicted? rsync cannot tell us: evicted paths are not
+in the mirror tree, so `--delete` never reaches them. After a successful rsync sync we ask upstream
+directly about the evicted files of the directories that may have changed since they were last
+confirmed (`check_evicted`; which directories, and why that is enough: shadow.py), with a dry run
+restricted to those paths:
 
     rsync -n -8 --from0 --out-format='%l %M %n' --files-from=EVICTED UPSTREAM EMPTY_DIR
 
 Existing paths are listed with size and mtime; each missing one is a `link_stat ... No such file or
 directory` error and exit code 23. A path whose size or mtime differ from the evicted version was
-replaced upstream. Both are marked deleted, which takes them off the exclude list: rsync then fetches
-the new version (the scan indexes it as a new file) or, for a deleted one, does nothing. Nothing is
+replaced upstream. Both are marked deleted and lose their placeholder: rsync then fetches the new
+version (the scan indexes it as a new file) or, for a deleted one, does nothing. Nothing is
 marked unless rsync finished with 0 or 23 and every error was such a "no such file": any other failure
 (network, auth, a timeout) marks nothing. Marking is harmless anyway: the evicted version's copies
 stay known, and a path wrongly marked is simply fetched from upstream again.
@@ -23,11 +25,14 @@ import tempfile
 import time
 
 from ..childenv import child_env
+from .index import ArchiveIndex
 from .settings import MirrorArchive
+from .shadow import ROTATE, confirm, dirs_to_check, drop, reconcile
 
 log = logging.getLogger(__name__)
 
-_NO_SUCH = re.compile(r'link_stat ".*" failed: No such file or directory')
+# from a daemon the module is named: `link_stat "pool/a.deb" (in debian) failed: No such file or directory`
+_NO_SUCH = re.compile(r'link_stat ".*"(?: \(in [^)]*\))? failed: No such file or directory')
 _NOISE = re.compile(r"^rsync error: some files/attrs were not transferred|^rsync: \[sender\] link_stat ")
 
 
@@ -82,4 +87,47 @@ async def deleted_upstream(ms: MirrorArchive, evicted: dict[str, tuple[int, int]
         seen = listed.get(path)
         if seen is None or seen != (str(size), _local_mtime(mtime_ns)):
             gone.append(path)
+    return gone
+
+
+async def check_evicted(ms: MirrorArchive, index: ArchiveIndex, *, now_ns: int | None = None,
+                        rotate: int = ROTATE) -> list[str] | None:
+    """After a successful sync: the evicted paths upstream removed or replaced, asking upstream only about
+    the directories whose mtime moved since their evicted files were last confirmed (or that are too
+    young to trust, or whose turn it is in the rotation). None when upstream could not be asked."""
+    if not ms.upstream or ms.provider == "command":
+        return None
+    now = now_ns if now_ns is not None else time.time_ns()
+    root = str(ms.shadow_dir)
+
+    def ensure() -> None:
+        if not os.path.isdir(root):  # evictions from before the shadow tree existed
+            reconcile(root, index.evicted_by_path())
+
+    await asyncio.to_thread(ensure)
+    checks, seen = await asyncio.to_thread(dirs_to_check, root, ms.root, now, slot=now // 3_600_000_000_000,
+                                           rotate=rotate, trust_mtimes=ms.dir_times)
+    if not checks:
+        return []
+
+    def collect() -> dict[str, tuple[int, int]]:
+        out: dict[str, tuple[int, int]] = {}
+        for c in checks:
+            out.update(index.evicted_in_dir(c.rel))
+        return out
+
+    evicted = await asyncio.to_thread(collect)
+    gone = await deleted_upstream(ms, evicted)
+    if gone is None:
+        return None
+
+    def finish() -> None:
+        for p in gone:
+            drop(root, p)
+        for c in checks:
+            confirm(root, c, now)
+
+    await asyncio.to_thread(finish)
+    log.info("archive %s: upstream check: %d evicted file(s) asked about in %d of %d directories, %d gone",
+             ms.name, len(evicted), len(checks), seen, len(gone))
     return gone

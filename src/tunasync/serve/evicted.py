@@ -18,6 +18,7 @@ import time
 from aiohttp import web
 
 from ..archive.index import ArchiveIndex, FileRecord
+from ..archive.shadow import drop, shadow_beside
 from ..fsutil import unlink_if
 from .conditional import Plan, Validators, plan
 from .files import abort, response_for, send_range
@@ -231,7 +232,9 @@ class EvictedFiles:
 
 def _into_cache(partial: Partial, index: ArchiveIndex, rec: FileRecord) -> bool | None:
     """Place the verified file and record it `cached`; None when nothing was placed (something is there
-    already, or the tree is not writable), False when the index no longer wants it (removed again)."""
+    already, or the tree is not writable), False when the index no longer wants it (removed again).
+    The file's placeholder goes first: rsync must never see both (archive/shadow.py)."""
+    drop(shadow_beside(index.path), rec.path)
     inode = place(partial, rec.mtime_ns)
     if inode is None:
         return None

@@ -92,6 +92,10 @@ class ArchiveRunner:
         await asyncio.to_thread(pipeline.write_exclude, ctx)
         return str(ms.exclude_path)
 
+    def compare_dest(self, name: str) -> str:
+        """The shadow tree of evicted placeholders (`--compare-dest`), written by exclude_file."""
+        return str(self.mirrors[name].shadow_dir)
+
     def after_success(self, name: str) -> None:
         if name not in self.mirrors:
             return

@@ -225,6 +225,14 @@ class Files:
         return [PathStat(*r) for r in self.c.execute(
             "SELECT path, size, mtime_ns FROM files WHERE state = 'evicted' AND deleted = 0 ORDER BY path")]
 
+    def evicted_fingerprint(self) -> tuple[int, int, int, int]:
+        """(count, total size, total mtime_ns, total path length) of the evicted files upstream still has:
+        changes whenever a file joins or leaves that set or changes (shadow.py skips a pass on it)."""
+        row = self.c.execute("SELECT count(*), coalesce(sum(size), 0), coalesce(sum(mtime_ns % 2147483647), 0), "
+                             "coalesce(sum(length(path) * 31 + unicode(substr(path, -1))), 0) FROM files "
+                             "WHERE state = 'evicted' AND deleted = 0").fetchone()
+        return int(row[0]), int(row[1]), int(row[2]), int(row[3])
+
     def evicted_range(self, lo: str, hi: str, inclusive: bool, limit: int) -> list[PathStat]:
         """Evicted, not deleted files with lo <(=) path < hi, by path (a range scan of the primary key)."""
         op = ">=" if inclusive else ">"

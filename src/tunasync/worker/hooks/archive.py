@@ -1,17 +1,18 @@
 """The `archive` hook (DESIGN "Pipeline after each successful sync").
 
 pre_exec: tell the archive the sync runs (it waits for an eviction batch under way, then no eviction
-starts until post_exec), so nothing is evicted under rsync's feet; then write the exclude list of
-evicted paths from the index and hand it to the provider (rsync gets `--exclude-from`, command
-scripts `TUNASYNC_ARCHIVE_EXCLUDE`). post_exec: the sync has ended. post_success: queue an archive run
-in the background and return at once: the sync's success status is never delayed by hashing or deals.
+starts until post_exec), so nothing is evicted under rsync's feet; then write the rsync rules file and
+bring the shadow tree of evicted placeholders in line with the index (archive/shadow.py), and hand both
+to the provider (rsync gets `--exclude-from` and `--compare-dest`, command scripts
+`TUNASYNC_ARCHIVE_EXCLUDE` and `TUNASYNC_ARCHIVE_COMPARE_DEST`). post_exec: the sync has ended.
+post_success: queue an archive run in the background and return at once: the sync's success status is never delayed by hashing or deals.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..providers.process import ARCHIVE_EXCLUDE_KEY
+from ..providers.process import ARCHIVE_COMPARE_DEST_KEY, ARCHIVE_EXCLUDE_KEY
 from .base import JobHook
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ class ArchiveHook(JobHook):
             raise
         if path:
             self.provider.context.set(ARCHIVE_EXCLUDE_KEY, path)
+            self.provider.context.set(ARCHIVE_COMPARE_DEST_KEY, self.runner.compare_dest(self.provider.name))
 
     async def post_exec(self) -> None:
         self.runner.sync_ended(self.provider.name)

@@ -18,6 +18,7 @@ import subprocess
 
 from ...childenv import child_env
 from ..config_models import DockerConfig, MirrorConfig
+from ..providers.process import ARCHIVE_COMPARE_DEST_KEY, ARCHIVE_EXCLUDE_KEY
 from .base import HookError, JobHook
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,10 @@ class DockerHook(JobHook):
                 "-w", p.working_dir, "-u", f"{os.getuid()}:{os.getgid()}"]
         for vol in self.volumes + list(p.context.get("volumes", [])):
             args += ["-v", vol]
+        for key in (ARCHIVE_EXCLUDE_KEY, ARCHIVE_COMPARE_DEST_KEY):  # the archive tier's rules and shadow tree
+            path = p.context.get(key)
+            if path:
+                args += ["-v", f"{path}:{path}:ro"]
         for k, v in env.items():
             args += ["-e", f"{k}={v}"]
         if self.memory_limit:

@@ -9,7 +9,15 @@ from ...providerkind import ProviderKind
 from ..config_resolve import ResolvedMirror
 from ..runner import failure
 from .base import ProviderError
-from .process import ARCHIVE_EXCLUDE_ENV, ARCHIVE_EXCLUDE_KEY, ProcessProvider, last_group, read_log
+from .process import (
+    ARCHIVE_COMPARE_DEST_ENV,
+    ARCHIVE_COMPARE_DEST_KEY,
+    ARCHIVE_EXCLUDE_ENV,
+    ARCHIVE_EXCLUDE_KEY,
+    ProcessProvider,
+    last_group,
+    read_log,
+)
 
 
 class CommandProvider(ProcessProvider):
@@ -32,6 +40,9 @@ class CommandProvider(ProcessProvider):
         exclude = self.context.get(ARCHIVE_EXCLUDE_KEY)
         if exclude:
             env[ARCHIVE_EXCLUDE_ENV] = exclude
+        shadow = self.context.get(ARCHIVE_COMPARE_DEST_KEY)
+        if shadow:  # a script's rsync adds `--compare-dest "$TUNASYNC_ARCHIVE_COMPARE_DEST" --no-perms`
+            env[ARCHIVE_COMPARE_DEST_ENV] = shadow
         return {**env, **self.env}  # the mirror env may override the TUNASYNC_* keys, as in Go
 
     async def run(self, started: Callable[[], None]) -> None:

@@ -16,10 +16,13 @@ from .base import Provider, ProviderError
 
 log = logging.getLogger(__name__)
 
-# Context key the archive tier sets to a file of evicted paths that rsync must not fetch again
-# (DESIGN "rsync must not fetch evicted files again"); command providers get it in this env var.
+# Context keys the archive tier sets before a sync (DESIGN "rsync must not fetch evicted files again",
+# archive/shadow.py): a small rsync rules file (`--exclude-from`), and the shadow tree of evicted
+# placeholders (`--compare-dest`). Command providers get them in these env vars.
 ARCHIVE_EXCLUDE_KEY = "archive_exclude_from"
 ARCHIVE_EXCLUDE_ENV = "TUNASYNC_ARCHIVE_EXCLUDE"
+ARCHIVE_COMPARE_DEST_KEY = "archive_compare_dest"
+ARCHIVE_COMPARE_DEST_ENV = "TUNASYNC_ARCHIVE_COMPARE_DEST"
 
 
 class ProcessProvider(Provider):
