@@ -49,6 +49,7 @@ from tunasync.archive.index import ArchiveIndex  # noqa: E402
 from tunasync.archive.policy import Policy  # noqa: E402
 from tunasync.archive.settings import MirrorArchive  # noqa: E402
 from tunasync.archive.upstream import check_evicted  # noqa: E402
+from tunasync.providerkind import ProviderKind  # noqa: E402
 from tunasync.worker.providers.rsync import BASE_OPTIONS, fast_basis_lookup, shadow_options  # noqa: E402
 
 OLD_DIR_NS = 1_577_836_800_000_000_000  # directories untouched since 2020 (the steady state of a pool)
@@ -218,7 +219,7 @@ def main_part(args: argparse.Namespace, files: int, fraction: float, work: Path)
             print(nones[-1].line("sync, nothing evicted"), flush=True)
         evicted = evicted_paths(files, fraction)
         ms = MirrorArchive(name="scale", root=str(mirror), dir=work / "archive", policy=Policy(),
-                           upstream=d.url, provider="rsync")
+                           upstream=d.url, provider=ProviderKind.RSYNC)
         ms.ensure_dirs()
         t0 = time.perf_counter()
         index = seed_index(ms, mirror, evicted)

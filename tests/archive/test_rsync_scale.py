@@ -25,6 +25,7 @@ from tunasync.archive.policy import Policy
 from tunasync.archive.scan import scan
 from tunasync.archive.settings import MirrorArchive
 from tunasync.archive.upstream import check_evicted
+from tunasync.providerkind import ProviderKind
 from tunasync.worker.config_models import GlobalConfig, MirrorConfig, WorkerConfig
 from tunasync.worker.providers.build import build_provider
 from tunasync.worker.providers.process import ARCHIVE_COMPARE_DEST_KEY, ARCHIVE_EXCLUDE_KEY
@@ -108,7 +109,7 @@ def test_fifty_thousand_evicted_files_stay_away(tmp_path, daemon, caplog):
     assert transferred(provider.log_file) == DIRS * PER_DIR
 
     ms = MirrorArchive(name="big", root=str(root), dir=tmp_path / "archive" / "big", policy=Policy(),
-                       upstream=url, provider="rsync")
+                       upstream=url, provider=ProviderKind.RSYNC)
     ms.ensure_dirs()
     index = ArchiveIndex(ms.index_path)
     ctx = ArchiveCtx(ms, index)

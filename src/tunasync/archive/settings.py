@@ -78,9 +78,9 @@ def mirror_archive(cfg: WorkerConfig, mirror: MirrorConfig) -> MirrorArchive:
     r = resolve_mirror(mirror, cfg)
     policy = Policy(copies=mirror.copies or a.copies, keep_years=mirror.keep_years or a.keep_years,
                     verify_before_evict=a.verify_before_evict, count_foreign_copies=a.count_foreign_copies)
-    if mirror.provider == "rsync":
+    if r.kind is ProviderKind.RSYNC:
         dir_times = keeps_dir_times(rsync_options(r, cfg))
-    elif mirror.provider == "two-stage-rsync":
+    elif r.kind is ProviderKind.TWO_STAGE_RSYNC:
         dir_times = keeps_dir_times(stage2_options(r))
     else:
         dir_times = False

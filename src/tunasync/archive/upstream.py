@@ -95,7 +95,7 @@ async def check_evicted(ms: MirrorArchive, index: ArchiveIndex, *, now_ns: int |
     """After a successful sync: the evicted paths upstream removed or replaced, asking upstream only about
     the directories whose mtime moved since their evicted files were last confirmed (or that are too
     young to trust, or whose turn it is in the rotation). None when upstream could not be asked."""
-    if not ms.upstream or ms.provider == "command":
+    if not ms.upstream or not ms.provider.rsync:
         return None
     now = now_ns if now_ns is not None else time.time_ns()
     root = str(ms.shadow_dir)
