@@ -24,6 +24,7 @@ from aiohttp import web
 
 from ...content.cid import CID
 from ...content.piece import piece_of_file
+from ..interfaces import DealState
 from .chain import FOREIGN_CLIENT
 from .context import Devnet
 from .faults import parse_flag
@@ -98,8 +99,8 @@ async def seed(request: web.Request) -> web.Response:
         if net.provider(a) is None:
             return _err(400, f"no provider {a!r}")
     kind = body.get("kind", "deal")
-    state = body.get("state", "active")
-    if kind not in ("deal", "ddo") or state not in ("active", "published", "slashed"):
+    state = body.get("state", DealState.ACTIVE.value)
+    if kind not in ("deal", "ddo") or state not in (DealState.ACTIVE, DealState.PUBLISHED, DealState.SLASHED):
         return _err(400, "kind must be deal|ddo and state active|published|slashed")
     try:
         if body.get("piece_cid"):
@@ -121,17 +122,17 @@ async def seed(request: web.Request) -> web.Response:
             label=root[0]["root_cid"], verified=int(kind == "ddo"), deal_type="ddo" if kind == "ddo" else "market",
             start_epoch=head + net.params.start_delay, end_epoch=head + int(body.get("duration", net.params.duration)),
             proposed_epoch=head,
-            state="proposed", stored=1, foreign_copy=1)
+            state=DealState.PROPOSED.value, stored=1, foreign_copy=1)
         deal = (await net.db(net.store.deals, "id = ?", (row_id,)))[0]
-        await net.db(net.chain.apply, deal, {"state": "published", "published_epoch": head, "last_updated": head,
+        await net.db(net.chain.apply, deal, {"state": DealState.PUBLISHED.value, "published_epoch": head, "last_updated": head,
                                              "publish": True}, head)
-        if state in ("active", "slashed"):
+        if state in (DealState.ACTIVE, DealState.SLASHED):
             deal = (await net.db(net.store.deals, "id = ?", (row_id,)))[0]
-            await net.db(net.chain.apply, deal, {"state": "active", "sector_start_epoch": head, "last_updated": head,
+            await net.db(net.chain.apply, deal, {"state": DealState.ACTIVE.value, "sector_start_epoch": head, "last_updated": head,
                                                  "seal": True}, head)
-        if state == "slashed":
+        if state == DealState.SLASHED:
             deal = (await net.db(net.store.deals, "id = ?", (row_id,)))[0]
-            await net.db(net.chain.apply, deal, {"state": "slashed", "slash_epoch": head, "last_updated": head}, head)
+            await net.db(net.chain.apply, deal, {"state": DealState.SLASHED.value, "slash_epoch": head, "last_updated": head}, head)
         deal = (await net.db(net.store.deals, "id = ?", (row_id,)))[0]
         if deal["deal_id"] is not None:
             deals.append(deal["deal_id"])
@@ -146,7 +147,7 @@ async def slash_deal(request: web.Request) -> web.Response:
     if not rows:
         return _err(404, "deal not found")
     head = net.chain.epoch
-    await net.db(net.chain.apply, rows[0], {"state": "slashed", "slash_epoch": head, "last_updated": head}, head)
+    await net.db(net.chain.apply, rows[0], {"state": DealState.SLASHED.value, "slash_epoch": head, "last_updated": head}, head)
     return web.json_response({"dealId": rows[0]["deal_id"], "slashEpoch": head})
 
 

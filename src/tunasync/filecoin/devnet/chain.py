@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from ...content.cid import b58encode
+from ..interfaces import DealState
 from .faults import Faults
 from .market import LIVE, MarketParams, step
 from .store import Store
@@ -106,7 +107,7 @@ class Chain:
                                (deal["provider"], sector, epoch))
             if deal["deal_type"] == "ddo":
                 changes["claim_id"] = self.add_claim(deal, epoch, sector)
-        if changes.get("state") in ("slashed", "expired") and deal.get("sector_number") is not None:
+        if changes.get("state") in (DealState.SLASHED, DealState.EXPIRED) and deal.get("sector_number") is not None:
             self.store.execute("UPDATE sectors SET live = 0 WHERE provider = ? AND sector = ?",
                                (deal["provider"], deal["sector_number"]))
         self.store.update_deal(deal["id"], **changes)

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from ...content.cid import CID
+from ..interfaces import DealState
 from .chain import OUR_CLIENT
 from .context import Devnet
 from .market import LIVE, duration_epochs
@@ -156,7 +157,7 @@ async def create_schedule(request: web.Request) -> web.Response:
             payload_size=pc["file_size"], root_cid=pc["root_cid"], client=OUR_CLIENT, provider=provider,
             label=pc["root_cid"], verified=int(bool(body.get("verified", False))), deal_type=deal_type,
             start_epoch=head + start_delay, end_epoch=head + start_delay + duration, proposed_epoch=head,
-            state="proposed", car_url=template.replace("{PIECE_CID}", pc["piece_cid"]), schedule_id=sid))
+            state=DealState.PROPOSED.value, car_url=template.replace("{PIECE_CID}", pc["piece_cid"]), schedule_id=sid))
     if net.on_deal_proposed is not None:
         for row_id in made:
             await net.on_deal_proposed(row_id)
