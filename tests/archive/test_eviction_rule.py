@@ -85,3 +85,11 @@ def test_a_version_1_index_gets_the_rule_s_indexes_and_keeps_its_rows(tmp_path):
             "AND mtime_ns < 5 AND size >= 1 AND (bundle_id IS NULL OR bundle_id NOT IN "
             "(SELECT id FROM bundles WHERE state IN ('degraded')))"))
     assert "COVERING INDEX files_due" in plan, plan
+
+
+def test_ls_takes_exactly_the_subtree_from_the_primary_key(tmp_path):
+    paths = ("pool/a/x", "pool/a/y/z", "pool/a-b/x", "pool/ab/x", "pool/a0", "pool/b")
+    ix = stored_tree(tmp_path, {p: (10, 0) for p in paths})
+    assert [r.path for r in ix.files_under("pool/a")] == ["pool/a/x", "pool/a/y/z"]
+    assert [r.path for r in ix.files_under("pool/a0")] == ["pool/a0"]
+    assert len(ix.files_under("")) == 6

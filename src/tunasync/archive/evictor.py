@@ -156,10 +156,11 @@ class _Run:
         if bid is not None and b is None:
             return
         n, cands = await self.copies.bundle(b) if b is not None else (0, [])
-        tested_at: float | None = None
-        per_file = True
+        tested_at: float | None = None  # when the bundle's whole piece came back verified
+        try_piece = True  # the piece is not verified yet: try it once (else each file is tested alone)
+        failed = False  # every provider's piece failed the check: nothing of this bundle leaves this run
         if b is not None and b.test_retrieval_at is not None:
-            tested_at, per_file = b.test_retrieval_at, False
+            tested_at, try_piece = b.test_retrieval_at, False
         after = ""
         while not self.full():
             page = await asyncio.to_thread(self.ctx.index.due_page, self.q, bid, after, evict.BATCH)
@@ -168,62 +169,68 @@ class _Run:
             after = page[-1].path
             if self.left is not None:
                 page = page[: self.left]
-            if (b is not None and n >= self.ctx.policy.copies and per_file and self.ctx.policy.verify_before_evict
-                    and not self.dry_run):
+            must_test = self.ctx.policy.verify_before_evict and not self.dry_run
+            if b is not None and n >= self.ctx.policy.copies and try_piece and must_test:
+                try_piece = False
                 ok = await test_bundle(self.ctx, b, cands)
-                if ok is not None:
-                    per_file = False
-                    if ok:
-                        tested_at = time.time()
-                        await asyncio.to_thread(self.ctx.index.set_bundle_tested, b.id, tested_at)
-                        self.report.tested_bundles += 1
-                        self.ctx.crash("evict.tested")
-            decided = await asyncio.gather(*(self.decide(rec, b, n, cands, tested_at, per_file) for rec in page),
-                                           return_exceptions=True)
-            settle(list(decided))
-            approved = [rec for rec in decided if isinstance(rec, FileRecord)]
+                if ok:
+                    tested_at = time.time()
+                    await asyncio.to_thread(self.ctx.index.set_bundle_tested, b.id, tested_at)
+                    self.report.tested_bundles += 1
+                    self.ctx.crash("evict.tested")
+                elif ok is not None:
+                    failed = True
+            if failed:
+                for rec in page:
+                    self.report.kept[rec.path] = "no verified test retrieval: every copy of its bundle failed the check"
+                approved = []
+            elif b is not None and (tested_at is not None or not must_test):
+                # no file of this page needs its own retrieval: decide them all here, no task per file
+                approved = [rec for rec in page if self.keep_or_take(rec, self.judge(rec, b, n, True))]
+            else:
+                decided = await asyncio.gather(*(self.decide(rec, b, n, cands) for rec in page),
+                                               return_exceptions=True)
+                settle(list(decided))
+                approved = [rec for rec in decided if isinstance(rec, FileRecord)]
             await self.remove(approved, tested_at)
             self.done += len(page)
             self.ctx.progress("evict", self.done, self.total, page[-1].path)
 
-    async def decide(self, rec: FileRecord, b: Bundle | None, n: int, cands: list[Candidate],
-                     tested_at: float | None, per_file: bool) -> FileRecord | None:
-        report = self.report
+    def judge(self, rec: FileRecord, b: Bundle | None, n: int, tested: bool) -> Decision:
+        """The policy's answer for one file with the facts of this run (its name is rsync's to write)."""
         if not evictable_name(rec.path):
-            report.kept[rec.path] = "name cannot be written to rsync's exclude list"
-            return None
-        if b is None:
-            n = await self.copies.foreign(rec)
-        tested = rec.test_retrieval_at is not None or tested_at is not None
-        async with self.tests:
-            return await self._decide(rec, b, n, cands, tested, per_file)
+            return Decision(False, "name cannot be written to rsync's exclude list")
+        return should_evict(state=rec.state, mtime_ns=rec.mtime_ns, now=self.now, verified_copies=n,
+                            policy=self.ctx.policy, size=rec.size, bundle_state=b.state if b is not None else None,
+                            test_retrieval_ok=tested or rec.test_retrieval_at is not None)
 
-    async def _decide(self, rec: FileRecord, b: Bundle | None, n: int, cands: list[Candidate], tested: bool,
-                      per_file: bool) -> FileRecord | None:
-        policy, report = self.ctx.policy, self.report
-
-        def decide(test_ok: bool) -> Decision:
-            return should_evict(state=rec.state, mtime_ns=rec.mtime_ns, now=self.now, verified_copies=n,
-                                policy=policy, size=rec.size, bundle_state=b.state if b is not None else None,
-                                test_retrieval_ok=test_ok)
-
-        first = decide(True)
-        if first and policy.verify_before_evict and not tested and per_file and not self.dry_run:
-            tested = await test_retrieval(self.ctx, rec, cands or None)
-            if tested:
-                await asyncio.to_thread(self.ctx.index.set_test_retrieval, rec.path)
-                self.ctx.crash("evict.tested")
-        decision = decide(tested or (self.dry_run and bool(first)))
+    def keep_or_take(self, rec: FileRecord, decision: Decision) -> bool:
+        """Record the decision; True when the file is to leave now (never in a dry run)."""
         if not decision:
-            report.kept[rec.path] = decision.reason
-            return None
+            self.report.kept[rec.path] = decision.reason
+            return False
         if self.dry_run:
-            report.would_evict.append(rec.path)
-            report.bytes += rec.size
+            self.report.would_evict.append(rec.path)
+            self.report.bytes += rec.size
             if self.left is not None:
                 self.left -= 1
-            return None
-        return rec
+            return False
+        return True
+
+    async def decide(self, rec: FileRecord, b: Bundle | None, n: int, cands: list[Candidate]) -> FileRecord | None:
+        """One file that may need its own copy check (no bundle of ours) or its own test retrieval."""
+        async with self.tests:
+            if b is None:
+                n = await self.copies.foreign(rec)
+            first = self.judge(rec, b, n, True)
+            tested = rec.test_retrieval_at is not None
+            if first and self.ctx.policy.verify_before_evict and not tested and not self.dry_run:
+                tested = await test_retrieval(self.ctx, rec, cands or None)
+                if tested:
+                    await asyncio.to_thread(self.ctx.index.set_test_retrieval, rec.path)
+                    self.ctx.crash("evict.tested")
+            decision = self.judge(rec, b, n, tested or (self.dry_run and bool(first)))
+            return rec if self.keep_or_take(rec, decision) else None
 
     async def remove(self, recs: list[FileRecord], tested_at: float | None) -> None:
         if not recs or self.full():

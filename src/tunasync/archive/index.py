@@ -63,6 +63,10 @@ class ArchiveIndex:
     def files(self, state: FileState | None = None, include_deleted: bool = False) -> Iterator[FileRecord]:
         return iter(self.db.read(lambda r: r.files.select(state, include_deleted)))
 
+    def files_under(self, prefix: str, include_deleted: bool = False) -> list[FileRecord]:
+        """The file at `prefix` (mirror-relative, no slashes around) and every file below it, by path."""
+        return self.db.read(lambda r: r.files.under(prefix, include_deleted))
+
     def stat_map(self) -> dict[str, StatRow]:
         """path -> (size, mtime_ns, inode, state, deleted) for the scanner's comparison."""
         return self.db.read(lambda r: r.files.stat_map())

@@ -304,11 +304,12 @@ def ls_cmd(config: Path, as_json: bool, show_deleted: bool, mirror: str, path: s
         prefix = path.strip("/")
         rows = []
         bundle_piece = {b.id: b.piece_cid for b in index.bundles()}
-        for rec in index.files(include_deleted=show_deleted):
-            if prefix and rec.path != prefix and not rec.path.startswith(prefix + "/"):
-                continue
+        bundle_copies: dict[int, int] = {}  # one count per bundle, not one query per file
+        for rec in index.files_under(prefix, include_deleted=show_deleted):
             if rec.bundle_id is not None:
-                copies: int | None = index.verified_copies(bundle_piece.get(rec.bundle_id) or "")
+                if rec.bundle_id not in bundle_copies:
+                    bundle_copies[rec.bundle_id] = index.verified_copies(bundle_piece.get(rec.bundle_id) or "")
+                copies: int | None = bundle_copies[rec.bundle_id]
             else:
                 f = index.foreign(rec.cid) if rec.cid else None
                 copies = f[0] if f else None

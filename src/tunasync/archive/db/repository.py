@@ -112,6 +112,17 @@ class Files:
             q += " WHERE " + " AND ".join(cond)
         return [FileRecord.from_row(r) for r in self.c.execute(q + " ORDER BY path", args)]
 
+    def under(self, prefix: str, include_deleted: bool) -> list[FileRecord]:
+        """The file `prefix` and the files below `prefix/`, by path: two range scans of the primary key
+        ("/" sorts just below "0", so `prefix/` .. `prefix0` is exactly the subtree)."""
+        gone = "" if include_deleted else " AND deleted = 0"
+        if not prefix:
+            return [FileRecord.from_row(r) for r in self.c.execute(f"SELECT * FROM files WHERE 1{gone} ORDER BY path")]
+        rows = list(self.c.execute(f"SELECT * FROM files WHERE path = ?{gone}", (prefix,)))
+        rows += self.c.execute(f"SELECT * FROM files WHERE path >= ? AND path < ?{gone} ORDER BY path",
+                               (prefix + "/", prefix + "0"))
+        return [FileRecord.from_row(r) for r in rows]
+
     def stat_map(self) -> dict[str, StatRow]:
         return {r[0]: StatRow(r[1], r[2], r[3], r[4], r[5])
                 for r in self.c.execute("SELECT path, size, mtime_ns, inode, state, deleted FROM files")}
