@@ -8,18 +8,20 @@ restart is a new index connection, the recovery of `pipeline.run`, and a run to 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from tests.archive.archkit import archive_ctx, assert_nothing_lost, make_tree, rand, write_conf
 from tests.devnetkit import DevnetProc
+from tunasync import archive
 from tunasync.archive import evict, pipeline, store
-from tunasync.archive.crash import CrashAt, CrashInjected
+from tunasync.archive.crash import POINTS, CrashAt, CrashInjected
 from tunasync.archive.repair import repair
 
 N_OLD = 6  # old files (all evicted in the end), 3 bundles of 2
-SCENARIO = [("scan.done", 1), ("hash.done", 1)]
+SCENARIO = [("scan.recorded", 1), ("scan.done", 1), ("hash.done", 1)]
 SCENARIO += [(f"pack.{s}", n) for s in ("created", "car_written", "piece_computed", "staged") for n in (1, 2, 3)]
 SCENARIO += [(f"store.{s}", n) for s in ("checked", "offered", "marked", "car_removed") for n in (1, 2, 3)]
 # eviction: one verified retrieval per bundle, one journaled batch per bundle (two files each)
@@ -31,8 +33,19 @@ REPAIR = [("repair.degraded", 1), ("repair.rebuilt", 1), ("store.checked", 1), (
           ("store.marked", 1), ("store.car_removed", 1)]
 
 
+RESTORE = ["restore.placed", "restore.cached"]  # test_restore.py crashes at these
+
+
 def test_the_scenario_covers_at_least_fifty_points():
     assert len(SCENARIO) + len(SMALL_BATCHES) + len(REPAIR) >= 50
+
+
+def test_every_journaled_point_of_the_code_is_listed_and_crashed_at():
+    code = "".join(p.read_text() for p in Path(archive.__file__).parent.rglob("*.py"))
+    assert set(re.findall(r'crash\("([a-z_]+\.[a-z_]+)"\)', code)) == POINTS
+    assert {p for p, _ in SCENARIO + SMALL_BATCHES + REPAIR} | set(RESTORE) == POINTS
+    with pytest.raises(ValueError, match="no crash point 'evict.unlinkd'"):
+        CrashAt("evict.unlinkd")
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import pytest
 
 from tests.archive.test_scan_walk import needs_native, odd_tree, without_dac_override, write
 from tunasync.archive import scan as scanmod
+from tunasync.archive.crash import CrashAt, CrashInjected
 from tunasync.archive.index import ArchiveIndex
 from tunasync.archive.scan import NO_NATIVE_ENV, ScanResult, invalidate_snapshot, scan, snapshot_path
 from tunasync.archive.states import FileState
@@ -157,14 +158,9 @@ def test_stale_snapshot_after_a_crash_still_finds_every_change(ls, monkeypatch):
     (ls.root / "pool/a/f0.deb").unlink()
     os.rename(ls.root / "README", ls.root.parent / "README.away")
 
-    def crash(*_a, **_k):
-        raise SystemExit("crash between the index commit and the snapshot write")
-
-    monkeypatch.setattr(scanmod, "_write_snapshot", crash)
     monkeypatch.delenv(NO_NATIVE_ENV, raising=False)
-    with pytest.raises(SystemExit):
-        scan(str(ls.root), ls.native)
-    monkeypatch.undo()
+    with pytest.raises(CrashInjected):  # between the index commit and the snapshot write
+        scan(str(ls.root), ls.native, crash=CrashAt("scan.recorded"))
     assert ls.native.get("README").deleted  # committed; the old snapshot still says it is there
     monkeypatch.setenv(NO_NATIVE_ENV, "1")
     scan(str(ls.root), ls.python)  # the other index catches up

@@ -143,7 +143,7 @@ def _merged(evicted: Iterable[tuple[str, int, int]],
 
 
 async def scan_and_hash(ctx: ArchiveCtx, report: RunReport, check_upstream: bool = False) -> None:
-    report.scan = await asyncio.to_thread(scan, ctx.ms.root, ctx.index)
+    report.scan = await asyncio.to_thread(scan, ctx.ms.root, ctx.index, True, ctx.crash)
     ctx.crash("scan.done")
     if check_upstream:
         gone = await check_evicted(ctx.ms, ctx.index)

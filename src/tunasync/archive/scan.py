@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import NamedTuple
 
+from .crash import Crash, no_crash
 from .db import Repos, ScanLogState, StatRow
 from .index import ArchiveIndex
 
@@ -295,8 +296,11 @@ def _write_snapshot(index: ArchiveIndex, root: str, token: str, data: bytes) -> 
 
 
 # -- the scan ----------------------------------------------------------------------------------------
-def scan(root: str, index: ArchiveIndex, apply: bool = True) -> ScanResult:
-    """Compare the tree with the index; with apply=True record changes and upstream deletions."""
+def scan(root: str, index: ArchiveIndex, apply: bool = True, crash: Crash = no_crash) -> ScanResult:
+    """Compare the tree with the index; with apply=True record changes and upstream deletions.
+
+    `crash("scan.recorded")` is called once the changes are committed, before the new snapshot is
+    written (the one step whose crash leaves the index and the snapshot apart)."""
     native = _native()
     trusted = _log_ready(index)  # the log has seen every row change since the last snapshot
     if not trusted and apply:
@@ -307,6 +311,7 @@ def scan(root: str, index: ArchiveIndex, apply: bool = True) -> ScanResult:
         res = _full(list(_walk_py(root, errors)), errors, index)
         if apply and (res.changed or res.deleted):
             _record(index, res, state, new_snapshot=True)  # a token no snapshot carries: trims the log
+            crash("scan.recorded")
         return res
 
     listing = _list(native, root)
@@ -327,6 +332,7 @@ def scan(root: str, index: ArchiveIndex, apply: bool = True) -> ScanResult:
         _judge(res, present, off, _rows(index, [e[0] for e in present] + off), listing.errors)
     if apply and (res.changed or res.deleted or logged or not same):
         token = _record(index, res, state, new_snapshot=not same)
+        crash("scan.recorded")
         if token is not None:
             _write_snapshot(index, root, token, listing.data)
     return res
