@@ -90,13 +90,9 @@ class ArchiveIndex:
 
     def set_hashed_many(self, rows: Iterable[tuple[str, tuple[int, int, int], str]], profile: str) -> list[str]:
         """`set_hashed` for many (path, expect, cid) in one transaction; returns the paths refused."""
-        rows = list(rows)
+        batch = list(rows)
         now = time.time()
-
-        def work(r: Repos) -> list[str]:
-            return [path for path, expect, cid in rows if not r.files.set_hashed(path, expect, profile, cid, now)]
-
-        return self.db.write(work)
+        return self.db.write(lambda r: r.files.set_hashed_many(batch, profile, now))
 
     def set_state(self, path: str, new: FileState, **fields: object) -> None:
         """Move one file to `new` (IllegalTransition when its state may not go there)."""

@@ -8,6 +8,7 @@ the moves states.py does not list.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -48,6 +49,24 @@ def _sets(fields: Mapping[str, object], allowed: frozenset[str]) -> tuple[str, t
     return "".join(f", {k} = ?" for k in fields), tuple(fields.values())
 
 
+@functools.lru_cache(maxsize=256)
+def _transition_sql(new: FileState, olds: tuple[FileState, ...], by_path: bool, where: str,
+                    fields: tuple[str, ...]) -> str:
+    """The UPDATE for a checked move (built once per shape: bulk callers run it row after row)."""
+    for old in olds:
+        check_transition(old, new)
+    bad = sorted(set(fields) - FILE_FIELDS)
+    if bad:
+        raise ValueError(f"not a column that may be set here: {', '.join(bad)}")
+    sets = "".join(f", {k} = ?" for k in fields)
+    cond = [f"state IN ({', '.join(repr(s.value) for s in olds)})"]
+    if by_path:
+        cond.append("path = ?")
+    if where:
+        cond.append(f"({where})")
+    return f"UPDATE files SET state = {new.value!r}{sets} WHERE {' AND '.join(cond)}"
+
+
 def transition(c: sqlite3.Connection, new: FileState, *, path: str | None = None,
                frm: Iterable[FileState] | None = None, where: str = "", args: Sequence[object] = (),
                fields: Mapping[str, object] | None = None) -> int:
@@ -56,7 +75,7 @@ def transition(c: sqlite3.Connection, new: FileState, *, path: str | None = None
     With `path` and no `frm`: that file from whatever state it is in (IllegalTransition when that move
     is not allowed, KeyError when there is no such file). Otherwise every file whose state is one of
     `frm` (each of which must be allowed to reach `new`), matching `path` and/or the `where` clause."""
-    sets, vals = _sets(fields or {}, FILE_FIELDS)
+    fields = fields or {}
     if frm is None:
         if path is None:
             raise ValueError("transition needs a path or the states it moves files from")
@@ -64,19 +83,17 @@ def transition(c: sqlite3.Connection, new: FileState, *, path: str | None = None
         if row is None:
             raise KeyError(path)
         frm = (FileState(row[0]),)
-    olds = tuple(dict.fromkeys(frm))
-    for old in olds:
-        check_transition(old, new)
-    cond = [f"state IN ({', '.join('?' * len(olds))})"]
-    cargs: list[object] = [s.value for s in olds]
-    if path is not None:
-        cond.append("path = ?")
-        cargs.append(path)
-    if where:
-        cond.append(f"({where})")
-        cargs.extend(args)
-    return c.execute(f"UPDATE files SET state = ?{sets} WHERE {' AND '.join(cond)}",
-                     (new.value, *vals, *cargs)).rowcount
+    sql = _transition_sql(new, tuple(dict.fromkeys(frm)), path is not None, where, tuple(fields))
+    head: tuple[object, ...] = (path,) if path is not None else ()
+    return c.execute(sql, (*fields.values(), *head, *args)).rowcount
+
+
+def transition_each(c: sqlite3.Connection, new: FileState, frm: Sequence[FileState], where: str,
+                    fields: Sequence[str], rows: Iterable[Sequence[object]]) -> list[bool]:
+    """`transition` by path for many files: each row is (*field values, path, *where args); returns, per
+    row, whether that file moved."""
+    sql = _transition_sql(new, tuple(frm), True, where, tuple(fields))
+    return [c.execute(sql, row).rowcount == 1 for row in rows]
 
 
 def bundle_transition(c: sqlite3.Connection, bid: int, new: BundleState, **fields: object) -> None:
@@ -138,25 +155,18 @@ class Files:
 
     def upsert_seen(self, rows: Iterable[tuple[str, int, int, int]], now: float) -> int:
         """Files found on disk new or changed: back to `local` with no CID (every state may go there)."""
-        n = 0
-        for path, size, mtime_ns, inode in rows:
-            self.c.execute(
+        return self.c.executemany(
                 """INSERT INTO files (path, size, mtime_ns, inode, state, first_seen, last_seen)
                    VALUES (?, ?, ?, ?, 'local', ?, ?)
                    ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
                      inode = excluded.inode, state = 'local', cid = NULL, profile = NULL, bundle_id = NULL,
                      deleted = 0, hashed_at = NULL, stored_at = NULL, evicted_at = NULL,
                      test_retrieval_at = NULL, last_seen = excluded.last_seen""",
-                (path, size, mtime_ns, inode, now, now),
-            )
-            n += 1
-        return n
+                ((path, size, mtime_ns, inode, now, now) for path, size, mtime_ns, inode in rows)).rowcount
 
     def mark_deleted(self, paths: Iterable[str]) -> int:
-        n = 0
-        for p in paths:
-            n += self.c.execute("UPDATE files SET deleted = 1 WHERE path = ? AND deleted = 0", (p,)).rowcount
-        return n
+        return self.c.executemany("UPDATE files SET deleted = 1 WHERE path = ? AND deleted = 0",
+                                  ((p,) for p in paths)).rowcount
 
     def set_hashed(self, path: str, expect: tuple[int, int, int], profile: str, cid: str, now: float) -> bool:
         """`local` → `hashed` only if the row still describes the bytes that were hashed."""
@@ -168,6 +178,14 @@ class Files:
     def set_state(self, path: str, new: FileState, fields: Mapping[str, object]) -> None:
         """Move one file from whatever state it is in (IllegalTransition, KeyError)."""
         transition(self.c, new, path=path, fields=fields)
+
+    def set_hashed_many(self, rows: Sequence[tuple[str, tuple[int, int, int], str]], profile: str,
+                        now: float) -> list[str]:
+        """`set_hashed` for many (path, expect, cid); returns the paths refused."""
+        moved = transition_each(self.c, FileState.HASHED, (FileState.LOCAL,),
+                                "size = ? AND mtime_ns = ? AND inode = ?", ("cid", "profile", "hashed_at"),
+                                ((cid, profile, now, path, *expect) for path, expect, cid in rows))
+        return [row[0] for row, ok in zip(rows, moved, strict=True) if not ok]
 
     def back_to_local(self, path: str) -> None:
         """Forget the CID; mtime -1 makes the next scan see the file as changed."""
