@@ -47,7 +47,7 @@ async def bundle_copies(ctx: ArchiveCtx, b: Bundle) -> PieceCopies:
     report = await net.chain.verified_copies(piece, b.padded_size, deal_ids=deal_ids, claims=claims,
                                              providers=unnamed)
     rows = [(d.provider, d.ident, d.counted) for d in report.details]
-    await asyncio.to_thread(ctx.index.record_copies, b.piece_cid, report.epoch, rows)
+    await ctx.index.call(ctx.index.record_copies, b.piece_cid, report.epoch, rows)
     live = set(report.providers)
     pending = sorted({d.provider for d in deals if d.state.pending and d.provider not in live})
     failed = sorted({d.provider for d in deals if d.state.ended and d.provider not in live})
@@ -97,7 +97,7 @@ async def count_foreign(ctx: ArchiveCtx, rec: FileRecord) -> int:
                     ctx.ms.name, rec.path, len(found.providers))
     if found.count >= ctx.policy.copies:
         assert rec.cid is not None
-        await asyncio.to_thread(ctx.index.set_foreign, rec.cid, found.count, found.piece, True)
+        await ctx.index.call(ctx.index.set_foreign, rec.cid, found.count, found.piece, True)
     return found.count
 
 

@@ -148,10 +148,10 @@ async def scan_and_hash(ctx: ArchiveCtx, report: RunReport, check_upstream: bool
     if check_upstream:
         gone = await check_evicted(ctx.ms, ctx.index)
         if gone:
-            await asyncio.to_thread(ctx.index.mark_deleted, gone)
+            await ctx.index.call(ctx.index.mark_deleted, gone)
             report.upstream_deleted = gone
             log.info("archive %s: upstream deleted %d evicted file(s)", ctx.ms.name, len(gone))
-    total = (await asyncio.to_thread(ctx.index.counts))[FileState.LOCAL.value][1]  # bytes to hash: one SUM
+    total = (await ctx.index.call(ctx.index.counts))[FileState.LOCAL.value][1]  # bytes to hash: one SUM
     done = [0]
 
     def progress(_files: int, nbytes: int) -> None:
@@ -161,13 +161,13 @@ async def scan_and_hash(ctx: ArchiveCtx, report: RunReport, check_upstream: bool
     report.hashed = await asyncio.to_thread(hash_pending, ctx.index, ctx.ms.root, ctx.ms.profile,
                                             progress=progress)
     ctx.crash("hash.done")
-    report.known = await asyncio.to_thread(ctx.index.attach_to_known_bundles)
+    report.known = await ctx.index.call(ctx.index.attach_to_known_bundles)
 
 
 async def find_foreign(ctx: ArchiveCtx, report: RunReport) -> None:
     if ctx.net is None or not ctx.policy.count_foreign_copies:
         return
-    recs = await asyncio.to_thread(lambda: [r for r in ctx.index.files(FileState.HASHED) if r.bundle_id is None])
+    recs = await ctx.index.call(lambda: [r for r in ctx.index.files(FileState.HASHED) if r.bundle_id is None])
     if recs:
         report.foreign = await check_foreign(ctx, recs)
 
@@ -188,10 +188,10 @@ async def maintain(ctx: ArchiveCtx, *, poll: float = 2.0, now: datetime | None =
 
 
 async def _repair_if_due(ctx: ArchiveCtx, report: RunReport) -> None:
-    last_text = await asyncio.to_thread(ctx.index.get_meta, "repaired_at")
+    last_text = await ctx.index.call(ctx.index.get_meta, "repaired_at")
     if time.time() - float(last_text or 0) >= REPAIR_EVERY:
         report.repair = await repair(ctx)
-        await asyncio.to_thread(ctx.index.set_meta, "repaired_at", str(time.time()))
+        await ctx.index.call(ctx.index.set_meta, "repaired_at", str(time.time()))
 
 
 async def run(ctx: ArchiveCtx, *, after_sync: bool = False, wait: float = 0.0, poll: float = 2.0,

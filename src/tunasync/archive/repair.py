@@ -48,7 +48,7 @@ async def rebuild_from_network(ctx: ArchiveCtx, b: Bundle, providers: list[str])
     net = ctx.need_net()
     scratch = ms.tmp_dir / f"rebuild-{b.id}"
     await asyncio.to_thread(shutil.rmtree, scratch, True)
-    members = await asyncio.to_thread(index.bundle_members, b.id)
+    members = await index.call(index.bundle_members, b.id)
     cands = await provider_candidates(net.chain, providers, CID.decode(b.piece_cid))
     try:
         for path, cid, size, _mtime in members:
@@ -100,7 +100,7 @@ async def repair(ctx: ArchiveCtx, dry_run: bool = False) -> RepairReport:
     """Check every stored piece on chain; store again what fell below n (see the module docstring)."""
     report = RepairReport()
     n = ctx.policy.copies
-    bundles = [b for s in ("stored", "degraded") for b in await asyncio.to_thread(ctx.index.bundles, s)]
+    bundles = [b for s in ("stored", "degraded") for b in await ctx.index.call(ctx.index.bundles, s)]
     for i, b in enumerate(bundles):
         ctx.progress("repair", i, len(bundles), f"bundle {b.id}")
         report.checked += 1
@@ -140,7 +140,7 @@ async def _foreign_lost(ctx: ArchiveCtx, report: RepairReport, dry_run: bool) ->
     """Files stored only by others' copies: below n now → back on disk (retrieved if evicted) and hashed,
     so the next store packs them into a bundle of ours."""
     for path in await ctx.index.call(ctx.index.foreign_only):
-        rec = await asyncio.to_thread(ctx.index.get, path)
+        rec = await ctx.index.call(ctx.index.get, path)
         if rec is None or rec.cid is None:
             continue
         try:
@@ -160,6 +160,6 @@ async def _foreign_lost(ctx: ArchiveCtx, report: RepairReport, dry_run: bool) ->
                 log.error("archive %s: %s lost its foreign copies and cannot be retrieved: %s",
                           ctx.ms.name, path, exc)
                 continue
-        await asyncio.to_thread(ctx.index.set_state, path, FileState.HASHED)
-        await asyncio.to_thread(ctx.index.set_foreign, rec.cid, n, None, False)
+        await ctx.index.call(ctx.index.set_state, path, FileState.HASHED)
+        await ctx.index.call(ctx.index.set_foreign, rec.cid, n, None, False)
 

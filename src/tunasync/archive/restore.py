@@ -72,7 +72,7 @@ async def restore_file(ctx: ArchiveCtx, rec: FileRecord, candidates: Sequence[Ca
     if inode is None:
         return False
     ctx.crash("restore.placed")
-    if not await asyncio.to_thread(ctx.index.mark_cached, rec.path, inode):
+    if not await ctx.index.call(ctx.index.mark_cached, rec.path, inode):
         await asyncio.to_thread(unlink_if, full, inode)  # upstream changed it meanwhile: not ours to keep
         return False
     ctx.crash("restore.cached")

@@ -100,7 +100,7 @@ async def offer_more(ctx: ArchiveCtx, b: Bundle, copies: PieceCopies, report: St
 
 
 async def mark_stored(ctx: ArchiveCtx, b: Bundle) -> None:
-    files = await asyncio.to_thread(ctx.index.set_bundle_stored, b.id)  # degraded ones too: whole again
+    files = await ctx.index.call(ctx.index.set_bundle_stored, b.id)  # degraded ones too: whole again
     ctx.crash("store.marked")
     log.info("archive %s: bundle %d (%s) stored with enough copies (%d files)", ctx.ms.name, b.id, b.piece_cid,
              files)
@@ -112,7 +112,7 @@ async def store_round(ctx: ArchiveCtx, report: StoreReport, watch: DealWatch | N
     """One pass over the open bundles; returns those still worth waiting for."""
     watch = watch or DealWatch(ctx.ms.name)
     still = []
-    open_bundles = [b for s in OPEN_STATES for b in await asyncio.to_thread(ctx.index.bundles, s)]
+    open_bundles = [b for s in OPEN_STATES for b in await ctx.index.call(ctx.index.bundles, s)]
     providers = getattr(ctx.need_net().storage, "providers", None)
     for i, b in enumerate(sorted(open_bundles, key=lambda b: b.id)):
         ctx.progress("store", i, len(open_bundles), f"bundle {b.id}")
@@ -148,7 +148,7 @@ async def store(ctx: ArchiveCtx, wait: float = 0.0, poll: float = 2.0) -> StoreR
         still = await store_round(ctx, report, watch)
         if not still or time.monotonic() >= deadline:
             # `archive status` and the worker's figures say what stopped storing, until a run goes well
-            await asyncio.to_thread(ctx.index.set_meta, PROBLEM_KEY, report.problem if report.gave_up else "")
+            await ctx.index.call(ctx.index.set_meta, PROBLEM_KEY, report.problem if report.gave_up else "")
             return report
         await asyncio.sleep(min(poll, max(0.0, deadline - time.monotonic())))
 

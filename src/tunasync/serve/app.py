@@ -157,7 +157,7 @@ class Server:
         index = await asyncio.to_thread(tree.index.get) if tree.index is not None else None
         if index is None or not target.rel:
             return page(404)
-        rec = await asyncio.to_thread(index.get, target.rel)
+        rec = await index.call(index.get, target.rel)
         if rec is None or rec.deleted:  # perhaps a directory whose files are all evicted, and it is gone
             if not await asyncio.to_thread(listing.evicted_entries, index, target.rel, 1):
                 return page(404)

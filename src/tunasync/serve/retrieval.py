@@ -91,9 +91,9 @@ def _merge(cands: list[Candidate]) -> list[Candidate]:
 async def candidates(net: FilecoinNetwork, index: ArchiveIndex, rec: FileRecord) -> list[Candidate]:
     assert rec.cid is not None
     ours: list[Candidate] = []
-    bundle = await asyncio.to_thread(index.bundle, rec.bundle_id) if rec.bundle_id is not None else None
+    bundle = await index.call(index.bundle, rec.bundle_id) if rec.bundle_id is not None else None
     if bundle is not None and bundle.piece_cid:
-        actors = await asyncio.to_thread(index.copy_providers, bundle.piece_cid)
+        actors = await index.call(index.copy_providers, bundle.piece_cid)
         ours = await provider_candidates(net.chain, actors, CID.decode(bundle.piece_cid))
     lookup = getattr(net.retriever, "candidates", None)
     found: list[Candidate] = []
