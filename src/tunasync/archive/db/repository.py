@@ -3,7 +3,8 @@ in schema.py. A `Repos` is handed to work running on the index's database thread
 callers outside archive/db never see a connection.
 
 Every state change goes through `transition` (files) or `bundle_transition` (bundles), which refuse
-the moves states.py does not list.
+the moves states.py does not list; the one exception in form is the scanner's upsert (one statement
+for a million rows), whose move, any state back to `local`, is checked against the same table.
 """
 
 from __future__ import annotations
@@ -49,12 +50,18 @@ def _sets(fields: Mapping[str, object], allowed: frozenset[str]) -> tuple[str, t
     return "".join(f", {k} = ?" for k in fields), tuple(fields.values())
 
 
+@functools.lru_cache(maxsize=64)
+def _check_moves(olds: tuple[FileState, ...], new: FileState) -> None:
+    """IllegalTransition unless every state of `olds` may move to `new` (checked once per shape)."""
+    for old in olds:
+        check_transition(old, new)
+
+
 @functools.lru_cache(maxsize=256)
 def _transition_sql(new: FileState, olds: tuple[FileState, ...], by_path: bool, where: str,
                     fields: tuple[str, ...]) -> str:
     """The UPDATE for a checked move (built once per shape: bulk callers run it row after row)."""
-    for old in olds:
-        check_transition(old, new)
+    _check_moves(olds, new)
     bad = sorted(set(fields) - FILE_FIELDS)
     if bad:
         raise ValueError(f"not a column that may be set here: {', '.join(bad)}")
@@ -154,7 +161,9 @@ class Files:
         return out
 
     def upsert_seen(self, rows: Iterable[tuple[str, int, int, int]], now: float) -> int:
-        """Files found on disk new or changed: back to `local` with no CID (every state may go there)."""
+        """Files found on disk new or changed: new rows start `local`; known ones move to `local` from
+        whatever state they are in (checked: every state may go there), forgetting their CID."""
+        _check_moves(tuple(FileState), FileState.LOCAL)
         return self.c.executemany(
                 """INSERT INTO files (path, size, mtime_ns, inode, state, first_seen, last_seen)
                    VALUES (?, ?, ?, ?, 'local', ?, ?)
