@@ -1,9 +1,10 @@
 """The index's storage (archive/db): schema version and forward migrations, the one state-change
 function, one database thread per index with group commit.
 
-The migration tests build an index with the layout the code wrote before the index had a version
-(tests/data/archive/index_v0.sql: that code's SCHEMA and scan-log DDL, copied verbatim), fill every
-table with rows in every state, then open it with today's code and compare every row.
+The migration tests build an index with each earlier layout: the one the code wrote before the index
+had a version (tests/data/archive/index_v0.sql: that code's SCHEMA and scan-log DDL, copied verbatim)
+and version 1 (index_v1.sql: what version 1's code created, read back from sqlite_master); they fill
+every table with rows in every state, open it with today's code and compare every row.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from tunasync.archive.index import ArchiveIndex
 from tunasync.archive.scan import scan
 from tunasync.errors import ArchiveError
 
-V0 = Path(__file__).resolve().parents[1] / "data" / "archive" / "index_v0.sql"
+DATA = Path(__file__).resolve().parents[1] / "data" / "archive"
+V0, V1 = DATA / "index_v0.sql", DATA / "index_v1.sql"
 TABLES = ("files", "bundles", "bundle_files", "copies", "foreign_copies", "journal", "meta")
 
 
@@ -41,10 +43,12 @@ def dump(path: Path) -> dict[str, list[tuple[object, ...]]]:
         return {t: sorted(tuple(r) for r in db.execute(f"SELECT * FROM {t}")) for t in TABLES}
 
 
-def build_v0(path: Path, tree: Path, with_scan_log: bool) -> None:
-    """An index as the unversioned code left it: a file in every state, bundles in every state, copies,
+def build_old(path: Path, tree: Path, layout: str) -> None:
+    """An index as an earlier version left it: a file in every state, bundles in every state, copies,
     foreign copies, an open journal entry and a scan snapshot token."""
     tables, log = v0_parts()
+    if layout == "v1":
+        tables, log = V1.read_text(), ""
     rows = []
     for i, state in enumerate(FileState):
         rel = f"pool/{state.value}.deb"
@@ -67,7 +71,7 @@ def build_v0(path: Path, tree: Path, with_scan_log: bool) -> None:
     with connect(path) as db:
         db.execute("PRAGMA journal_mode=WAL")
         db.executescript(tables)
-        if with_scan_log:
+        if layout == "v0-scanned":
             db.executescript(log)
         db.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         for bid, state in enumerate(BundleState, start=1):
@@ -80,19 +84,20 @@ def build_v0(path: Path, tree: Path, with_scan_log: bool) -> None:
                         ("baga4", "f01002", 8, 1, 100, 2.5)])
         db.execute("INSERT INTO foreign_copies VALUES ('bafkforeign', 3, 'bagaforeign', 9.5)")
         db.execute("INSERT INTO journal VALUES (1, 'evict', 'pool/stored.deb', NULL, 'unlinking', '{}', 3.25)")
-        db.execute("INSERT INTO meta VALUES ('archive.scan.snapshot', 'token-of-the-last-snapshot')")
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('archive.scan.snapshot', 'token-of-the-last-snapshot')")
         db.execute("INSERT INTO meta VALUES ('other', 'kept')")
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 0
+        assert db.execute("PRAGMA user_version").fetchone()[0] == (1 if layout == "v1" else 0)
 
 
-@pytest.mark.parametrize("with_scan_log", [False, True], ids=["never-scanned", "scanned"])
-def test_an_index_from_before_versions_migrates_with_every_row(tmp_path, with_scan_log):
+@pytest.mark.parametrize("layout", ["v0-never-scanned", "v0-scanned", "v1"])
+def test_an_index_of_an_earlier_version_migrates_with_every_row(tmp_path, layout):
     tree, path = tmp_path / "tree", tmp_path / "ix" / "index.sqlite"
     path.parent.mkdir()
-    build_v0(path, tree, with_scan_log)
+    build_old(path, tree, layout)
+    with_scan_log = layout != "v0-never-scanned"
     before = dump(path)
     ix = ArchiveIndex(path)
-    assert ix.db.found_version == 0
+    assert ix.db.found_version == (1 if layout == "v1" else 0)
     after = dump(path)
     meta = dict(after.pop("meta"))
     before_meta = dict(before.pop("meta"))
@@ -106,6 +111,9 @@ def test_an_index_from_before_versions_migrates_with_every_row(tmp_path, with_sc
         assert db.execute("PRAGMA user_version").fetchone()[0] == VERSION
         triggers = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
         assert triggers == {"scan_log_insert", "scan_log_update", "scan_log_delete"}
+        indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index' "
+                                            "AND name NOT LIKE 'sqlite_%'")}
+        assert indexes == {"files_due", "files_bundle_path", "files_cid", "bundles_piece"}
         with pytest.raises(sqlite3.IntegrityError):  # states are now checked by the file itself
             db.execute("UPDATE files SET state = 'lost' WHERE path = 'pool/local.deb'")
         with pytest.raises(sqlite3.IntegrityError):
