@@ -135,3 +135,29 @@ def test_a_batch_waits_for_nothing_and_touches_nothing_while_a_sync_holds_the_ga
         hold.release()
     res = evict.evict_batch(ix, str(tree), [evict.Leaving.of(ix.get("README"))], gate)
     assert [f.path for f in res.evicted] == ["README"] and not (tree / "README").exists()
+
+
+def test_files_of_an_eviction_a_crash_left_open_get_placeholders(tree, tmp_path):
+    """rsync must not fetch back files a crashed batch may have unlinked already: until recovery records
+    them, the shadow tree holds placeholders for them too (archive/shadow.py), at their size and mtime."""
+    from tunasync.archive import pipeline
+    from tunasync.archive.context import ArchiveCtx
+    from tunasync.archive.policy import Policy
+    from tunasync.archive.settings import MirrorArchive
+
+    ms = MirrorArchive(name="m", root=str(tree), dir=tmp_path / "archive", policy=Policy())
+    ms.ensure_dirs()
+    ix = ArchiveIndex(ms.index_path)
+    scan(str(tree), ix)
+    store_all(ix)
+    files = [evict.Leaving.of(r) for r in sorted(ix.files(), key=lambda r: r.path)]
+    with pytest.raises(CrashInjected):
+        evict.evict_batch(ix, str(tree), files, MirrorGate(tmp_path / "gate"), crash=CrashAt("evict.unlinked", 2))
+    assert pipeline.write_exclude(ArchiveCtx(ms, ix)) == len(files)
+    for f in files:
+        rec, st = ix.get(f.path), (ms.shadow_dir / f.path).stat()
+        assert (st.st_size, st.st_mtime_ns) == (rec.size, rec.mtime_ns)
+    evict.recover(ix, str(tree))  # two went, the rest is back: only the evicted keep placeholders
+    assert pipeline.write_exclude(ArchiveCtx(ms, ix)) == 2
+    assert sorted(p.relative_to(ms.shadow_dir).as_posix() for p in ms.shadow_dir.rglob("*") if p.is_file()) \
+        == [files[0].path, files[1].path]
