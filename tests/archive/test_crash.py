@@ -21,7 +21,7 @@ from tunasync.archive.crash import POINTS, CrashAt, CrashInjected
 from tunasync.archive.repair import repair
 
 N_OLD = 6  # old files (all evicted in the end), 3 bundles of 2
-SCENARIO = [("scan.recorded", 1), ("scan.done", 1), ("hash.done", 1)]
+SCENARIO = [("scan.batch", 1), ("scan.recorded", 1), ("scan.done", 1), ("hash.done", 1)]  # the first index: one batch
 SCENARIO += [(f"pack.{s}", n) for s in ("created", "car_written", "piece_computed", "staged") for n in (1, 2, 3)]
 SCENARIO += [(f"store.{s}", n) for s in ("checked", "offered", "marked", "car_removed") for n in (1, 2, 3)]
 # eviction: one verified retrieval per bundle, one journaled batch per bundle (two files each)

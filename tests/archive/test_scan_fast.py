@@ -39,14 +39,20 @@ class Lockstep:
         self.root, self.mp = root, monkeypatch
         self.native = ArchiveIndex(tmp / "native" / "index.sqlite")
         self.python = ArchiveIndex(tmp / "python" / "index.sqlite")
-        self.full = 0  # full comparisons (all rows read) of the native index
-        real = self.native.stat_map
+        self.full = 0  # full comparisons (every file against its row) of the native index
+        real_full, real_map = scanmod._stream_full, self.native.stat_map
 
-        def counting() -> dict:
+        def counting_full(native, root, listing, index, *rest):  # the streamed full comparison
+            self.full += index is self.native
+            return real_full(native, root, listing, index, *rest)
+
+        def counting_map() -> dict:  # a diff with too many candidates reads all rows: as costly
             self.full += 1
-            return real()
+            return real_map()
 
-        self.native.stat_map = counting  # type: ignore[method-assign]
+        self.counter = pytest.MonkeyPatch()  # its own: a test's monkeypatch.undo() must not drop it
+        self.counter.setattr(scanmod, "_stream_full", counting_full)
+        self.native.stat_map = counting_map  # type: ignore[method-assign]
 
     def scan(self, apply: bool = True) -> ScanResult:
         self.mp.delenv(NO_NATIVE_ENV, raising=False)
@@ -72,7 +78,8 @@ def ls(tmp_path, monkeypatch):
     step = Lockstep(root, tmp_path, monkeypatch)
     first = step.scan()
     assert len(first.changed) == 7 and step.full == 1
-    return step
+    yield step
+    step.counter.undo()
 
 
 def changed(r: ScanResult) -> list[str]:
@@ -219,11 +226,12 @@ def test_unreadable_directory_marks_nothing_deleted_below_it(ls):
     assert changed(r) == ["pool/a/f0.deb"] and r.errors == []
 
 
-def test_odd_tree_names_that_are_not_utf8_are_reported_every_scan(tmp_path, monkeypatch):
+def test_odd_tree_names_that_are_not_utf8_are_reported_every_scan(tmp_path, monkeypatch, request):
     root = tmp_path / "odd"
     root.mkdir()
     odd_tree(root)
     step = Lockstep(root, tmp_path, monkeypatch)
+    request.addfinalizer(step.counter.undo)
     first = step.scan()
     bad = sorted(p for p, why in first.errors)
     assert bad and all(why == scanmod._NOT_UTF8 for _, why in first.errors)

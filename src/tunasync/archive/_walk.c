@@ -3,6 +3,7 @@
 
    listing(root, skip_dirs, temp_prefix) -> (listing, files, bytes, bad, errors)   the GIL is released
    records(listing)                      -> [(rel, size, mtime_ns, inode)]     walk order
+   records(listing, pos, dirpos, limit)  -> (entries, pos, dirpos)             the same, a chunk at a time
    diff(old, new, extra)                 -> (present, removed)
    hash_leaves(root, items, cid_prefix)  -> [CID text | code]                   the GIL is released
    chunk_digests(root, rel, size, mtime_ns, inode, chunk) -> leaf digests | code  the GIL is released
@@ -297,7 +298,8 @@ out:
 
 static PyMethodDef methods[] = {
     {"listing", py_listing, METH_VARARGS, "listing(root, skip_dirs, prefix) -> (listing, files, bytes, bad, errors)"},
-    {"records", py_records, METH_VARARGS, "records(listing) -> [(rel, size, mtime_ns, inode)] in walk order"},
+    {"records", py_records, METH_VARARGS,
+     "records(listing[, pos, dirpos, limit]) -> [(rel, size, mtime_ns, inode)] in walk order [, pos, dirpos]"},
     {"diff", py_diff, METH_VARARGS, "diff(old, new, extra: set[bytes]) -> (present entries, removed paths)"},
     {"chunk_digests", py_chunk_digests, METH_VARARGS, "chunk_digests(root, rel, size, mtime_ns, inode, chunk) -> bytes | code"},
     {"hash_leaves", py_hash_leaves, METH_VARARGS, "hash_leaves(root, [(rel, size, mtime_ns, inode)], cid_prefix) -> [CID text | code]"},

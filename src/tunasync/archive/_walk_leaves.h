@@ -5,8 +5,12 @@
 /* hash_leaves(root, [(rel, size, mtime_ns, inode)], cid_prefix): files of at most one chunk under a
    raw-leaves profile, whose CID is CIDv1(raw, sha2-256 of the bytes). A whole batch runs without the
    GIL (Python's per-file syscalls would each take it back, and threads would queue for it). Each file
-   is opened without following a symlink, must be a regular file with the (size, mtime_ns, inode) the
-   scan saw on the open file before and after the read and on its path after; then its text CID
+   is opened without following a symlink and read (one byte more than expected: a file that grew
+   shows); then the open file must be a regular file with the (size, mtime_ns, inode) the scan saw.
+   The scan's own stat came before the open, so one fstat after the read brackets the read: the
+   bytes are the ones the scan described (a rewrite in between moves the mtime, a replacement the
+   inode), and a later replacement of the path leaves a row whose inode the next scan sees differ
+   (packing checks every CID again). That is one stat per file here, one in the walk. Then its text CID
    ("b" + base32 of cid_prefix + digest) is returned. Otherwise an int: -1 changed (or now a symlink,
    FIFO, directory...), -2 vanished, or the errno. SHA-256 is OpenSSL's, the libcrypto hashlib uses. */
 
@@ -110,15 +114,24 @@ static int close_checked(int rootfd, int fd, leaf_t *j) {
 }
 
 static void leaf_one(int rootfd, leaf_t *j, unsigned char *buf, const unsigned char *prefix, size_t plen) {
-    int fd = open_checked(rootfd, j);
-    if (fd < 0)
-        return;
-    ssize_t got = read_full(fd, buf, (size_t)j->size + 1, j); /* one byte more: a file that grew shows */
-    if (got < 0) {
-        close(fd);
+    int fd = openat(rootfd, j->rel, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        j->code = errno == ENOENT ? LEAF_VANISHED : errno == ELOOP ? LEAF_CHANGED : errno;
         return;
     }
-    if (close_checked(rootfd, fd, j))
+    ssize_t got = read_full(fd, buf, (size_t)j->size + 1, j); /* one byte more: a file that grew shows */
+    struct stat after;
+    int serr = fstat(fd, &after) != 0 ? errno : 0;
+    close(fd);
+    if (serr) {
+        j->code = serr;
+        return;
+    }
+    if (!S_ISREG(after.st_mode) || !same_stat(&after, j)) {
+        j->code = LEAF_CHANGED; /* also what a directory's or a FIFO's failed read really means */
+        return;
+    }
+    if (got < 0)
         return;
     if (got != j->size) {
         j->code = LEAF_CHANGED;

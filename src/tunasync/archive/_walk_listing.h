@@ -13,6 +13,32 @@ typedef struct {
     buf_t full; /* dir + "/" + name, rebuilt as we go */
 } cur_t;
 
+/* Read the directory record at c->p (its mark included); 0, or -1 with an exception set. */
+static int cur_dir_only(cur_t *c) {
+    uint32_t l;
+    if (c->end - c->p < 6) {
+        PyErr_SetString(PyExc_ValueError, "malformed listing");
+        return -1;
+    }
+    memcpy(&l, c->p + 2, 4);
+    c->p += 6;
+    if ((size_t)(c->end - c->p) < l) {
+        PyErr_SetString(PyExc_ValueError, "malformed listing");
+        return -1;
+    }
+    c->dir = c->p;
+    c->dirlen = l;
+    c->p += l;
+    c->have_dir = c->dir_changed = 1;
+    c->dir_bad = !utf8_ok(c->dir, l);
+    c->full.len = 0;
+    if (buf_put(&c->full, c->dir, l) || (l && buf_put(&c->full, "/", 1))) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
 /* 1: an entry; 0: the end; -1: malformed (ValueError set) */
 static int cur_next(cur_t *c) {
     for (;;) {
@@ -24,23 +50,9 @@ static int cur_next(cur_t *c) {
         memcpy(&n, c->p, 2);
         c->p += 2;
         if (n == DIR_MARK) {
-            uint32_t l;
-            if (c->end - c->p < 4)
-                goto bad;
-            memcpy(&l, c->p, 4);
-            c->p += 4;
-            if ((size_t)(c->end - c->p) < l)
-                goto bad;
-            c->dir = c->p;
-            c->dirlen = l;
-            c->p += l;
-            c->have_dir = c->dir_changed = 1;
-            c->dir_bad = !utf8_ok(c->dir, l);
-            c->full.len = 0;
-            if (buf_put(&c->full, c->dir, l) || (l && buf_put(&c->full, "/", 1))) {
-                PyErr_NoMemory();
+            c->p -= 2;
+            if (cur_dir_only(c) < 0)
                 return -1;
-            }
             continue;
         }
         if (!c->have_dir || n == 0 || (size_t)(c->end - c->p) < n + (size_t)TAIL)
@@ -97,20 +109,54 @@ static int append_new(PyObject *list, PyObject *item) {
     return r;
 }
 
+/* records(listing) -> entries; records(listing, pos, dirpos, limit) -> (entries, pos, dirpos): at most
+   `limit` entries from offset `pos` (a file record of the directory record at `dirpos`, or any record
+   when dirpos is -1); the returned pair resumes after them, pos == len(listing) at the end. */
 static PyObject *py_records(PyObject *self, PyObject *args) {
     Py_buffer b;
-    if (!PyArg_ParseTuple(args, "y*", &b))
+    Py_ssize_t pos = 0, dirpos = -1, limit = -1;
+    if (!PyArg_ParseTuple(args, "y*|nnn", &b, &pos, &dirpos, &limit))
         return NULL;
-    cur_t c = {.p = b.buf, .end = (const unsigned char *)b.buf + b.len};
-    PyObject *out = PyList_New(0);
-    int r;
-    while (out && (r = cur_next(&c)) != 0) {
-        if (r < 0 || append_new(out, entry_tuple(&c)) < 0)
-            Py_CLEAR(out);
+    int chunked = PyTuple_GET_SIZE(args) > 1;
+    const unsigned char *base = b.buf;
+    cur_t c = {.p = base, .end = base + b.len};
+    PyObject *out = NULL, *result = NULL;
+    if (pos < 0 || pos > b.len || dirpos < -1 || dirpos >= b.len || (dirpos >= 0 && dirpos >= pos)) {
+        PyErr_SetString(PyExc_ValueError, "bad listing position");
+        goto out;
     }
+    if (dirpos >= 0) { /* re-read the directory record, then go on at pos */
+        c.p = base + dirpos;
+        uint16_t mark = 0;
+        if (c.end - c.p >= 2)
+            memcpy(&mark, c.p, 2);
+        int r = mark == DIR_MARK ? cur_dir_only(&c) : -1;
+        if (r < 0) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "malformed listing");
+            goto out;
+        }
+    }
+    c.p = base + pos;
+    if (!(out = PyList_New(0)))
+        goto out;
+    int r = 0;
+    while ((limit < 0 || PyList_GET_SIZE(out) < limit) && (r = cur_next(&c)) != 0) {
+        if (r < 0 || append_new(out, entry_tuple(&c)) < 0) {
+            Py_CLEAR(out);
+            goto out;
+        }
+    }
+    if (!chunked) {
+        result = out;
+        out = NULL;
+    } else
+        result = Py_BuildValue("(Onn)", out, (Py_ssize_t)(c.p - base), c.have_dir ? (Py_ssize_t)(c.dir - base) - 6 : (Py_ssize_t)-1);
+out:
+    Py_XDECREF(out);
     free(c.full.p);
     PyBuffer_Release(&b);
-    return out;
+    return result;
 }
 
 /* ---------------------------------------------------------------------------------------------- */

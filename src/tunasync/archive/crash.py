@@ -19,7 +19,7 @@ ENV = "TUNASYNC_ARCHIVE_CRASH"
 
 
 POINTS = frozenset({
-    "scan.recorded", "scan.done", "hash.done",  # pipeline.py, scan.py
+    "scan.batch", "scan.recorded", "scan.done", "hash.done",  # pipeline.py, scan.py
     "pack.created", "pack.car_written", "pack.piece_computed", "pack.staged",  # bundles.py
     "store.checked", "store.offered", "store.marked", "store.car_removed",  # store.py
     "evict.tested", "evict.journaled", "evict.unlinked", "evict.recorded",  # evictor.py, evict.py

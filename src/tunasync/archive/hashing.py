@@ -23,8 +23,9 @@ import functools
 import os
 import stat
 import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import ModuleType
 
@@ -89,7 +90,8 @@ def _why(code: int, root: str, rel: str) -> str:
 
 
 def _small_one(root: str, rel: str, expect: Expect, prof: Profile) -> Outcome:
-    """A file of at most one chunk: its CID is its only leaf's."""
+    """A file of at most one chunk: its CID is its only leaf's. The scan's stat came before the open,
+    so one fstat after the read brackets it (as `_walk.hash_leaves` does)."""
     full = os.path.join(root, rel)
     try:
         fd = os.open(full, _OPEN_FLAGS)
@@ -97,20 +99,23 @@ def _small_one(root: str, rel: str, expect: Expect, prof: Profile) -> Outcome:
         return rel, None, "vanished"
     except OSError as exc:
         return rel, None, "changed" if exc.errno == errno.ELOOP else f"{full}: {exc.strerror or exc}"
+    data: bytes | None = None
+    failed: OSError | None = None
     try:
-        before = os.fstat(fd)
-        if not stat.S_ISREG(before.st_mode) or stat_key(before) != expect:
-            return rel, None, "changed"
-        data = os.read(fd, expect[0] + 1)  # one byte more: a file that grew shows
+        try:
+            data = os.read(fd, expect[0] + 1)  # one byte more: a file that grew shows
+        except OSError as exc:  # a directory's EISDIR, say: the stat below tells what it means
+            failed = exc
         after = os.fstat(fd)
-        now = os.stat(full, follow_symlinks=False)  # still the file at that path?
-    except FileNotFoundError:
-        return rel, None, "vanished"
     except OSError as exc:
         return rel, None, f"{full}: {exc.strerror or exc}"
     finally:
         os.close(fd)
-    if len(data) != expect[0] or stat_key(after) != expect or stat_key(now) != expect:
+    if not stat.S_ISREG(after.st_mode) or stat_key(after) != expect:
+        return rel, None, "changed"
+    if failed is not None or data is None:
+        return rel, None, f"{full}: {failed.strerror if failed else 'read failed'}"
+    if len(data) != expect[0]:
         return rel, None, "changed"
     return rel, str(make_leaf(prof, data)[0]), ""
 
@@ -143,15 +148,17 @@ def _hash_large(root: str, rel: str, expect: Expect, prof: Profile) -> list[Outc
     return [(rel, str(node.cid), "")]
 
 
-def _pending(index: ArchiveIndex, limit: int | None) -> list[tuple[str, Expect]]:
-    return [(p.path, (p.size, p.mtime_ns, p.inode)) for p in index.db.read(lambda r: r.files.pending_hash(limit))]
+Job = tuple[str, Expect]  # (path, (size, mtime_ns, inode)) as the scan saw it
+Done = tuple[str, Expect, str | None, str]  # (path, expect, CID or None, "" | "changed" | "vanished" | error)
+
+_PAGE = 4096  # `local` rows read from the index at a time
 
 
-def _tasks(todo: list[tuple[str, Expect]], chunk: int) -> tuple[list[tuple[str, Expect]], list[list]]:
+def _tasks(todo: list[Job], chunk: int) -> tuple[list[Job], list[list[Job]]]:
     """Large files one by one (largest first: they start early and spread over the pool), small ones
     in batches."""
     large = sorted((t for t in todo if t[1][0] > chunk), key=lambda t: -t[1][0])
-    batches: list[list[tuple[str, Expect]]] = [[]]
+    batches: list[list[Job]] = [[]]
     size = 0
     for t in todo:
         if t[1][0] > chunk:
@@ -164,37 +171,97 @@ def _tasks(todo: list[tuple[str, Expect]], chunk: int) -> tuple[list[tuple[str, 
     return large, [b for b in batches if b]
 
 
+class HashStream:
+    """Files hashed as they are found: each `submit` hands its jobs to the workers in batches and
+    returns the outcomes finished so far, in submission order. At most a few batches per worker are in
+    flight (submit waits for the oldest), so memory does not grow with the tree. The pool is the
+    caller's when given (one limit for all archive work), else one of its own, closed by `close`."""
+
+    def __init__(self, root: str, profile: str, *, pool: Executor | None = None, threads: int | None = None,
+                 progress: Progress | None = None):
+        self.root, self.profile, self.prof = root, profile, get_profile(profile)
+        workers = threads or hash_threads()
+        self._own = pool is None
+        self._pool: Executor = pool if pool is not None else ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="archive-hash")
+        self._depth = 2 * workers + 2
+        self._queue: deque[tuple[list[Job], Future[list[Outcome]]]] = deque()
+        self._progress = progress
+
+    def submit(self, jobs: list[Job]) -> list[Done]:
+        large, batches = _tasks(jobs, self.prof.chunk_size)
+        out: list[Done] = []
+        for rel, e in large:
+            self._queue.append(([(rel, e)], self._pool.submit(_hash_large, self.root, rel, e, self.prof)))
+            out += self._drain(self._depth)
+        for b in batches:
+            self._queue.append((b, self._pool.submit(_hash_small, self.root, b, self.prof)))
+            out += self._drain(self._depth)
+        return out
+
+    def finish(self) -> list[Done]:
+        """Every outcome still to come (waits for them)."""
+        return self._drain(0)
+
+    def _drain(self, keep: int) -> list[Done]:
+        out: list[Done] = []
+        while self._queue and (len(self._queue) > keep or self._queue[0][1].done()):
+            jobs, fut = self._queue.popleft()
+            files = nbytes = 0
+            for (rel, e), (_, cid, why) in zip(jobs, fut.result(), strict=True):
+                out.append((rel, e, cid, why))
+                if cid is not None:
+                    files += 1
+                    nbytes += e[0]
+            if self._progress and files:
+                self._progress(files, nbytes)
+        return out
+
+    def close(self) -> None:
+        for _, fut in self._queue:
+            fut.cancel()
+        self._queue.clear()
+        if self._own:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 def hash_pending(index: ArchiveIndex, root: str, profile: str, *, progress: Progress | None = None,
-                 threads: int | None = None, limit: int | None = None) -> HashResult:
-    """CIDs for every `local` file of the index that is on disk (blocking; run in a thread)."""
-    prof = get_profile(profile)
-    todo = _pending(index, limit)
-    expect = dict(todo)
+                 threads: int | None = None, limit: int | None = None, pool: Executor | None = None) -> HashResult:
+    """CIDs for every `local` file of the index that is on disk (blocking; run in a thread). The rows are
+    read a page at a time and recorded a batch at a time: memory stays flat however many there are."""
     res = HashResult()
-    large, batches = _tasks(todo, prof.chunk_size)
+    stream = HashStream(root, profile, pool=pool, threads=threads, progress=progress)
     batch: list[tuple[str, Expect, str]] = []
     last = time.monotonic()
-    with ThreadPoolExecutor(max_workers=threads or hash_threads(), thread_name_prefix="archive-hash") as pool:
-        futures: list[Future[list[Outcome]]] = [pool.submit(_hash_large, root, rel, e, prof) for rel, e in large]
-        futures += [pool.submit(_hash_small, root, b, prof) for b in batches]
-        for fut in futures:
-            files = nbytes = 0
-            for rel, cid, why in fut.result():
-                if cid is None:
-                    if why in ("changed", "vanished"):
-                        res.changed.append(rel)
-                    else:
-                        res.errors.append((rel, why))
-                    continue
-                batch.append((rel, expect[rel], cid))
-                files += 1
-                nbytes += expect[rel][0]
-            res.bytes += nbytes
-            if progress and files:
-                progress(files, nbytes)
-            if len(batch) >= _RECORD_ROWS or (batch and time.monotonic() - last >= _RECORD_SECONDS):
-                res.hashed += _record(index, batch, profile, res)
-                batch, last = [], time.monotonic()
+    after, left = 0, limit
+
+    def take(done: list[Done]) -> None:
+        nonlocal batch, last
+        for rel, e, cid, why in done:
+            if cid is None:
+                if why in ("changed", "vanished"):
+                    res.changed.append(rel)
+                else:
+                    res.errors.append((rel, why))
+                continue
+            batch.append((rel, e, cid))
+            res.bytes += e[0]
+        if len(batch) >= _RECORD_ROWS or (batch and time.monotonic() - last >= _RECORD_SECONDS):
+            res.hashed += _record(index, batch, profile, res)
+            batch, last = [], time.monotonic()
+
+    try:
+        while left is None or left > 0:
+            page = index.pending_page(after, _PAGE if left is None else min(_PAGE, left))
+            if not page:
+                break
+            after = page[-1][0]
+            if left is not None:
+                left -= len(page)
+            take(stream.submit([(f.path, (f.size, f.mtime_ns, f.inode)) for _, f in page]))
+        take(stream.finish())
+    finally:
+        stream.close()
     if batch:
         res.hashed += _record(index, batch, profile, res)
     res.changed.sort()

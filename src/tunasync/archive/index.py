@@ -29,6 +29,7 @@ from .db import (
     ForeignCopies,
     JournalEntry,
     PathStat,
+    Pending,
     Repos,
     StateTotal,
     StatRow,
@@ -77,6 +78,11 @@ class ArchiveIndex:
         rows = list(rows)
         t = now or time.time()
         return self.db.write(lambda r: r.files.upsert_seen(rows, t))
+
+    def pending_page(self, after: int, limit: int) -> list[tuple[int, Pending]]:
+        """Up to `limit` (rowid, file) of the `local` files on disk after rowid `after` (hash_pending
+        pages through them: memory stays flat however many there are)."""
+        return self.db.read(lambda r: r.files.pending_page(after, limit))
 
     def mark_deleted(self, paths: Iterable[str]) -> int:
         """Upstream removed these files (they left the disk without us evicting them)."""

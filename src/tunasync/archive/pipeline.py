@@ -18,6 +18,7 @@ import os
 import time
 import zlib
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -28,7 +29,7 @@ from .context import ArchiveCtx
 from .copycheck import check_foreign
 from .evictor import EvictReport, evict_due
 from .exclude import write_rules_file
-from .hashing import HashResult, hash_pending
+from .hashing import HashResult, HashStream, hash_pending
 from .repair import RepairReport, repair
 from .scan import TEMP_PREFIX, ScanResult, scan
 from .shadow import reconcile_if_changed
@@ -87,7 +88,7 @@ class RunReport:
         s = self.scan
         return {
             "recovered": len(self.recovered),
-            "scanned": s.files if s else 0, "changed": len(s.changed) if s else 0,
+            "scanned": s.files if s else 0, "changed": s.changed_files if s else 0,
             "deleted": len(s.deleted) if s else 0, "upstream_deleted": len(self.upstream_deleted),
             "hashed": self.hashed.hashed if self.hashed else 0,
             "hash_errors": len(self.hashed.errors) if self.hashed else 0,
@@ -142,8 +143,26 @@ def _merged(evicted: Iterable[tuple[str, int, int]],
     return heapq.merge(evicted, pending, key=lambda r: r[0])
 
 
-async def scan_and_hash(ctx: ArchiveCtx, report: RunReport, check_upstream: bool = False) -> None:
-    report.scan = await asyncio.to_thread(scan, ctx.ms.root, ctx.index, True, ctx.crash)
+async def scan_and_hash(ctx: ArchiveCtx, report: RunReport, check_upstream: bool = False,
+                        pool: Executor | None = None) -> None:
+    """Scan, hashing new files as the walk finds them (a first index is one pass), then hash what is
+    still `local` (changes a snapshot diff found, files that changed while hashed). `pool`: the
+    executor for hashing, else one of the hasher's own."""
+    done = [0]
+
+    def progress(_files: int, nbytes: int) -> None:
+        done[0] += nbytes
+        ctx.progress("hash", done[0], 0, "")
+
+    def scan_streamed() -> tuple[ScanResult, HashResult]:
+        stream = HashStream(ctx.ms.root, ctx.ms.profile, pool=pool, progress=progress)
+        try:
+            res = scan(ctx.ms.root, ctx.index, True, ctx.crash, hasher=stream)
+        finally:
+            stream.close()
+        return res, HashResult(hashed=res.hashed, bytes=res.hashed_bytes)
+
+    report.scan, streamed = await asyncio.to_thread(scan_streamed)
     ctx.crash("scan.done")
     if check_upstream:
         gone = await check_evicted(ctx.ms, ctx.index)
@@ -152,14 +171,16 @@ async def scan_and_hash(ctx: ArchiveCtx, report: RunReport, check_upstream: bool
             report.upstream_deleted = gone
             log.info("archive %s: upstream deleted %d evicted file(s)", ctx.ms.name, len(gone))
     total = (await ctx.index.call(ctx.index.counts))[FileState.LOCAL.value][1]  # bytes to hash: one SUM
-    done = [0]
+    done[0] = 0
 
-    def progress(_files: int, nbytes: int) -> None:
+    def progress_rest(_files: int, nbytes: int) -> None:
         done[0] += nbytes
         ctx.progress("hash", done[0], total, "")
 
-    report.hashed = await asyncio.to_thread(hash_pending, ctx.index, ctx.ms.root, ctx.ms.profile,
-                                            progress=progress)
+    rest = await asyncio.to_thread(hash_pending, ctx.index, ctx.ms.root, ctx.ms.profile, progress=progress_rest,
+                                   pool=pool)
+    report.hashed = HashResult(hashed=streamed.hashed + rest.hashed, bytes=streamed.bytes + rest.bytes,
+                               changed=rest.changed, errors=rest.errors)
     ctx.crash("hash.done")
     report.known = await ctx.index.call(ctx.index.attach_to_known_bundles)
 

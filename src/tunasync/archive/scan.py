@@ -29,9 +29,10 @@ import stat
 import sys
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, cast
 
 from .crash import Crash, no_crash
 from .db import Repos, ScanLogState, StatRow
@@ -59,16 +60,19 @@ _NOT_UTF8 = "file name is not UTF-8: it cannot be indexed"
 class ScanResult:
     files: int = 0
     bytes: int = 0
-    changed: list[tuple[str, int, int, int]] = field(default_factory=list)
+    changed: list[tuple[str, int, int, int]] = field(default_factory=list)  # empty when a hasher took them
     deleted: list[str] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
+    changed_files: int = 0  # new or changed files found (also when `changed` is not kept)
+    hashed: int = 0  # of those, recorded with their CID by the hasher
+    hashed_bytes: int = 0
 
 
 # -- walking -----------------------------------------------------------------------------------------
 def _native() -> ModuleType | None:
     if os.environ.get(NO_NATIVE_ENV) or sys.getfilesystemencoding() != "utf-8":
         return None
-    return _native_walk
+    return cast(ModuleType | None, _native_walk)
 
 
 class _Listing(NamedTuple):
@@ -296,11 +300,18 @@ def _write_snapshot(index: ArchiveIndex, root: str, token: str, data: bytes) -> 
 
 
 # -- the scan ----------------------------------------------------------------------------------------
-def scan(root: str, index: ArchiveIndex, apply: bool = True, crash: Crash = no_crash) -> ScanResult:
+def scan(root: str, index: ArchiveIndex, apply: bool = True, crash: Crash = no_crash, *,
+         hasher: HashSink | None = None) -> ScanResult:
     """Compare the tree with the index; with apply=True record changes and upstream deletions.
 
     `crash("scan.recorded")` is called once the changes are committed, before the new snapshot is
-    written (the one step whose crash leaves the index and the snapshot apart)."""
+    written (the one step whose crash leaves the index and the snapshot apart); a streamed full
+    comparison also calls `crash("scan.batch")` after each batch it committed.
+
+    With a `hasher` (hashing.HashStream) and apply=True, a full comparison (the first index, or no
+    usable snapshot) hands new and changed files to it as it finds them and records each with its CID
+    in the same write; `changed` then stays empty (`changed_files` counts them) and what the hasher
+    could not hash is left `local` for `hash_pending`."""
     native = _native()
     trusted = _log_ready(index)  # the log has seen every row change since the last snapshot
     if not trusted and apply:
@@ -309,6 +320,7 @@ def scan(root: str, index: ArchiveIndex, apply: bool = True, crash: Crash = no_c
     if native is None:
         errors: list[tuple[str, str]] = []
         res = _full(list(_walk_py(root, errors)), errors, index)
+        res.changed_files = len(res.changed)
         if apply and (res.changed or res.deleted):
             _record(index, res, state, new_snapshot=True)  # a token no snapshot carries: trims the log
             crash("scan.recorded")
@@ -321,8 +333,10 @@ def scan(root: str, index: ArchiveIndex, apply: bool = True, crash: Crash = no_c
         old = _load_snapshot(index, root, state.token)
     same = old is not None and old == listing.data
     if old is None or logged is None:
-        res = _full(native.records(listing.data), listing.errors, index)
-    elif same and not logged and not listing.bad_names:
+        del old
+        return _stream_full(native, root, listing, index, state if apply else None, hasher if apply else None,
+                            crash)
+    if same and not logged and not listing.bad_names:
         res = ScanResult(listing.files, listing.bytes, errors=list(listing.errors))
     else:
         present, removed = native.diff(old, listing.data, {os.fsencode(p) for p in logged})
@@ -330,6 +344,7 @@ def scan(root: str, index: ArchiveIndex, apply: bool = True, crash: Crash = no_c
         here = {e[0] for e in present}
         off = removed + [p for p in logged if p not in here]
         _judge(res, present, off, _rows(index, [e[0] for e in present] + off), listing.errors)
+    res.changed_files = len(res.changed)
     if apply and (res.changed or res.deleted or logged or not same):
         token = _record(index, res, state, new_snapshot=not same)
         crash("scan.recorded")
@@ -339,7 +354,7 @@ def scan(root: str, index: ArchiveIndex, apply: bool = True, crash: Crash = no_c
 
 
 def _full(entries: Iterable[Entry], walk_errors: list[tuple[str, str]], index: ArchiveIndex) -> ScanResult:
-    """Every file against every row (the first scan, a missing or refused snapshot, no native walker)."""
+    """Every file against every row (the pure-Python walk)."""
     known = index.stat_map()
     res = ScanResult()
     seen: set[str] = set()
@@ -353,3 +368,164 @@ def _full(entries: Iterable[Entry], walk_errors: list[tuple[str, str]], index: A
             on_disk.append(e)
     _judge(res, on_disk, (p for p in known if p not in seen), known, walk_errors)
     return res
+
+
+# -- the streamed full comparison ------------------------------------------------------------------
+_CHUNK = 4096  # listing entries judged at a time
+_WRITE_ROWS = 16384  # rows per index transaction while streaming
+Hashed = tuple[str, int, int, int, str]  # (path, size, mtime_ns, inode, cid)
+Outcome = tuple[str, tuple[int, int, int], str | None, str]  # (path, expect, CID or None, why not)
+
+
+class HashSink(Protocol):
+    """What the streamed scan hands new and changed files to (hashing.HashStream)."""
+
+    profile: str
+
+    def submit(self, jobs: list[tuple[str, tuple[int, int, int]]]) -> list[Outcome]: ...
+
+    def finish(self) -> list[Outcome]: ...
+
+
+def _chunks(native: ModuleType, data: bytes) -> Iterator[list[Entry]]:
+    pos, dirpos = 0, -1
+    while pos < len(data):
+        entries, pos, dirpos = native.records(data, pos, dirpos, _CHUNK)
+        yield entries
+
+
+class _Writer:
+    """Rows found by a streamed scan, written a batch at a time, each batch one transaction that
+    leaves no scan_log entry (as `_record`'s own writes: the token was set to one no snapshot carries
+    before the first batch, so the log has nothing to keep for them)."""
+
+    def __init__(self, index: ArchiveIndex, profile: str | None, crash: Crash):
+        self.index, self.profile, self.crash = index, profile, crash
+        self.local: list[Entry] = []
+        self.hashed: list[Hashed] = []
+        self.pending: Future[None] | None = None
+
+    def add(self, local: Iterable[Entry] = (), hashed: Iterable[Hashed] = ()) -> None:
+        self.local.extend(local)
+        self.hashed.extend(hashed)
+        if len(self.local) + len(self.hashed) >= _WRITE_ROWS:
+            self.flush(wait=False)
+
+    def flush(self, wait: bool = True) -> None:
+        """Hand the batch to the database thread; the previous one must be committed first (one batch
+        in flight: the caller goes on walking and hashing while it is written)."""
+        self._wait()
+        if self.local or self.hashed:
+            local, hashed, profile, now = self.local, self.hashed, self.profile or "", time.time()
+
+            def work(r: Repos) -> None:
+                r.scan_log.pause()
+                r.files.upsert_seen(local, now)
+                if hashed:
+                    r.files.upsert_hashed(hashed, profile, now)
+                r.scan_log.resume()
+
+            self.pending = self.index.db.submit_write(work)
+            self.local, self.hashed = [], []
+        if wait:
+            self._wait()
+
+    def _wait(self) -> None:
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            pending.result()
+            self.crash("scan.batch")
+
+
+def _stream_full(native: ModuleType, root: str, listing: _Listing, index: ArchiveIndex, state: ScanLogState | None,
+                 hasher: HashSink | None, crash: Crash = no_crash) -> ScanResult:
+    """Every file of the listing against its row, a chunk at a time; with `state` (apply) changes are
+    recorded as they are found, in batches. Memory stays flat: no list of all files or rows is built.
+
+    Crash safety: the first write sets a snapshot token no snapshot carries, so a scan killed halfway
+    leaves rows that are each right (written with the stats the walk saw, and a CID only when the hash
+    matched them) and a next scan that compares in full again."""
+    res = ScanResult(listing.files, listing.bytes, errors=list(listing.errors))
+    empty, expected = index.db.read(lambda r: (not r.files.any(), r.files.live_count()))
+    writer = _Writer(index, hasher.profile if hasher is not None else None, crash) if state is not None else None
+    scanning = "scanning-" + secrets.token_hex(8)
+    bulk = empty and writer is not None  # a first index: indexes in random key order are built at the end
+
+    def begin(r: Repos) -> None:
+        r.scan_log.set_token(scanning)
+        if bulk:
+            r.files.defer_indexes()
+
+    if writer is not None:
+        index.db.write(begin)
+    try:
+        matched = 0
+        for chunk in _chunks(native, listing.data):
+            rows: dict[str, Row] = {} if empty else _rows_of(index, [e[0] for e in chunk if _indexable(e[0])])
+            changed: list[Entry] = []
+            for e in chunk:
+                row = rows.get(e[0])
+                if row is not None and not row[4] and row[3] != "evicted":
+                    matched += 1
+                if not e[0].isascii() and not _indexable(e[0]):
+                    res.errors.append((e[0], _NOT_UTF8))
+                elif _changed(row, e):
+                    changed.append(e)
+            res.changed_files += len(changed)
+            if writer is None:
+                res.changed.extend(changed)
+            elif hasher is None:
+                res.changed.extend(changed)
+                writer.add(local=changed)
+            else:
+                _hashed(res, writer, hasher.submit([(e[0], (e[1], e[2], e[3])) for e in changed]))
+        if writer is not None:
+            if hasher is not None:
+                _hashed(res, writer, hasher.finish())
+            writer.flush()
+    except BaseException:
+        if bulk:  # not left without them until the next open
+            index.db.write(lambda r: r.files.build_indexes())
+        raise
+    if matched != expected:  # some live row's file is not on disk: find which
+        unreadable = [rel for rel, _ in listing.errors]
+        seen = (e[0] for chunk in _chunks(native, listing.data) for e in chunk)  # read on the db thread
+        res.deleted = [p for p in index.db.read(lambda r: r.files.live_not_in(seen)) if not _under(p, unreadable)]
+    if state is None:
+        return res
+    walk_failed = bool(res.errors) and not _only_names(res.errors)
+    deleted = res.deleted
+
+    def finish(r: Repos) -> str | None:
+        r.files.mark_deleted(deleted)
+        if bulk:
+            r.files.build_indexes()
+        if walk_failed or r.scan_log.token() != scanning:  # invalidated meanwhile: no snapshot this time
+            return None
+        token = secrets.token_hex(16)
+        r.scan_log.set_token(token)
+        r.scan_log.trim(state.mark)
+        return token
+
+    token = index.db.write(finish)
+    crash("scan.recorded")
+    if token is not None:
+        _write_snapshot(index, root, token, listing.data)
+    return res
+
+
+def _rows_of(index: ArchiveIndex, paths: list[str]) -> dict[str, Row]:
+    return index.db.read(lambda r: r.files.stat_rows(paths))
+
+
+def _hashed(res: ScanResult, writer: _Writer, done: list[Outcome]) -> None:
+    local: list[Entry] = []
+    hashed: list[Hashed] = []
+    for rel, (size, mtime_ns, inode), cid, _why in done:
+        if cid is None:  # changed, vanished or unreadable: hash_pending tries again and reports it
+            local.append((rel, size, mtime_ns, inode))
+        else:
+            hashed.append((rel, size, mtime_ns, inode, cid))
+            res.hashed_bytes += size
+    res.hashed += len(hashed)
+    writer.add(local, hashed)

@@ -99,6 +99,13 @@ class Database:
             return _inline(fn, write=True)
         return self._submit(fn, WRITE).result()
 
+    def submit_write(self, fn: Callable[[Repos], T]) -> Future[T]:
+        """`write` without waiting: the future is done once the commit holding `fn` is (a caller
+        that streams batches goes on while the previous one is written). Not from the database thread."""
+        if self._here():
+            raise RuntimeError("submit_write from the database thread would wait for itself")
+        return self._submit(fn, WRITE)
+
     async def aread(self, fn: Callable[[Repos], T]) -> T:
         return await asyncio.wrap_future(self._submit(fn, READ))
 

@@ -14,6 +14,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
 
+from ...content.unixfs import PROFILES
 from .rows import (
     Bundle,
     BundleMember,
@@ -28,7 +29,7 @@ from .rows import (
     StateTotal,
     StatRow,
 )
-from .schema import SCAN_LOG_TRIGGERS, SNAPSHOT_TOKEN_KEY, create_scan_log, scan_log_ready
+from .schema import BULK_DEFERRED, SCAN_LOG_TRIGGERS, SNAPSHOT_TOKEN_KEY, create_scan_log, scan_log_ready
 from .states import (
     BundleState,
     FileState,
@@ -37,6 +38,7 @@ from .states import (
     check_transition,
 )
 
+PROFILE_NAMES = frozenset(PROFILES)
 FILE_FIELDS = frozenset({"size", "mtime_ns", "inode", "profile", "cid", "bundle_id", "deleted", "first_seen",
                          "last_seen", "hashed_at", "stored_at", "evicted_at", "last_access", "test_retrieval_at"})
 BUNDLE_FIELDS = frozenset({"root_cid", "piece_cid", "piece_cid_v2", "padded_size", "car_size",
@@ -172,6 +174,60 @@ class Files:
                      deleted = 0, hashed_at = NULL, stored_at = NULL, evicted_at = NULL,
                      test_retrieval_at = NULL, last_seen = excluded.last_seen""",
                 ((path, size, mtime_ns, inode, now, now) for path, size, mtime_ns, inode in rows)).rowcount
+
+    def upsert_hashed(self, rows: Iterable[tuple[str, int, int, int, str]], profile: str, now: float) -> int:
+        """Files found new or changed and hashed right after the walk saw them, as (path, size, mtime_ns,
+        inode, cid): `upsert_seen` and `set_hashed` in one write (any state → `local` → `hashed`, both
+        allowed moves). `profile` and `now` go in as literals: one parameter tuple per row is the row."""
+        if profile not in PROFILE_NAMES:
+            raise ValueError(f"unknown profile {profile!r}")
+        t = repr(float(now))
+        return self.c.executemany(
+            f"""INSERT INTO files (path, size, mtime_ns, inode, cid, profile, state, first_seen, last_seen, hashed_at)
+                VALUES (?, ?, ?, ?, ?, '{profile}', 'hashed', {t}, {t}, {t})
+                ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
+                  inode = excluded.inode, state = 'hashed', cid = excluded.cid, profile = excluded.profile,
+                  bundle_id = NULL, deleted = 0, hashed_at = excluded.hashed_at, stored_at = NULL,
+                  evicted_at = NULL, test_retrieval_at = NULL, last_seen = excluded.last_seen""",
+            rows).rowcount
+
+    def defer_indexes(self) -> None:
+        """A bulk load begins: drop the indexes it would fill in random order (schema.BULK_DEFERRED)."""
+        for name in BULK_DEFERRED:
+            self.c.execute(f"DROP INDEX IF EXISTS {name}")
+
+    def build_indexes(self) -> None:
+        """A bulk load ends: build those indexes, each in one sorted pass."""
+        for sql in BULK_DEFERRED.values():
+            self.c.execute(sql)
+
+    def any(self) -> bool:
+        return self.c.execute("SELECT 1 FROM files LIMIT 1").fetchone() is not None
+
+    def live_count(self) -> int:
+        """Rows a scan expects on disk: not deleted upstream, not evicted by us."""
+        return int(self.c.execute("SELECT COUNT(*) FROM files WHERE deleted = 0 AND state != 'evicted'")
+                   .fetchone()[0])
+
+    def live_not_in(self, seen: Iterable[str]) -> list[str]:
+        """The live rows (see `live_count`) whose path is not in `seen`, by path. `seen` goes through
+        a temporary table (on disk unless SQLite keeps temp tables in memory): memory stays flat."""
+        self.c.execute("CREATE TEMP TABLE IF NOT EXISTS scan_seen (path TEXT PRIMARY KEY) WITHOUT ROWID")
+        self.c.execute("DELETE FROM temp.scan_seen")
+        self.c.executemany("INSERT OR IGNORE INTO temp.scan_seen VALUES (?)", ((p,) for p in seen))
+        try:
+            return [r[0] for r in self.c.execute(
+                "SELECT path FROM files WHERE deleted = 0 AND state != 'evicted' "
+                "AND path NOT IN (SELECT path FROM temp.scan_seen) ORDER BY path")]
+        finally:
+            self.c.execute("DELETE FROM temp.scan_seen")
+
+    def pending_page(self, after: int, limit: int) -> list[tuple[int, Pending]]:
+        """Up to `limit` `local` files on disk with rowid > after, as (rowid, Pending), by rowid (the
+        state index gives them in that order: no sort, however many there are)."""
+        return [(r[0], Pending(r[1], r[2], r[3], r[4])) for r in self.c.execute(
+            "SELECT rowid, path, size, mtime_ns, inode FROM files WHERE state = 'local' AND deleted = 0 "
+            "AND rowid > ? ORDER BY rowid LIMIT ?", (after, limit))]
 
     def mark_deleted(self, paths: Iterable[str]) -> int:
         return self.c.executemany("UPDATE files SET deleted = 1 WHERE path = ? AND deleted = 0",
