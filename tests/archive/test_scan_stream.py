@@ -15,7 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-from tests.archive.test_scan_walk import needs_native, write
+from tests.archive.test_scan_walk import both_walks, needs_native, odd_tree, without_dac_override, write
+from tunasync.archive import _walk
+from tunasync.archive import scan as scanmod
 from tunasync.archive.db.schema import BULK_DEFERRED, FILES_INDEXES
 from tunasync.archive.hashing import HashStream, hash_pending
 from tunasync.archive.index import ArchiveIndex
@@ -39,6 +41,40 @@ def sql(path: Path, query: str) -> list[tuple]:
 def index_names(path: Path) -> set[str]:
     return {r[0] for r in sql(path, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'files' "
                                     "AND name NOT LIKE 'sqlite_autoindex%'")}
+
+
+def test_parallel_walk_lists_exactly_what_one_walk_lists(tmp_path, monkeypatch):
+    """The walk cut into parts (top directories' own files, subtrees below) and listed by several
+    threads gives the very bytes, counts and errors of one walk, odd names and failures included."""
+    root = tmp_path / "m"
+    for a in range(6):
+        for b in range(7):
+            d = root / f"t{a}" / f"s{b}" / "deep" / "er"
+            d.mkdir(parents=True)
+            write(d.parent / f"f{a}{b}", data(a * 7 + b, b))
+            write(d / "leaf", b"l")
+        write(root / f"t{a}" / "own", b"o")
+    odd_tree(root / "t2" / "s3")
+    odd_tree(root / "t4")
+    (root / "t1" / "closed").mkdir()
+    write(root / "t1" / "closed" / "hidden", b"h")
+    (root / "t5" / "s1" / "closed").mkdir()
+    os.chmod(root / "t1" / "closed", 0)
+    os.chmod(root / "t5" / "s1" / "closed", 0)
+    try:
+        with without_dac_override():
+            plan = scanmod._plan(os.fsencode(root))
+            parallel = scanmod._list(_walk, str(root))
+            one = _walk.listing(str(root), [b".~tmp~"], b".tunasync-")
+            entries, errors = both_walks(root, monkeypatch)
+    finally:
+        os.chmod(root / "t1" / "closed", 0o755)
+        os.chmod(root / "t5" / "s1" / "closed", 0o755)
+    assert sum(1 for _, files_only in plan if not files_only) >= 32  # it was cut
+    assert parallel.data == one[0] and (parallel.files, parallel.bytes, parallel.bad_names) == one[1:4]
+    assert parallel.errors == [(os.fsdecode(p), os.strerror(e)) for p, e in one[4]] == errors
+    assert [p for p, _ in errors] == ["t1/closed", "t5/s1/closed"]
+    assert [e[0] for e in _walk.records(parallel.data)] == [e[0] for e in entries]
 
 
 def test_bulk_deferred_indexes_are_all_of_files_secondary_indexes():

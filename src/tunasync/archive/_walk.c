@@ -2,6 +2,8 @@
    the pure-Python twins, which give the same results.
 
    listing(root, skip_dirs, temp_prefix) -> (listing, files, bytes, bad, errors)   the GIL is released
+   listing(root, skip_dirs, temp_prefix, start, files_only)   the part of that listing under `start`
+       (or only start's own files): listings of disjoint parts, joined in walk order, are the whole one
    records(listing)                      -> [(rel, size, mtime_ns, inode)]     walk order
    records(listing, pos, dirpos, limit)  -> (entries, pos, dirpos)             the same, a chunk at a time
    diff(old, new, extra)                 -> (present, removed)
@@ -53,6 +55,7 @@ typedef struct {
     const char *prefix;
     size_t prefix_len;
     int oom;
+    int files_only; /* list this directory's files, not its subdirectories */
 } walker_t;
 
 typedef struct {
@@ -197,7 +200,7 @@ static void walk_dir(walker_t *w, int dfd, size_t pathlen, int bad_dir) {
         if (S_ISREG(st.st_mode))
             emit_file(w, pathlen, &dir_done, e, &st, bad_dir);
     }
-    for (size_t i = 0; i < n && !w->oom; i++) {
+    for (size_t i = 0; i < n && !w->oom && !w->files_only; i++) {
         ent_t *e = &ents[i];
         if (e->type != DT_DIR || is_skipped_dir(w, e->name, e->len))
             continue;
@@ -227,10 +230,17 @@ done:
 
 static PyObject *py_listing(PyObject *self, PyObject *args) {
     PyObject *root_obj, *skip_obj;
-    const char *prefix;
-    Py_ssize_t prefix_len;
-    if (!PyArg_ParseTuple(args, "O&Oy#", PyUnicode_FSConverter, &root_obj, &skip_obj, &prefix, &prefix_len))
+    const char *prefix, *start = "";
+    Py_ssize_t prefix_len, start_len = 0;
+    int files_only = 0;
+    if (!PyArg_ParseTuple(args, "O&Oy#|y#p", PyUnicode_FSConverter, &root_obj, &skip_obj, &prefix, &prefix_len,
+                          &start, &start_len, &files_only))
         return NULL;
+    if ((size_t)start_len != strlen(start) || (start_len && (start[0] == '/' || start[start_len - 1] == '/'))) {
+        Py_DECREF(root_obj);
+        PyErr_SetString(PyExc_ValueError, "start must be a relative directory path");
+        return NULL;
+    }
     PyObject *skip = PySequence_Fast(skip_obj, "skip_dirs must be a sequence of bytes");
     if (!skip) {
         Py_DECREF(root_obj);
@@ -255,11 +265,24 @@ static PyObject *py_listing(PyObject *self, PyObject *args) {
     w.prefix_len = (size_t)prefix_len;
     const char *root = PyBytes_AS_STRING(root_obj);
 
+    w.files_only = files_only;
+    if (start_len && buf_put(&w.path, start, (size_t)start_len)) {
+        PyErr_NoMemory();
+        goto out;
+    }
     Py_BEGIN_ALLOW_THREADS
     int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* the root itself may be a symlink */
     if (fd < 0)
         add_error(&w, 0, NULL, 0, errno);
-    else
+    else if (start_len) { /* a subtree, as the whole walk would list it from its parent */
+        int sfd = openat(fd, start, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int err = errno;
+        close(fd);
+        if (sfd >= 0)
+            walk_dir(&w, sfd, (size_t)start_len, !utf8_ok((const unsigned char *)start, (size_t)start_len));
+        else if (err != ENOENT)
+            add_error(&w, (size_t)start_len, NULL, 0, err);
+    } else
         walk_dir(&w, fd, 0, 0);
     Py_END_ALLOW_THREADS
 

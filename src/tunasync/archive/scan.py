@@ -29,7 +29,7 @@ import stat
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import NamedTuple, Protocol, cast
@@ -83,10 +83,55 @@ class _Listing(NamedTuple):
     errors: list[tuple[str, str]]
 
 
+_SPLIT_PARTS, _SPLIT_DEPTH = 32, 4  # a parallel walk cuts the tree into this many subtrees, at most this deep
+
+
 def _list(native: ModuleType, root: str) -> _Listing:
-    data, files, nbytes, bad, errs = native.listing(root, sorted(os.fsencode(d) for d in SKIP_DIRS),
-                                                    os.fsencode(TEMP_PREFIX))
-    return _Listing(data, files, nbytes, bad, [(os.fsdecode(rel), os.strerror(e)) for rel, e in errs])
+    """The tree's listing, walked by one thread per core: the top directories are read here and cut
+    into parts (a directory's own files; whole subtrees), listed in parallel and joined in walk order,
+    which gives exactly the listing one walk gives (each part is what that walk writes there)."""
+    skip, prefix = sorted(os.fsencode(d) for d in SKIP_DIRS), os.fsencode(TEMP_PREFIX)
+    plan = _plan(os.fsencode(root))
+    workers = min(4, os.cpu_count() or 1)
+    if workers < 2 or sum(1 for _, files_only in plan if not files_only) < 2:
+        parts = [native.listing(root, skip, prefix)]
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="archive-walk") as pool:
+            parts = list(pool.map(lambda part: native.listing(root, skip, prefix, *part), plan))
+    data = b"".join(p[0] for p in parts) if len(parts) > 1 else parts[0][0]
+    errs = [(os.fsdecode(rel), os.strerror(e)) for p in parts for rel, e in p[4]]
+    return _Listing(data, sum(p[1] for p in parts), sum(p[2] for p in parts), sum(p[3] for p in parts), errs)
+
+
+def _plan(root: bytes) -> list[tuple[bytes, bool]]:
+    """The walk in parts, in walk order: (directory, its own files only) for the top directories
+    (breadth first, until there are enough subtrees), (subtree, False) below them."""
+    skip = {os.fsencode(d) for d in SKIP_DIRS}
+    children: dict[bytes, list[bytes]] = {}
+    frontier, depth = [b""], 0
+    while frontier and depth < _SPLIT_DEPTH and len(frontier) < _SPLIT_PARTS:
+        below: list[bytes] = []
+        for d in frontier:
+            try:
+                with os.scandir(os.path.join(root, d) if d else root) as it:
+                    names = sorted(e.name for e in it if e.name not in skip and e.is_dir(follow_symlinks=False))
+            except OSError:  # not cut: the walker of this part meets and reports the same failure
+                continue
+            children[d] = [d + b"/" + n if d else n for n in names]
+            below += children[d]
+        frontier, depth = below, depth + 1
+    plan: list[tuple[bytes, bool]] = []
+
+    def add(d: bytes) -> None:
+        if d not in children:
+            plan.append((d, False))
+            return
+        plan.append((d, True))
+        for c in children[d]:
+            add(c)
+
+    add(b"")
+    return plan
 
 
 def walk(root: str, errors: list[tuple[str, str]] | None = None) -> Iterator[Entry]:

@@ -10,11 +10,11 @@ for a million rows), whose move, any state back to `local`, is checked against t
 from __future__ import annotations
 
 import functools
+import re
 import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
 
-from ...content.unixfs import PROFILES
 from .rows import (
     Bundle,
     BundleMember,
@@ -38,7 +38,7 @@ from .states import (
     check_transition,
 )
 
-PROFILE_NAMES = frozenset(PROFILES)
+_PROFILE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")  # what may go into SQL as a literal
 FILE_FIELDS = frozenset({"size", "mtime_ns", "inode", "profile", "cid", "bundle_id", "deleted", "first_seen",
                          "last_seen", "hashed_at", "stored_at", "evicted_at", "last_access", "test_retrieval_at"})
 BUNDLE_FIELDS = frozenset({"root_cid", "piece_cid", "piece_cid_v2", "padded_size", "car_size",
@@ -179,8 +179,8 @@ class Files:
         """Files found new or changed and hashed right after the walk saw them, as (path, size, mtime_ns,
         inode, cid): `upsert_seen` and `set_hashed` in one write (any state → `local` → `hashed`, both
         allowed moves). `profile` and `now` go in as literals: one parameter tuple per row is the row."""
-        if profile not in PROFILE_NAMES:
-            raise ValueError(f"unknown profile {profile!r}")
+        if not _PROFILE_NAME.fullmatch(profile):
+            raise ValueError(f"not a profile name: {profile!r}")
         t = repr(float(now))
         return self.c.executemany(
             f"""INSERT INTO files (path, size, mtime_ns, inode, cid, profile, state, first_seen, last_seen, hashed_at)
