@@ -14,6 +14,7 @@ than this code is refused (its rows may mean things this code does not know).
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable
 
@@ -57,15 +58,10 @@ V1_FILES_INDEXES = ("files_state", "files_bundle", "files_cid", "files_mtime")
 # The secondary indexes of `files`, which a bulk load (a first index) drops and builds once at its end,
 # each in one sorted pass: CIDs and mtimes come in random order, so each insert touches a random page,
 # which at a million rows no longer stays in the page cache and made a first index superlinear; the
-# other two cost a b-tree insert per row for nothing the load reads (measured: about a quarter of its
-# database time). An index file opened without them (a bulk load killed halfway) gets them back at
-# open (`migrate`).
-BULK_DEFERRED = {
-    "files_state": "CREATE INDEX IF NOT EXISTS files_state ON files(state)",
-    "files_bundle": "CREATE INDEX IF NOT EXISTS files_bundle ON files(bundle_id)",
-    "files_cid": "CREATE INDEX IF NOT EXISTS files_cid ON files(cid)",
-    "files_mtime": "CREATE INDEX IF NOT EXISTS files_mtime ON files(mtime_ns)",
-}
+# others cost a b-tree insert per row for nothing the load reads. An index file opened without them
+# (a bulk load killed halfway) gets them back at open (`migrate`).
+BULK_DEFERRED = {m.group(1): m.group(0) for m in re.finditer(r"CREATE INDEX IF NOT EXISTS (\w+) ON files\([^)]*\)",
+                                                               FILES_INDEXES)}
 
 BUNDLES_TABLE = f"""
 CREATE TABLE IF NOT EXISTS bundles (
