@@ -2,7 +2,7 @@
 #ifndef TUNASYNC_WALK_LEAVES_H
 #define TUNASYNC_WALK_LEAVES_H
 
-/* hash_leaves(root, [(rel, size, mtime_ns, inode)], cid_prefix): files of at most one chunk under a
+/* hash_leaves(root, [(rel, size, mtime_ns, inode)], cid_prefix) (rel str or bytes): files of at most one chunk under a
    raw-leaves profile, whose CID is CIDv1(raw, sha2-256 of the bytes). A whole batch runs without the
    GIL (Python's per-file syscalls would each take it back, and threads would queue for it). Each file
    is opened without following a symlink and read (one byte more than expected: a file that grew
@@ -172,10 +172,10 @@ static PyObject *py_hash_leaves(PyObject *self, PyObject *args) {
     for (Py_ssize_t i = 0; i < n; i++) {
         leaf_t *j = &jobs[i];
         PyObject *rel;
-        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "SLLK", &rel, &j->size, &j->mtime_ns, &j->ino))
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "O&LLK", PyUnicode_FSConverter, &rel, &j->size,
+                              &j->mtime_ns, &j->ino))
             goto out;
-        Py_INCREF(rel);
-        j->rel_obj = rel;
+        j->rel_obj = rel; /* a new reference: bytes, from str or bytes */
         j->rel = PyBytes_AS_STRING(j->rel_obj);
         if (strlen(j->rel) != (size_t)PyBytes_GET_SIZE(j->rel_obj)) {
             PyErr_SetString(PyExc_ValueError, "embedded NUL in a path");

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import ModuleType
+from typing import cast
 
 from ..content.chunker import hash_threads, stat_key
 from ..content.cid import CID, RAW, SHA2_256
@@ -75,14 +76,17 @@ def _fits(e: Expect) -> bool:  # C takes int64 sizes and mtimes
     return -(1 << 63) < e[1] < (1 << 63) and 0 <= e[0] < (1 << 63)
 
 
-def _hash_small(root: str, items: list[tuple[str, Expect]], prof: Profile) -> list[Outcome]:
+def _hash_small(root: str, items: list[Job], prof: Profile) -> list[str | int | Outcome]:
+    """CIDs of one-leaf files, aligned with `items`: natively a CID text or a code (see `_why`), in
+    Python an Outcome."""
     native = _native_for(prof)
-    if native is None or not all(_fits(e) for _, e in items):
-        return [_small_one(root, rel, expect, prof) for rel, expect in items]
-    prefix = CID(1, RAW, SHA2_256, bytes(32)).bytes[:-32]
-    got = native.hash_leaves(root, [(os.fsencode(rel), *e) for rel, e in items], prefix)
-    return [(rel, r, "") if isinstance(r, str) else (rel, None, _why(r, root, rel))
-            for (rel, _), r in zip(items, got, strict=True)]
+    if native is None or not all(_fits((e[1], e[2], e[3])) for e in items):
+        return [_small_one(root, e[0], (e[1], e[2], e[3]), prof) for e in items]
+    got: list[str | int | Outcome] = native.hash_leaves(root, items, _RAW_PREFIX)
+    return got
+
+
+_RAW_PREFIX = CID(1, RAW, SHA2_256, bytes(32)).bytes[:-32]
 
 
 def _why(code: int, root: str, rel: str) -> str:
@@ -120,7 +124,7 @@ def _small_one(root: str, rel: str, expect: Expect, prof: Profile) -> Outcome:
     return rel, str(make_leaf(prof, data)[0]), ""
 
 
-def _hash_large(root: str, rel: str, expect: Expect, prof: Profile) -> list[Outcome]:
+def _hash_large(root: str, rel: str, expect: Expect, prof: Profile) -> list[str | int | Outcome]:
     native = _native_for(prof)
     if native is not None and _fits(expect):
         got = native.chunk_digests(root, os.fsencode(rel), *expect, prof.chunk_size)
@@ -148,8 +152,9 @@ def _hash_large(root: str, rel: str, expect: Expect, prof: Profile) -> list[Outc
     return [(rel, str(node.cid), "")]
 
 
-Job = tuple[str, Expect]  # (path, (size, mtime_ns, inode)) as the scan saw it
-Done = tuple[str, Expect, str | None, str]  # (path, expect, CID or None, "" | "changed" | "vanished" | error)
+Job = tuple[str, int, int, int]  # (path, size, mtime_ns, inode) as the scan saw it
+Hashed = tuple[str, int, int, int, str]  # a job and its CID
+Failed = tuple[Job, str]  # a job and why it has no CID: "changed" | "vanished" | an error
 
 _PAGE = 4096  # `local` rows read from the index at a time
 
@@ -157,18 +162,38 @@ _PAGE = 4096  # `local` rows read from the index at a time
 def _tasks(todo: list[Job], chunk: int) -> tuple[list[Job], list[list[Job]]]:
     """Large files one by one (largest first: they start early and spread over the pool), small ones
     in batches."""
-    large = sorted((t for t in todo if t[1][0] > chunk), key=lambda t: -t[1][0])
-    batches: list[list[Job]] = [[]]
-    size = 0
-    for t in todo:
-        if t[1][0] > chunk:
-            continue
-        if len(batches[-1]) >= _BATCH_FILES or size >= _BATCH_BYTES:
-            batches.append([])
-            size = 0
-        batches[-1].append(t)
-        size += t[1][0]
-    return large, [b for b in batches if b]
+    large = sorted((t for t in todo if t[1] > chunk), key=lambda t: -t[1])
+    small = [t for t in todo if t[1] <= chunk] if large else todo
+    batches: list[list[Job]] = []
+    i = 0
+    while i < len(small):  # _BATCH_FILES files, fewer when they add up to _BATCH_BYTES
+        j, size = i, 0
+        while j < len(small) and j - i < _BATCH_FILES and size < _BATCH_BYTES:
+            size += small[j][1]
+            j += 1
+        batches.append(small[i:j])
+        i = j
+    return large, batches
+
+
+def _sort_out(root: str, jobs: list[Job], got: list[str | int | Outcome], hashed: list[Hashed],
+              failed: list[Failed]) -> int:
+    """Split a batch's results into hashed rows and failures; returns the bytes hashed."""
+    nbytes = 0
+    for e, r in zip(jobs, got, strict=True):
+        if type(r) is str:
+            hashed.append((e[0], e[1], e[2], e[3], r))
+            nbytes += e[1]
+        elif type(r) is int:
+            failed.append((e, _why(r, root, e[0])))
+        else:
+            _, cid, why = cast(Outcome, r)
+            if cid is None:
+                failed.append((e, why))
+            else:
+                hashed.append((e[0], e[1], e[2], e[3], cid))
+                nbytes += e[1]
+    return nbytes
 
 
 class HashStream:
@@ -185,37 +210,30 @@ class HashStream:
         self._pool: Executor = pool if pool is not None else ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix="archive-hash")
         self._depth = 2 * workers + 2
-        self._queue: deque[tuple[list[Job], Future[list[Outcome]]]] = deque()
+        self._queue: deque[tuple[list[Job], Future[list[str | int | Outcome]]]] = deque()
         self._progress = progress
 
-    def submit(self, jobs: list[Job]) -> list[Done]:
+    def submit(self, jobs: list[Job], hashed: list[Hashed], failed: list[Failed]) -> None:
+        """Queue `jobs`; what is finished meanwhile (in submission order) goes to `hashed` and `failed`."""
         large, batches = _tasks(jobs, self.prof.chunk_size)
-        out: list[Done] = []
-        for rel, e in large:
-            self._queue.append(([(rel, e)], self._pool.submit(_hash_large, self.root, rel, e, self.prof)))
-            out += self._drain(self._depth)
+        for e in large:
+            self._queue.append(([e], self._pool.submit(_hash_large, self.root, e[0], (e[1], e[2], e[3]), self.prof)))
+            self._drain(self._depth, hashed, failed)
         for b in batches:
             self._queue.append((b, self._pool.submit(_hash_small, self.root, b, self.prof)))
-            out += self._drain(self._depth)
-        return out
+            self._drain(self._depth, hashed, failed)
 
-    def finish(self) -> list[Done]:
+    def finish(self, hashed: list[Hashed], failed: list[Failed]) -> None:
         """Every outcome still to come (waits for them)."""
-        return self._drain(0)
+        self._drain(0, hashed, failed)
 
-    def _drain(self, keep: int) -> list[Done]:
-        out: list[Done] = []
+    def _drain(self, keep: int, hashed: list[Hashed], failed: list[Failed]) -> None:
         while self._queue and (len(self._queue) > keep or self._queue[0][1].done()):
             jobs, fut = self._queue.popleft()
-            files = nbytes = 0
-            for (rel, e), (_, cid, why) in zip(jobs, fut.result(), strict=True):
-                out.append((rel, e, cid, why))
-                if cid is not None:
-                    files += 1
-                    nbytes += e[0]
-            if self._progress and files:
-                self._progress(files, nbytes)
-        return out
+            before = len(hashed)
+            nbytes = _sort_out(self.root, jobs, fut.result(), hashed, failed)
+            if self._progress and len(hashed) > before:
+                self._progress(len(hashed) - before, nbytes)
 
     def close(self) -> None:
         for _, fut in self._queue:
@@ -231,24 +249,24 @@ def hash_pending(index: ArchiveIndex, root: str, profile: str, *, progress: Prog
     read a page at a time and recorded a batch at a time: memory stays flat however many there are."""
     res = HashResult()
     stream = HashStream(root, profile, pool=pool, threads=threads, progress=progress)
-    batch: list[tuple[str, Expect, str]] = []
+    hashed: list[Hashed] = []
+    failed: list[Failed] = []
     last = time.monotonic()
     after, left = 0, limit
 
-    def take(done: list[Done]) -> None:
-        nonlocal batch, last
-        for rel, e, cid, why in done:
-            if cid is None:
-                if why in ("changed", "vanished"):
-                    res.changed.append(rel)
-                else:
-                    res.errors.append((rel, why))
-                continue
-            batch.append((rel, e, cid))
-            res.bytes += e[0]
-        if len(batch) >= _RECORD_ROWS or (batch and time.monotonic() - last >= _RECORD_SECONDS):
+    def take(final: bool = False) -> None:
+        nonlocal hashed, last
+        for (rel, *_), why in failed:
+            if why in ("changed", "vanished"):
+                res.changed.append(rel)
+            else:
+                res.errors.append((rel, why))
+        failed.clear()
+        if hashed and (final or len(hashed) >= _RECORD_ROWS or time.monotonic() - last >= _RECORD_SECONDS):
+            batch = [(h[0], (h[1], h[2], h[3]), h[4]) for h in hashed]
+            res.bytes += sum(h[1] for h in hashed)
             res.hashed += _record(index, batch, profile, res)
-            batch, last = [], time.monotonic()
+            hashed, last = [], time.monotonic()
 
     try:
         while left is None or left > 0:
@@ -258,12 +276,12 @@ def hash_pending(index: ArchiveIndex, root: str, profile: str, *, progress: Prog
             after = page[-1][0]
             if left is not None:
                 left -= len(page)
-            take(stream.submit([(f.path, (f.size, f.mtime_ns, f.inode)) for _, f in page]))
-        take(stream.finish())
+            stream.submit([(f.path, f.size, f.mtime_ns, f.inode) for _, f in page], hashed, failed)
+            take()
+        stream.finish(hashed, failed)
+        take(final=True)
     finally:
         stream.close()
-    if batch:
-        res.hashed += _record(index, batch, profile, res)
     res.changed.sort()
     res.errors.sort()
     return res

@@ -419,17 +419,17 @@ def _full(entries: Iterable[Entry], walk_errors: list[tuple[str, str]], index: A
 _CHUNK = 4096  # listing entries judged at a time
 _WRITE_ROWS = 16384  # rows per index transaction while streaming
 Hashed = tuple[str, int, int, int, str]  # (path, size, mtime_ns, inode, cid)
-Outcome = tuple[str, tuple[int, int, int], str | None, str]  # (path, expect, CID or None, why not)
 
 
 class HashSink(Protocol):
-    """What the streamed scan hands new and changed files to (hashing.HashStream)."""
+    """What the streamed scan hands new and changed files to (hashing.HashStream): `submit` queues
+    entries, and it and `finish` append what is done to `hashed` (entry + CID) and `failed`."""
 
     profile: str
 
-    def submit(self, jobs: list[tuple[str, tuple[int, int, int]]]) -> list[Outcome]: ...
+    def submit(self, jobs: list[Entry], hashed: list[Hashed], failed: list[tuple[Entry, str]]) -> None: ...
 
-    def finish(self) -> list[Outcome]: ...
+    def finish(self, hashed: list[Hashed], failed: list[tuple[Entry, str]]) -> None: ...
 
 
 def _chunks(native: ModuleType, data: bytes) -> Iterator[list[Entry]]:
@@ -503,11 +503,18 @@ def _stream_full(native: ModuleType, root: str, listing: _Listing, index: Archiv
 
     if writer is not None:
         index.db.write(begin)
+    hashed: list[Hashed] = []
+    failed: list[tuple[Entry, str]] = []
     try:
         matched = 0
         for chunk in _chunks(native, listing.data):
-            rows: dict[str, Row] = {} if empty else _rows_of(index, [e[0] for e in chunk if _indexable(e[0])])
             changed: list[Entry] = []
+            if empty:  # every file is new
+                changed = [e for e in chunk if e[0].isascii() or _indexable(e[0])]
+                if len(changed) != len(chunk):
+                    res.errors += [(e[0], _NOT_UTF8) for e in chunk if not _indexable(e[0])]
+                chunk = []
+            rows: dict[str, Row] = _rows_of(index, [e[0] for e in chunk if _indexable(e[0])]) if chunk else {}
             for e in chunk:
                 row = rows.get(e[0])
                 if row is not None and not row[4] and row[3] != "evicted":
@@ -523,10 +530,12 @@ def _stream_full(native: ModuleType, root: str, listing: _Listing, index: Archiv
                 res.changed.extend(changed)
                 writer.add(local=changed)
             else:
-                _hashed(res, writer, hasher.submit([(e[0], (e[1], e[2], e[3])) for e in changed]))
+                hasher.submit(changed, hashed, failed)
+                _hashed(res, writer, hashed, failed)
         if writer is not None:
             if hasher is not None:
-                _hashed(res, writer, hasher.finish())
+                hasher.finish(hashed, failed)
+                _hashed(res, writer, hashed, failed)
             writer.flush()
     except BaseException:
         if bulk:  # not left without them until the next open
@@ -563,14 +572,12 @@ def _rows_of(index: ArchiveIndex, paths: list[str]) -> dict[str, Row]:
     return index.db.read(lambda r: r.files.stat_rows(paths))
 
 
-def _hashed(res: ScanResult, writer: _Writer, done: list[Outcome]) -> None:
-    local: list[Entry] = []
-    hashed: list[Hashed] = []
-    for rel, (size, mtime_ns, inode), cid, _why in done:
-        if cid is None:  # changed, vanished or unreadable: hash_pending tries again and reports it
-            local.append((rel, size, mtime_ns, inode))
-        else:
-            hashed.append((rel, size, mtime_ns, inode, cid))
-            res.hashed_bytes += size
-    res.hashed += len(hashed)
-    writer.add(local, hashed)
+def _hashed(res: ScanResult, writer: _Writer, hashed: list[Hashed], failed: list[tuple[Entry, str]]) -> None:
+    """Hand what the hasher finished to the writer (and empty both lists). What it could not hash
+    (changed, vanished, unreadable) is recorded `local`: hash_pending tries again and reports it."""
+    if hashed:
+        res.hashed += len(hashed)
+        res.hashed_bytes += sum(h[1] for h in hashed)
+    writer.add([e for e, _ in failed], hashed)
+    hashed.clear()
+    failed.clear()
