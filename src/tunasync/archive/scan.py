@@ -76,7 +76,7 @@ def _native() -> ModuleType | None:
 
 
 class _Listing(NamedTuple):
-    data: bytes
+    data: bytes | bytearray
     files: int
     bytes: int
     bad_names: int
@@ -98,9 +98,21 @@ def _list(native: ModuleType, root: str) -> _Listing:
     else:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="archive-walk") as pool:
             parts = list(pool.map(lambda part: native.listing(root, skip, prefix, *part), plan))
-    data = b"".join(p[0] for p in parts) if len(parts) > 1 else parts[0][0]
     errs = [(os.fsdecode(rel), os.strerror(e)) for p in parts for rel, e in p[4]]
-    return _Listing(data, sum(p[1] for p in parts), sum(p[2] for p in parts), sum(p[3] for p in parts), errs)
+    counts = sum(p[1] for p in parts), sum(p[2] for p in parts), sum(p[3] for p in parts)
+    if len(parts) == 1:
+        return _Listing(parts[0][0], *counts, errs)
+    data = bytearray(sum(len(p[0]) for p in parts))  # each part dropped once copied: 1x, not 2x, at the peak
+    pos = 0
+    for i in range(len(parts)):
+        part, parts[i] = parts[i][0], _NO_PART
+        data[pos:pos + len(part)] = part
+        pos += len(part)
+        del part
+    return _Listing(data, *counts, errs)
+
+
+_NO_PART: tuple[bytes, int, int, int, list[tuple[bytes, int]]] = (b"", 0, 0, 0, [])
 
 
 def _plan(root: bytes) -> list[tuple[bytes, bool]]:
@@ -303,23 +315,36 @@ def _root_id(root: str) -> bytes | None:
     return b"%d %d %s" % (st.st_dev, st.st_ino, os.fsencode(os.path.abspath(root)).hex().encode())
 
 
-def _load_snapshot(index: ArchiveIndex, root: str, token: str) -> bytes | None:
-    """The previous listing, if the snapshot is ours, for this root, and the one the index accepts."""
+def _load_snapshot(index: ArchiveIndex, root: str, token: str, current: bytes | bytearray) -> bytes | bytearray | None:
+    """The previous listing, if the snapshot is ours, for this root, and the one the index accepts;
+    `current` itself when it is the same (compared a piece at a time: a rescan that finds nothing
+    changed never holds two listings)."""
     ident = _root_id(root)
     try:
         with open(snapshot_path(index), "rb") as f:
             head = f.readline(4096).rstrip(b"\n").split(b" ", 4)
-            body = f.read()
+            if ident is None or len(head) != 5 or head[:3] != [_MAGIC, _VERSION, token.encode()]:
+                return None
+            if not head[3].isdigit() or head[4] != ident:
+                return None
+            size, start = int(head[3]), f.tell()
+            if os.fstat(f.fileno()).st_size - start != size:
+                return None
+            if size == len(current):
+                view, pos = memoryview(current), 0
+                while piece := f.read(1 << 20):
+                    if view[pos:pos + len(piece)] != piece:
+                        break
+                    pos += len(piece)
+                else:
+                    return current
+                f.seek(start)
+            return f.read()
     except OSError:
         return None
-    if ident is None or len(head) != 5 or head[:3] != [_MAGIC, _VERSION, token.encode()]:
-        return None
-    if not head[3].isdigit() or int(head[3]) != len(body) or head[4] != ident:
-        return None
-    return body
 
 
-def _write_snapshot(index: ArchiveIndex, root: str, token: str, data: bytes) -> None:
+def _write_snapshot(index: ArchiveIndex, root: str, token: str, data: bytes | bytearray) -> None:
     ident, path = _root_id(root), snapshot_path(index)
     if ident is None:
         return
@@ -375,8 +400,8 @@ def scan(root: str, index: ArchiveIndex, apply: bool = True, crash: Crash = no_c
     logged = state.logged if state is not None else None
     old = None
     if trusted and state is not None and state.token and logged is not None:
-        old = _load_snapshot(index, root, state.token)
-    same = old is not None and old == listing.data
+        old = _load_snapshot(index, root, state.token, listing.data)
+    same = old is listing.data
     if old is None or logged is None:
         del old
         return _stream_full(native, root, listing, index, state if apply else None, hasher if apply else None,
@@ -432,7 +457,7 @@ class HashSink(Protocol):
     def finish(self, hashed: list[Hashed], failed: list[tuple[Entry, str]]) -> None: ...
 
 
-def _chunks(native: ModuleType, data: bytes) -> Iterator[list[Entry]]:
+def _chunks(native: ModuleType, data: bytes | bytearray) -> Iterator[list[Entry]]:
     pos, dirpos = 0, -1
     while pos < len(data):
         entries, pos, dirpos = native.records(data, pos, dirpos, _CHUNK)
