@@ -181,6 +181,8 @@ class Files:
         allowed moves). `profile` and `now` go in as literals: one parameter tuple per row is the row."""
         if not _PROFILE_NAME.fullmatch(profile):
             raise ValueError(f"not a profile name: {profile!r}")
+        _check_moves(tuple(FileState), FileState.LOCAL)
+        _check_moves((FileState.LOCAL,), FileState.HASHED)
         t = repr(float(now))
         return self.c.executemany(
             f"""INSERT INTO files (path, size, mtime_ns, inode, cid, profile, state, first_seen, last_seen, hashed_at)
