@@ -8,7 +8,8 @@ integer, as Go's int64() does. The archive tier uses the same reader for `bundle
 `cache_budget`, so "1GiB" and "1G" mean the same there too.
 
 Refused where Go returns a number anyway: NaN and infinities (Go's int64() of those is undefined).
-Upper bounds belong to the config models.
+Upper bounds belong to the config models. It lives below the worker and the archive tier, so both read
+sizes one way without importing each other.
 """
 
 from __future__ import annotations

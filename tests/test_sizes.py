@@ -2,7 +2,7 @@
 
 import pytest
 
-from tunasync.worker.sizes import parse_size
+from tunasync.sizes import parse_size
 
 
 @pytest.mark.parametrize(
