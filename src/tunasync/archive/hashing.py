@@ -18,13 +18,14 @@ calling thread records CIDs (SQLite drops the GIL too). TUNASYNC_NO_NATIVE_WALK=
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import os
 import stat
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import ModuleType
 
@@ -165,8 +166,11 @@ def _tasks(todo: list[tuple[str, Expect]], chunk: int) -> tuple[list[tuple[str, 
 
 
 def hash_pending(index: ArchiveIndex, root: str, profile: str, *, progress: Progress | None = None,
-                 threads: int | None = None, limit: int | None = None) -> HashResult:
-    """CIDs for every `local` file of the index that is on disk (blocking; run in a thread)."""
+                 threads: int | None = None, limit: int | None = None, pool: Executor | None = None) -> HashResult:
+    """CIDs for every `local` file of the index that is on disk (blocking; run in a thread).
+
+    `pool`: the archive runtime's hashing workers (shared by every mirror's runs); None: a pool of
+    `threads` for this call."""
     prof = get_profile(profile)
     todo = _pending(index, limit)
     expect = dict(todo)
@@ -174,7 +178,10 @@ def hash_pending(index: ArchiveIndex, root: str, profile: str, *, progress: Prog
     large, batches = _tasks(todo, prof.chunk_size)
     batch: list[tuple[str, Expect, str]] = []
     last = time.monotonic()
-    with ThreadPoolExecutor(max_workers=threads or hash_threads(), thread_name_prefix="archive-hash") as pool:
+    with contextlib.ExitStack() as stack:
+        if pool is None:
+            pool = stack.enter_context(ThreadPoolExecutor(max_workers=threads or hash_threads(),
+                                                          thread_name_prefix="archive-hash"))
         futures: list[Future[list[Outcome]]] = [pool.submit(_hash_large, root, rel, e, prof) for rel, e in large]
         futures += [pool.submit(_hash_small, root, b, prof) for b in batches]
         for fut in futures:

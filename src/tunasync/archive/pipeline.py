@@ -10,7 +10,6 @@ CLI refuses with a clear error while the worker is busy with it, and the other w
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import heapq
 import logging
@@ -143,7 +142,7 @@ def _merged(evicted: Iterable[tuple[str, int, int]],
 
 
 async def scan_and_hash(ctx: ArchiveCtx, report: RunReport, check_upstream: bool = False) -> None:
-    report.scan = await asyncio.to_thread(scan, ctx.ms.root, ctx.index, True, ctx.crash)
+    report.scan = await ctx.to_thread(scan, ctx.ms.root, ctx.index, True, ctx.crash)
     ctx.crash("scan.done")
     if check_upstream:
         gone = await check_evicted(ctx.ms, ctx.index)
@@ -158,8 +157,8 @@ async def scan_and_hash(ctx: ArchiveCtx, report: RunReport, check_upstream: bool
         done[0] += nbytes
         ctx.progress("hash", done[0], total, "")
 
-    report.hashed = await asyncio.to_thread(hash_pending, ctx.index, ctx.ms.root, ctx.ms.profile,
-                                            progress=progress)
+    report.hashed = await ctx.to_thread(hash_pending, ctx.index, ctx.ms.root, ctx.ms.profile,
+                                        progress=progress, pool=ctx.hash_pool)
     ctx.crash("hash.done")
     report.known = await ctx.index.call(ctx.index.attach_to_known_bundles)
 
@@ -178,11 +177,11 @@ async def maintain(ctx: ArchiveCtx, *, poll: float = 2.0, now: datetime | None =
     t0 = time.monotonic()
     report = RunReport()
     with MirrorLock(ctx):
-        report.recovered = await asyncio.to_thread(recover, ctx)
+        report.recovered = await ctx.to_thread(recover, ctx)
         report.store = await store.store(ctx, poll=poll)
         await _repair_if_due(ctx, report)
         report.evict = await evict_due(ctx, now=now)
-        report.excluded = await asyncio.to_thread(write_exclude, ctx)
+        report.excluded = await ctx.to_thread(write_exclude, ctx)
     report.seconds = time.monotonic() - t0
     return report
 
@@ -200,13 +199,13 @@ async def run(ctx: ArchiveCtx, *, after_sync: bool = False, wait: float = 0.0, p
     t0 = time.monotonic()
     report = RunReport()
     with MirrorLock(ctx):
-        report.recovered = await asyncio.to_thread(recover, ctx)
+        report.recovered = await ctx.to_thread(recover, ctx)
         await scan_and_hash(ctx, report, check_upstream=after_sync)
         await find_foreign(ctx, report)
         report.store = await store.store(ctx, wait=wait, poll=poll)
         await _repair_if_due(ctx, report)
         if evict_now:
             report.evict = await evict_due(ctx, now=now)
-        report.excluded = await asyncio.to_thread(write_exclude, ctx)
+        report.excluded = await ctx.to_thread(write_exclude, ctx)
     report.seconds = time.monotonic() - t0
     return report

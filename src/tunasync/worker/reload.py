@@ -50,7 +50,7 @@ async def reload_worker(w: Worker) -> bool:
             return False
         old = w.cfg
         if w.archive is not None:
-            w.archive.update(new)  # before any provider is rebuilt: the hooks read the new settings
+            await w.archive.update(new)  # before any provider is rebuilt: the hooks read the new settings
         elif any(m.archive for m in new.mirrors):
             log.warning("reload: archive = true on a worker that started without archived mirrors; "
                         "the archive tier starts after a restart")
