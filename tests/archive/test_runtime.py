@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import aiohttp
-from archkit import FAST, default_files, make_tree, write_conf
 
+from tests.archive.archkit import FAST, default_files, make_tree, write_conf
 from tunasync.archive import bundles, pipeline
 from tunasync.archive.runtime import open_archive
 from tunasync.archive.settings import ArchiveSetup

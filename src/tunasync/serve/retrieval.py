@@ -52,8 +52,9 @@ class NetworkHandle:
         if self._opener is None:
             raise RetrievalFailed(502, "error", "no Filecoin network configured for this tree")
         async with self._lock:
-            if self._net is not None:
-                return self._net
+            opened = self._opened()  # another request may have opened it while this one waited
+            if opened is not None:
+                return opened
             now = time.monotonic()
             if self._failed is not None and now - self._failed[0] < self.RETRY_SECONDS:
                 raise RetrievalFailed(502, "error", self._failed[1])
@@ -66,6 +67,9 @@ class NetworkHandle:
             if self._owned:
                 self._net = net  # the runtime's is asked each time: it keeps it, and a reload swaps it
             return net
+
+    def _opened(self) -> FilecoinNetwork | None:
+        return self._net
 
     async def close(self) -> None:
         if self._net is not None and self._owned:
