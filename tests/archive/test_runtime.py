@@ -163,3 +163,46 @@ async def test_the_cli_worker_and_serve_views_share_the_setup(tmp_path, devnet):
             b = ctx.index.bundle(bid)
         async with aiohttp.ClientSession() as s, s.get(f"{base}/piece/{b.piece_cid}") as r:
             assert r.status == 200 and len(await r.read()) > 0
+
+
+async def test_worker_reload_reopens_the_network_only_when_archive_changed(tmp_path, devnet):
+    """A real worker (in this process, with a real manager): its archived mirror syncs, but the archive
+    run fails on a dead devnet URL; `reload` of a file naming the real devnet and 2 copies makes the
+    next run store on the new network; reloading the same file keeps the network open."""
+    from tests.worker.jobkit import write_worker_conf
+    from tests.worker.test_job import wait_until
+    from tests.worker.test_worker import manager, running_worker, statuses, wait_status
+
+    mirror = tmp_path / "data" / "demo"
+    make_tree(mirror, default_files(4), old=set())
+
+    def archive_extra(url: str, copies: int) -> str:
+        return (f'\n[archive]\nnetwork = "devnet"\ndevnet_url = "{url}"\nindex_dir = "{tmp_path}/archive"\n'
+                f'copies = {copies}\nbundle_size = "4MiB"\n')
+
+    demo = [{"name": "demo", "provider": "command", "upstream": "x", "command": "true", "archive": True}]
+    async with manager(tmp_path) as base, \
+            running_worker(tmp_path, demo, api_base=base, extra=archive_extra(DEAD, 1)) as (w, _):
+        runner = w.archive
+        assert runner is not None
+        await wait_status(base, "demo", "success")
+        await wait_until(lambda: runner.runs.get("demo", 0) >= 1, 60)  # the run the sync started: dead URL
+        await runner.idle()
+        assert "127.0.0.1:9" in runner.last["demo"].get("error", ""), runner.last
+        first = await runner.run_once("demo")
+        assert "127.0.0.1:9" in first.get("error", ""), first
+
+        write_worker_conf(w.cfg.path, port=w.cfg.server.listen_port, api_base=base, tmp=str(tmp_path),
+                          mirrors=demo, extra=archive_extra(devnet.url, 2))
+        assert await w.reload() is True
+        runner.wait = 30
+        summary = await runner.run_once("demo")
+        assert "error" not in summary and summary["stored_bundles"] >= 1, summary
+        net = await runner.network()
+        assert net.name == f"devnet {devnet.url}" and runner.mirrors["demo"].policy.copies == 2
+        index = runner.rt.index("demo")
+        assert index.bundles() and all(index.verified_copies(b.piece_cid) >= 2 for b in index.bundles())
+
+        assert await w.reload() is True  # the same file: the open network stays
+        assert await runner.network() is net and not session_closed(net)
+        assert (await statuses(base))["demo"]["status"] == "success"
