@@ -13,13 +13,12 @@ from ..errors import ConfigError
 from ..providerkind import ProviderKind
 from .config_models import MirrorConfig, WorkerConfig
 from .config_resolve import resolve_mirror
+from .providers.rsync import keeps_dir_times, rsync_options
+from .providers.two_stage import stage2_options
 
 
 def mirror_spec(cfg: WorkerConfig, mirror: MirrorConfig) -> MirrorSpec:
     """One mirror as the archive tier needs it; ConfigError (file, key) when it does not resolve."""
-    from .providers.rsync import keeps_dir_times, rsync_options
-    from .providers.two_stage import stage2_options
-
     r = resolve_mirror(mirror, cfg)
     if r.kind is ProviderKind.RSYNC:
         dir_times = keeps_dir_times(rsync_options(r, cfg))
