@@ -46,7 +46,7 @@ class ArchiveCtx:
     syncing: Callable[[], bool] = field(default=lambda: False)
     concurrency: int = 8  # network requests in flight (copy checks, test retrievals)
     # The runtime's executors (archive/runtime.py); None: the loop's default one (tests building a ctx by hand)
-    executor: Executor | None = None  # blocking steps: scans, packing, CommP, index calls
+    executor: Executor | None = None  # blocking steps: scans, packing, CommP, the exclude list
     hash_pool: Executor | None = None  # file-hashing workers (hashing.hash_pending(pool=...))
 
     @property

@@ -14,8 +14,8 @@ What it holds, one of each per process:
   finish their syncs together queue instead of hashing all at once;
 - the executors archive work runs on, never the event loop's default one (the job path's short
   `to_thread` calls must not wait behind a scan or a hash run that takes minutes):
-  `rt.executor` for blocking steps (scans, packing, CommP, index calls of a run; `ArchiveCtx.to_thread`
-  uses it) and `rt.hash_pool` for the file-hashing workers (`hash_pending(pool=...)`). Code that does
+  `rt.executor` for blocking steps (scans, packing, CommP, the exclude list; `ArchiveCtx.to_thread` and
+  `rt.to_thread` use it; a single index call goes to the index's own database thread, `ArchiveIndex.call`) and `rt.hash_pool` for the file-hashing workers (`hash_pending(pool=...)`). Code that does
   blocking archive work takes them from the `ArchiveCtx` it is given (`ctx.executor`, `ctx.hash_pool`).
 
 `reconfigure(setup)` takes a reloaded config: when the `[archive]` section changed, the network is
@@ -26,6 +26,7 @@ reopened (the old one is closed once the runs still using it end) and the limit 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
@@ -33,6 +34,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from ..content.chunker import hash_threads
 from ..errors import ArchiveError, ConfigError
@@ -47,6 +49,9 @@ from .pieces import PieceServer
 from .settings import ArchiveSetup, MirrorArchive
 
 log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 async def open_network(section: ArchiveConfig, file: str = "", settings: HttpSettings | None = None,
@@ -161,6 +166,10 @@ class ArchiveRuntime:
         """The mirror's index, created if needed (blocking: a SQLite open on first use)."""
         return self.index_handle(name).open()
 
+    async def to_thread(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """`fn(*args, **kwargs)` on the archive executor (never the loop's default one)."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
+
     def open_indexes(self) -> None:
         """Open (create) every mirror's index now (blocking)."""
         for ms in self.setup.mirrors:
@@ -227,7 +236,7 @@ class ArchiveRuntime:
     async def _context(self, name: str, net: FilecoinNetwork | None, progress: Progress,
                        syncing: Callable[[], bool] | None) -> ArchiveCtx:
         ms = self.mirror(name)
-        index = await asyncio.get_running_loop().run_in_executor(self.executor, self.index, name)
+        index = await self.to_thread(self.index, name)
         base = await self.piece_base() if net is not None else ""
         return ArchiveCtx(ms, index, net=net, piece_base=base, crash=self.crash, progress=progress,
                           syncing=syncing or (lambda: False), executor=self.executor, hash_pool=self.hash_pool)

@@ -63,7 +63,7 @@ class ArchiveRunner:
         setup = archive_setup(cfg)
         self.cfg = cfg
         await self.rt.reconfigure(setup)
-        await asyncio.to_thread(self.rt.open_indexes)
+        await self.rt.to_thread(self.rt.open_indexes)
 
     def hook(self, provider: Provider) -> ArchiveHook:
         from .hooks.archive import ArchiveHook
@@ -161,7 +161,7 @@ class ArchiveRunner:
         if self.client is None or name not in self.mirrors:
             return
         ms = self.mirrors[name]
-        figs = await asyncio.to_thread(lambda: figures(self.rt.index(name), ms.policy))
+        figs = await self.rt.to_thread(lambda: figures(self.rt.index(name), ms.policy))
         if last_run is not None:
             figs["last_run"] = last_run
         await self.client.post_archive(name, figs)
