@@ -15,8 +15,10 @@ What it holds, one of each per process:
 - the executors archive work runs on, never the event loop's default one (the job path's short
   `to_thread` calls must not wait behind a scan or a hash run that takes minutes):
   `rt.executor` for blocking steps (scans, packing, CommP, the exclude list; `ArchiveCtx.to_thread` and
-  `rt.to_thread` use it; a single index call goes to the index's own database thread, `ArchiveIndex.call`) and `rt.hash_pool` for the file-hashing workers (`hash_pending(pool=...)`). Code that does
-  blocking archive work takes them from the `ArchiveCtx` it is given (`ctx.executor`, `ctx.hash_pool`).
+  `rt.to_thread` use it; a single index call goes to the index's own database thread,
+  `ArchiveIndex.call`), and `rt.hash_pool` for the file-hashing workers (`hash_pending(pool=...)`).
+  Code that does blocking archive work takes them from the `ArchiveCtx` it is given (`ctx.to_thread`,
+  `ctx.executor`, `ctx.hash_pool`).
 
 `reconfigure(setup)` takes a reloaded config: when the `[archive]` section changed, the network is
 reopened (the old one is closed once the runs still using it end) and the limit takes the new
