@@ -22,6 +22,7 @@ from .settings import MirrorArchive
 
 if TYPE_CHECKING:
     from ..filecoin.interfaces import FilecoinNetwork
+    from .policy import Policy
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -26,7 +26,7 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -414,5 +414,5 @@ def failed(checks: list[Check]) -> list[Check]:
     return [c for c in checks if c.ok is False]
 
 
-def run_sync(fn: Callable[[], Awaitable[list[Check]]]) -> list[Check]:
-    return asyncio.run(fn())  # type: ignore[arg-type]
+def run_sync(fn: Callable[[], Coroutine[Any, Any, list[Check]]]) -> list[Check]:
+    return asyncio.run(fn())

@@ -148,7 +148,7 @@ def _pending(index: ArchiveIndex, limit: int | None) -> list[tuple[str, Expect]]
     return [(p.path, (p.size, p.mtime_ns, p.inode)) for p in index.db.read(lambda r: r.files.pending_hash(limit))]
 
 
-def _tasks(todo: list[tuple[str, Expect]], chunk: int) -> tuple[list[tuple[str, Expect]], list[list]]:
+def _tasks(todo: list[tuple[str, Expect]], chunk: int) -> tuple[list[tuple[str, Expect]], list[list[tuple[str, Expect]]]]:
     """Large files one by one (largest first: they start early and spread over the pool), small ones
     in batches."""
     large = sorted((t for t in todo if t[1][0] > chunk), key=lambda t: -t[1][0])

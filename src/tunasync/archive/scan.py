@@ -68,7 +68,8 @@ class ScanResult:
 def _native() -> ModuleType | None:
     if os.environ.get(NO_NATIVE_ENV) or sys.getfilesystemencoding() != "utf-8":
         return None
-    return _native_walk
+    walker: ModuleType | None = _native_walk
+    return walker
 
 
 class _Listing(NamedTuple):

@@ -11,7 +11,7 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -34,9 +34,9 @@ def _config_option(f: Callable[..., Any]) -> Callable[..., Any]:
                         help="Worker TOML config (its [archive] section and archived mirrors).")(f)
 
 
-def _run(fn: Callable[[], Awaitable[T]]) -> T:
+def _run(fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
     try:
-        return asyncio.run(fn())  # type: ignore[arg-type]
+        return asyncio.run(fn())
     except TunasyncError as exc:
         raise click.ClickException(str(exc)) from None
 

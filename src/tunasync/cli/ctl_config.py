@@ -65,7 +65,7 @@ def apply_file(cfg: CtlConfig, path: Path) -> None:
         want = _KEYS[key]
         if not isinstance(value, want) or isinstance(value, bool):
             raise ConfigError(str(path), raw_key, f"expected {_TYPE_NAMES[want]}, got {type(value).__name__} {value!r}")
-        if key == "manager_port" and not 1 <= value <= 65535:
+        if key == "manager_port" and isinstance(value, int) and not 1 <= value <= 65535:
             raise ConfigError(str(path), raw_key, f"port {value} out of range 1..65535")
         setattr(cfg, key, value)
     cfg.loaded.append(str(path))

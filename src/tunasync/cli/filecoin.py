@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -16,7 +16,7 @@ from ..errors import TunasyncError
 
 if TYPE_CHECKING:
     from ..archive.config import ArchiveConfig
-    from ..filecoin.interfaces import FilecoinNetwork
+    from ..filecoin.interfaces import FetchResult, FilecoinNetwork
 
 T = TypeVar("T")
 
@@ -64,9 +64,9 @@ def _configured_providers(config: Path | None) -> list[str]:
         raise click.ClickException(str(exc)) from None
 
 
-def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
+def _run(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
     try:
-        return asyncio.run(coro_fn())  # type: ignore[arg-type]
+        return asyncio.run(coro_fn())
     except TunasyncError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -166,14 +166,16 @@ def fetch_cmd(network: str | None, config: Path | None, timeout: float, byte_ran
         raise click.BadParameter(str(exc), param_hint="CID") from None
     rng = _parse_range(byte_range)
 
-    async def main():
+    async def main() -> FetchResult:
         net = await _open(network, config, timeout)
         try:
             cands = None
             if gateways:
                 from ..filecoin.interfaces import Candidate
+                from ..filecoin.retriever import VerifiedRetriever
 
-                cands = [Candidate(url=g) for g in gateways] + await net.retriever.candidates(target)  # type: ignore[attr-defined]
+                found = await net.retriever.candidates(target) if isinstance(net.retriever, VerifiedRetriever) else []
+                cands = [Candidate(url=g) for g in gateways] + found
             return await net.retriever.fetch(target, out, rng, cands)
         finally:
             await net.close()

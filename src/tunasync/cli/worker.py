@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import click
@@ -19,6 +20,7 @@ import click
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
+    from ..tomlfile import Problem
     from ..worker.config_models import WorkerConfig
     from ..worker.worker import Worker
 
@@ -70,7 +72,7 @@ def command(config_file: str, verbose: bool, debug: bool, with_systemd: bool, pi
     sys.exit(code)
 
 
-def _check(config_file: str, check_worker_config) -> int:  # type: ignore[no-untyped-def]
+def _check(config_file: str, check_worker_config: Callable[[str], list[Problem]]) -> int:
     if not config_file:
         click.echo("error: no config file given (-c FILE)")
         return 1

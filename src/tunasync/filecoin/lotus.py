@@ -177,7 +177,7 @@ class LotusClient:
         text = multiaddr.readable(addrs, "lotus.StateMinerInfo", actor_id(actor), self.url)
         return MinerInfo(actor=actor_id(actor), peer_id=peer or None, multiaddrs=text)
 
-    async def sector_info(self, actor: str, sector: int) -> dict | None:
+    async def sector_info(self, actor: str, sector: int) -> dict[str, Any] | None:
         m = "Filecoin.StateSectorGetInfo"
         res = await self.call(m, actor, sector, None)
         if res is not None and not isinstance(res, dict):
@@ -257,10 +257,10 @@ class ClaimIndex:
 
     def __init__(self, url: str, method: str):
         self.url, self.method = url, method
-        self._by_piece: dict[str, list[tuple[int, dict]]] = {}
+        self._by_piece: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         self.size = 0
 
-    def add(self, cid_text: str, claim_id: int, raw: dict) -> None:
+    def add(self, cid_text: str, claim_id: int, raw: dict[str, Any]) -> None:
         self._by_piece.setdefault(cid_text, []).append((claim_id, raw))
         self.size += 1
 

@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..archive.cache import AccessLog
 from ..archive.index import ArchiveIndex
@@ -20,6 +21,9 @@ from ..archive.pieces import car_lookup
 from ..archive.runtime import ArchiveRuntime, IndexHandle
 from ..archive.settings import MirrorArchive
 from ..content.cid import CID
+
+if TYPE_CHECKING:  # imported lazily at run time: pydantic is slow to import
+    from ..filecoin.piece_server import Lookup
 from ..filecoin.piece_server import Lookup
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from .config_models import MirrorConfig
 def is_empty(name: str, value: Any) -> bool:
     if name == "provider":
         return bool(value == ProviderKind.RSYNC)  # Go's zero providerEnum: mergo takes it for "not set"
-    return value is None or value == "" or value is False or value == 0 or value == [] or value == {}
+    return bool(value is None or value == "" or value is False or value == 0 or value == [] or value == {})
 
 
 def merge(parent: MirrorConfig, child: MirrorConfig) -> MirrorConfig:

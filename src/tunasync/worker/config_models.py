@@ -85,9 +85,9 @@ class ServerConfig(Section):
     """Certificate file: the control server speaks HTTPS when ssl_cert or ssl_key is set."""
     ssl_key: str = ""
     """Key file of ssl_cert."""
-    max_connections: int = Field(256, ge=1, le=1_000_000)
+    max_connections: int = Field(default=256, ge=1, le=1_000_000)
     """Open control-port connections at once; past it the oldest idle one is closed, or the new one refused."""
-    header_timeout: float = Field(60.0, gt=0, le=86_400)
+    header_timeout: float = Field(default=60.0, gt=0, le=86_400)
     """Seconds a new control-port connection has to send its whole first request head before it is closed."""
 
 

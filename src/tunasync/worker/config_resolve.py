@@ -198,15 +198,12 @@ def _check_schedule(m: MirrorConfig, file: str, key: Callable[[str], str], probl
     if m.cron is not None:
         if m.interval:
             problems.error(file, key("cron"), "cron and interval are both set: choose one")
+        from . import cron
+
         try:
-            from . import cron
-        except ImportError:  # the cron module arrives with the scheduler; skip until then
-            cron = None  # type: ignore[assignment]
-        if cron is not None:
-            try:
-                cron.parse(m.cron)
-            except ValueError as exc:
-                problems.error(file, key("cron"), f"bad cron expression {m.cron!r}: {exc}")
+            cron.parse(m.cron)
+        except ValueError as exc:
+            problems.error(file, key("cron"), f"bad cron expression {m.cron!r}: {exc}")
     if m.timezone is not None:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 

@@ -30,6 +30,8 @@ from ..httpguard import GuardedSite, Limits
 from ..models import WorkerCmd, gojson, safejson
 
 if TYPE_CHECKING:
+    from .config_models import WorkerConfig
+    from .job import Job
     from .worker import Worker
 
 log = logging.getLogger(__name__)
@@ -130,7 +132,7 @@ def current_log(log_dir: str, fallback: str) -> str | None:
     return None
 
 
-async def stream_log(request: web.Request, path: str, follow_job) -> web.StreamResponse:  # type: ignore[no-untyped-def]
+async def stream_log(request: web.Request, path: str, follow_job: Job | None) -> web.StreamResponse:
     try:
         f = await asyncio.to_thread(open, path, "rb")
     except OSError as exc:
@@ -156,7 +158,7 @@ async def stream_log(request: web.Request, path: str, follow_job) -> web.StreamR
     return resp
 
 
-def _server_ssl(cfg) -> ssl.SSLContext | None:  # type: ignore[no-untyped-def]
+def _server_ssl(cfg: WorkerConfig) -> ssl.SSLContext | None:
     s = cfg.server
     if not (s.ssl_cert or s.ssl_key):
         return None

@@ -25,6 +25,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..childenv import child_env
@@ -93,7 +94,7 @@ def _lookup(argv0: str) -> str:
     return found
 
 
-def _join_cgroups(paths: list[bytes]):
+def _join_cgroups(paths: list[bytes]) -> Callable[[], None]:
     """A preexec function: the child joins its cgroups before exec. Only raw os calls (post-fork)."""
 
     def join() -> None:

@@ -147,5 +147,5 @@ class Scheduler:
             for observe in self.observers:  # worker metrics (worker/metrics.py)
                 observe(job, msg)
             if msg.schedule:
-                self.queue.add(msg.name, next_run(now, self.run_spec(job)))  # type: ignore[arg-type]
+                self.queue.add(msg.name, next_run(now, self.run_spec(job)))
             self.reporter.status(self.status_of(job, msg))

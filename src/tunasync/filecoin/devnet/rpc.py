@@ -96,7 +96,8 @@ def _json_kind(v: Any) -> str:
         return "bool"
     if isinstance(v, (int, float)):
         return "number"
-    return {str: "string", list: "array", dict: "object"}.get(type(v), "value")
+    names: dict[type, str] = {str: "string", list: "array", dict: "object"}
+    return names.get(type(v), "value")
 
 
 def _decode_param(method: str, go_type: str, v: Any) -> Any:

@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ...childenv import child_env
 from ..runner import exit_text
 from .base import HookError, JobHook
 
+if TYPE_CHECKING:
+    from ..providers.base import Provider
+
 
 class ExecPostHook(JobHook):
-    def __init__(self, provider, on: Literal["success", "failure"], argv: list[str]):
+    def __init__(self, provider: Provider, on: Literal["success", "failure"], argv: list[str]):
         super().__init__(provider)
         self.on = on
         self.argv = list(argv)

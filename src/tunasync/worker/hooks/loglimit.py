@@ -18,8 +18,12 @@ import os
 import re
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from .base import HookError, JobHook
+
+if TYPE_CHECKING:
+    from ..providers.base import Provider
 
 KEEP = 10
 
@@ -41,7 +45,7 @@ def point_latest(log_dir: str, target_name: str) -> None:
 
 
 class LogLimitHook(JobHook):
-    def __init__(self, provider, keep: int = KEEP, now: Callable[[], datetime] = datetime.now):
+    def __init__(self, provider: Provider, keep: int = KEEP, now: Callable[[], datetime] = datetime.now):
         super().__init__(provider)
         self.keep = keep
         self.now = now

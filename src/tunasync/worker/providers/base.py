@@ -67,7 +67,8 @@ class Provider(ABC):
 
     @property
     def log_file(self) -> str:
-        return self.context.get("log_file")
+        log_file: str = self.context.get("log_file")
+        return log_file
 
     def add_hook(self, hook: JobHook) -> None:
         self.hooks.append(hook)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable
 
 from ..config_resolve import ResolvedMirror
@@ -80,7 +81,7 @@ class ProcessProvider(Provider):
         self._proc = None
 
 
-def last_group(pattern, text: str) -> str:
+def last_group(pattern: re.Pattern[str], text: str) -> str:
     """First capture group of the last match of `pattern` in `text`, "" when none."""
     last = None
     for last in pattern.finditer(text):  # noqa: B007 - we want the last one
