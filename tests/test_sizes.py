@@ -1,4 +1,4 @@
-"""Memory sizes as go-units reads them (spec §4.2): binary units, bytes when bare."""
+"""Memory sizes as go-units reads them (docs/compat.md §4.2): binary units, bytes when bare."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""Memory and byte sizes as Go's docker/go-units v0.5.0 `RAMInBytes` reads them (spec §4.2).
+"""Memory and byte sizes as Go's docker/go-units v0.5.0 `RAMInBytes` reads them (docs/compat.md §4.2).
 
 The number is everything up to the last digit, `.` or space, read as a Go float (strconv.ParseFloat:
 `.5G`, `5.`, `1e3`, `+5M`, `1e3M`, `1_000` are all numbers); a space may stand between number and

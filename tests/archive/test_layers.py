@@ -1,5 +1,5 @@
-"""The import arrows of the archive boundary (DESIGN rule "data flows one way ... no import cycles, lazy
-imports included"): the worker imports the archive tier, never the other way round.
+"""The import arrows of the archive boundary (docs/architecture.md, "Rules the code keeps": data flows one way, no
+import cycles, lazy imports included): the worker imports the archive tier, never the other way round.
 
 Every module under the lower packages is parsed (not imported: an import inside a function, or under
 `if TYPE_CHECKING:`, counts as much as one at the top), and each import is resolved to the absolute

@@ -1,4 +1,4 @@
-"""tunasynctl's Go subcommands (spec §8.2) with Go's requests, messages and exit codes.
+"""tunasynctl's Go subcommands (docs/compat.md §8.2) with Go's requests, messages and exit codes.
 
 Quirk 13 is fixed here: a worker with zero jobs (the manager answers `null`) lists as empty instead of
 failing the whole `list`. Quirk 14 is kept: the `workers` failure text reads "Filed ... frommanager".

@@ -1,4 +1,4 @@
-"""tunasynctl configuration (spec §8.1): defaults → /etc → $HOME → `-c FILE` → flags.
+"""tunasynctl configuration (docs/compat.md §8.1): defaults → /etc → $HOME → `-c FILE` → flags.
 
 Keys (TOML, matched exactly and then case-insensitively like Go's BurntSushi decoder; unknown keys are
 ignored as Go does): `manager_addr` (default `localhost`), `manager_port` (14242), `ca_cert` (""), and

@@ -1,6 +1,6 @@
 """`tunasync worker` (alias `w`): run a worker, or `--check` its config.
 
-SIGHUP reloads the config (§4.13); SIGINT/SIGTERM halt (§4.12: running syncs are killed and reported,
+SIGHUP reloads the config (docs/compat.md §4.13); SIGINT/SIGTERM halt (docs/compat.md §4.12: running syncs are killed and reported,
 then exit 0). `--pidfile` is accepted and unused, as in Go. `--prof-path DIR` must be an existing
 directory (Go exits 1 otherwise); we write a cProfile dump `tunasync-worker.prof` there at exit.
 """

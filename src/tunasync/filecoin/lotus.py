@@ -1,4 +1,4 @@
-"""Lotus JSON-RPC client and the ChainObserver built on it (spec filecoin.md §4.2, §4.3).
+"""Lotus JSON-RPC client and the ChainObserver built on it (docs/filecoin.md §4.2, §4.3).
 
 `LotusClient` speaks JSON-RPC 2.0 over `POST {url}` (e.g. https://api.node.glif.io/rpc/v1) with an optional
 bearer token, and turns answers into typed records; a malformed answer is a NetworkError naming the
@@ -269,7 +269,7 @@ class ClaimIndex:
 
 
 class LotusChainObserver(ChainObserver):
-    """Counts copies from chain state only (§4.3); the storage backend's word is never used."""
+    """Counts copies from chain state only (docs/filecoin.md §4.3); the storage backend's word is never used."""
 
     def __init__(self, client: LotusClient, concurrency: int = 8, max_miner_scan: int = 200):
         self.client = client

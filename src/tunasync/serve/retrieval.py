@@ -2,7 +2,7 @@
 
 Candidates, best first: the providers our last chain check found holding the file's piece (with the
 piece CID, so the retriever can fall back to `/piece/`), then what the network index and configured
-gateways name. Bytes come from `Retriever.stream`, verified block by block (spec §6.3), failing over
+gateways name. Bytes come from `Retriever.stream`, verified block by block (docs/filecoin.md §6.3), failing over
 from a bad or corrupt provider to the next. `pump` moves them to a sink under `retrieve_timeout`: no
 verified byte for that long is a 504, never a hang.
 """

@@ -1,4 +1,4 @@
-"""Nested mirrors (`[[mirrors.mirrors]]`) flattened into leaf mirrors, mergo style (spec §4.3).
+"""Nested mirrors (`[[mirrors.mirrors]]`) flattened into leaf mirrors, mergo style (docs/compat.md §4.3).
 
 A group's merged config is the base of its children; a child field replaces the parent's only when
 the child's value is non-empty ("", 0, false, [], {} and provider `rsync` are empty), lists replace

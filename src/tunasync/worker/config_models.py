@@ -1,4 +1,4 @@
-"""The worker config as typed models, one per TOML section (spec §4.1–§4.2, DESIGN "Worker config, archive").
+"""The worker config as typed models, one per TOML section (docs/compat.md §4.1–§4.2; [archive]: the README's configuration reference).
 
 Attribute names are the TOML keys (`[global]` is `global_`). Defaults are Go's zero values, so a key
 left out and a key set to its empty value mean the same thing, as in Go (the nested-mirror merge of
@@ -130,7 +130,7 @@ class IncludeConfig(Section):
     """Glob of extra TOML files with [[mirrors]] tables, relative to the current directory."""
 
 
-# TOML key -> Go field name (spec §4.2): the names log_dir templates can use.
+# TOML key -> Go field name (docs/compat.md §4.2): the names log_dir templates can use.
 GO_FIELDS = {
     "name": "Name", "provider": "Provider", "upstream": "Upstream", "interval": "Interval",
     "retry": "Retry", "timeout": "Timeout", "mirror_dir": "MirrorDir", "mirror_subdir": "MirrorSubDir",

@@ -1,4 +1,4 @@
-"""Per-mirror values derived from a merged leaf and the global config (spec §4.4–§4.6, §6).
+"""Per-mirror values derived from a merged leaf and the global config (docs/compat.md §4.4–§4.6, §6).
 
 `resolve_mirror` is what the providers are built from. The loader calls it for every mirror, so
 everything Go only discovers when it builds a provider, often by panicking (quirk 27: a rsync
@@ -65,7 +65,7 @@ def go_join(*parts: str) -> str:
 
 
 def success_codes(m: MirrorConfig, cfg: WorkerConfig, kind: ProviderKind) -> list[int]:
-    """Spec §4.6: global + mirror codes, then for rsync providers the rsync-only codes, deduplicated."""
+    """docs/compat.md §4.6: global + mirror codes, then for rsync providers the rsync-only codes, deduplicated."""
     codes = list(cfg.global_.dangerous_global_success_exit_codes) + list(m.success_exit_codes)
     if kind.rsync:
         codes += list(cfg.global_.dangerous_global_rsync_success_exit_codes) + list(m.rsync_success_exit_codes)

@@ -1,4 +1,4 @@
-"""The worker's control HTTP server (spec §4.11) plus `GET /logs/<job>` for `tunasynctl logs`.
+"""The worker's control HTTP server (docs/compat.md §4.11) plus `GET /logs/<job>` for `tunasynctl logs`.
 
 `POST /` takes a WorkerCmd: 400 `{"msg":"Invalid request"}` for a body that is not JSON, 406
 `{"msg":"Invalid Command"}`, 404 with Go's backtick text for an unknown mirror, 200 `{"msg":"OK"}`.

@@ -1,4 +1,4 @@
-"""Reload (spec §4.13): re-read the same config path and reconcile the mirror list.
+"""Reload (docs/compat.md §4.13): re-read the same config path and reconcile the mirror list.
 
 A config that fails to load is logged (file and key) and the old config keeps running. Otherwise:
 - delete: disable the job (a running sync is killed), drop it, and (fixed, quirk 21) tell the

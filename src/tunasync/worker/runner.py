@@ -1,4 +1,4 @@
-"""One job process (spec §5.4): argv, cwd, env, log file, its own process group, Go's exit texts.
+"""One job process (docs/compat.md §5.4): argv, cwd, env, log file, its own process group, Go's exit texts.
 
 - cwd: the working dir, created 0755 if missing (errors only logged, as Go); env: the worker's
   environment without its secrets (childenv.py) with the provider's overlaid; stdin: /dev/null; stdout and stderr: the log file.
@@ -66,7 +66,7 @@ def exit_text(returncode: int) -> str:
 
 
 def failure(returncode: int, success_codes: list[int] | tuple[int, ...] = ()) -> str | None:
-    """None when the exit counts as success (0 or a listed code, spec §4.6), else Go's error text."""
+    """None when the exit counts as success (0 or a listed code, docs/compat.md §4.6), else Go's error text."""
     code = exit_code(returncode)
     if code == 0 or code in success_codes:
         return None

@@ -1,4 +1,4 @@
-"""The Btrfs snapshot hook (spec §7.3), through the `btrfs` command line.
+"""The Btrfs snapshot hook (docs/compat.md §7.3), through the `btrfs` command line.
 
 pre-job: a missing working dir is created as a subvolume; an existing one must be a subvolume
 (`path <p> exists but isn't a Btrfs subvolume`). post-success: an existing snapshot must be a

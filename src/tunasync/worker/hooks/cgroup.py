@@ -1,4 +1,4 @@
-"""The cgroup hook (spec §7.5), cgroup v1 and v2, through the cgroupfs files themselves.
+"""The cgroup hook (docs/compat.md §7.5), cgroup v1 and v2, through the cgroupfs files themselves.
 
 Worker start (`init_cgroup`): v2 when /sys/fs/cgroup is a cgroup2 mount, else v1.
 - Implicit mode (`group = ""`): the base is the worker's own cgroup. A child `__worker` receives

@@ -1,4 +1,4 @@
-"""The docker hook (spec §7.4): the job runs in `docker run --rm ... <image> <argv>`.
+"""The docker hook (docs/compat.md §7.4): the job runs in `docker run --rm ... <image> <argv>`.
 
 pre-exec creates the working dir and pushes a context layer with the runtime volumes (log dir, the
 time-stamped log file, working dir). The runner then starts the docker CLI instead of the program

@@ -1,4 +1,4 @@
-"""exec_on_success / exec_on_failure commands (spec §7.6).
+"""exec_on_success / exec_on_failure commands (docs/compat.md §7.6).
 
 A success hook runs in post-success, a failure hook in post-fail (after every failed attempt). The
 command runs with the worker's environment (without its secrets, childenv.py) plus TUNASYNC_MIRROR_NAME, _WORKING_DIR, _UPSTREAM_URL,

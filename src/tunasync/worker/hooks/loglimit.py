@@ -1,4 +1,4 @@
-"""The log limiter (spec §7.1): one time-stamped log file per attempt, the 10 newest kept, `latest`.
+"""The log limiter (docs/compat.md §7.1): one time-stamped log file per attempt, the 10 newest kept, `latest`.
 
 pre-exec: create the log dir, delete this mirror's old logs beyond the 9 newest, name the new file
 `<name>_YYYY-MM-DD_HH_MM.log` (local time), point the relative symlink `latest` at it, and push a

@@ -1,4 +1,4 @@
-"""The ZFS hook (spec §7.2): before a run, the working dir must exist and be a mount point.
+"""The ZFS hook (docs/compat.md §7.2): before a run, the working dir must exist and be a mount point.
 
 It never creates datasets: on failure it logs how to (`zfs create`, set the mountpoint, chown).
 Tests use a stand-in `mountpoint` executable for the success case (no ZFS pool on the test host).

@@ -17,7 +17,7 @@ from .base import Provider, ProviderError
 
 log = logging.getLogger(__name__)
 
-# Context keys the archive tier sets before a sync (DESIGN "rsync must not fetch evicted files again",
+# Context keys the archive tier sets before a sync (docs/archive.md: rsync never fetches an evicted file again;
 # archive/shadow.py): a small rsync rules file (`--exclude-from`), and the shadow tree of evicted
 # placeholders (`--compare-dest`). Command providers get them in these env vars.
 ARCHIVE_EXCLUDE_KEY = "archive_exclude_from"
