@@ -78,7 +78,7 @@ class Devnet:
         self.data.mkdir(parents=True)
         ready = self.data.with_name(self.data.name + ".ready.json")
         ready.unlink(missing_ok=True)
-        log = open(self.data.with_name(self.data.name + ".log"), "ab")  # noqa: SIM115 - the child owns it
+        log = open(self.data.with_name(self.data.name + ".log"), "ab")
         self.proc = subprocess.Popen([PY, "-m", "tunasync.cli.main", "devnet", "--data", str(self.data),
                                       "--port", "0", "--provider-port", "0", "--providers", "3",
                                       "--epoch-seconds", "0.05", "--ready-file", str(ready)],

@@ -210,7 +210,8 @@ def archive_and_evict(conf: Path, dn: dict) -> tuple[object, object, dict[str, s
     from tunasync.archive.hashing import hash_pending
     from tunasync.archive.index import ArchiveIndex
     from tunasync.archive.scan import scan
-    from tunasync.archive.settings import find_mirror, load
+    from tunasync.worker.archive_setup import find_mirror
+    from tunasync.worker.config import load_worker_config as load
 
     ms = find_mirror(load(conf), "bench")
     ms.ensure_dirs()

@@ -98,10 +98,10 @@ def section_table(model: type[BaseModel], skip: tuple[str, ...] = ()) -> list[st
 
 
 def render() -> str:
+    from .archive.config import ArchiveConfig
     from .manager.config import AuthConfig, FilesConfig, HistoryConfig, ServerConfig, TokenConfig
     from .manager.config import ManagerConfig as MgrConfig
     from .worker.config_models import (
-        ArchiveConfig,
         BtrfsSnapshotConfig,
         CgroupConfig,
         DockerConfig,

@@ -12,13 +12,13 @@ from pathlib import Path
 
 from tunasync.archive.context import ArchiveCtx
 from tunasync.archive.crash import Crash, no_crash
-from tunasync.archive.index import ArchiveIndex
-from tunasync.archive.pieces import PieceServer
-from tunasync.archive.settings import find_mirror, load
+from tunasync.archive.runtime import open_archive
+from tunasync.archive.settings import ArchiveSetup
 from tunasync.archive.states import FileState
 from tunasync.content.cid import CID
 from tunasync.filecoin.http import HttpSettings
-from tunasync.filecoin.network import open_network
+from tunasync.worker.archive_setup import find_mirror
+from tunasync.worker.config import load_worker_config as load
 
 YEAR = 365.2425 * 86400
 FAST = HttpSettings(connect_timeout=2.0, read_timeout=3.0, retries=1, backoff=0.05)
@@ -93,21 +93,12 @@ archive = true
 
 @asynccontextmanager
 async def archive_ctx(conf: Path, name: str = "demo", crash: Crash = no_crash, network: bool = True):
-    """An ArchiveCtx on the real clients (devnet), with the loopback piece server; closed on exit."""
+    """An ArchiveCtx from the archive runtime on the real clients (devnet), with the loopback piece server;
+    closed on exit."""
     cfg = load(conf)
-    ms = find_mirror(cfg, name)
-    ms.ensure_dirs()
-    index = ArchiveIndex(ms.index_path)
-    net = await open_network(ms.network, file=str(conf), settings=FAST) if network else None
-    pieces = PieceServer([(ms, index)])
-    base = await pieces.start()
-    try:
-        yield ArchiveCtx(ms, index, net=net, piece_base=base, crash=crash)
-    finally:
-        await pieces.close()
-        if net is not None:
-            await net.close()
-        index.close()
+    setup = ArchiveSetup(cfg.archive, (find_mirror(cfg, name),), str(conf))
+    async with open_archive(setup, http_settings=FAST, crash=crash) as rt, rt.run(name, network=network) as ctx:
+        yield ctx
 
 
 @dataclass

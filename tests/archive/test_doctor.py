@@ -13,7 +13,8 @@ from tests.archive.archkit import default_files, make_tree, write_conf
 from tests.archive.test_archive_cli import tunasync
 from tests.serve.test_cli import ServeProc
 from tunasync.archive import doctor
-from tunasync.archive.settings import archived_mirrors, load
+from tunasync.worker.archive_setup import archive_setup
+from tunasync.worker.config import load_worker_config as load
 
 
 def checks(conf, *, ok: bool) -> dict[str, dict]:
@@ -101,7 +102,6 @@ def test_a_half_done_step_and_a_stale_head(tmp_path, devnet):
     # A node whose head is an hour old (here: our clock an hour ahead) is not trusted.
     import asyncio
 
-    mirrors = archived_mirrors(load(conf))
-    res = asyncio.run(doctor.run(mirrors, now=lambda: time.time() + 3600))
+    res = asyncio.run(doctor.run(archive_setup(load(conf)), now=lambda: time.time() + 3600))
     head = next(c for c in res if c.name == "chain head")
     assert head.ok is False and "behind the wall clock" in head.detail and "NTP" in head.fix

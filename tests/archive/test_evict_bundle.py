@@ -43,7 +43,7 @@ class Counting(Retriever):
         return await self.inner.fetch_piece(piece_cid, out_path, candidates, padded_size)
 
 
-async def run_with(tmp_path: Path, devnet, pieces: bool) -> tuple[Counting, dict[str, bytes]]:  # noqa: ANN001
+async def run_with(tmp_path: Path, devnet, pieces: bool) -> tuple[Counting, dict[str, bytes]]:
     mirror = tmp_path / "mirror"
     files = make_tree(mirror, dict(OLD), old=set(OLD))
     conf = write_conf(tmp_path, devnet.url, mirror, copies=2, bundle_size="128KiB", extra="count_foreign_copies = false")

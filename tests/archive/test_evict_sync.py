@@ -15,9 +15,9 @@ import contextlib
 from tests.archive.archkit import archive_ctx, make_tree, rand, write_conf
 from tunasync.archive import pipeline
 from tunasync.archive.evictor import evict_due
-from tunasync.archive.settings import load
 from tunasync.archive.states import FileState
 from tunasync.worker.archive_runner import ArchiveRunner
+from tunasync.worker.config import load_worker_config as load
 
 OLD = [f"pool/old{i}.deb" for i in range(4)]
 

@@ -9,15 +9,18 @@ every table with rows in every state, open it with today's code and compare ever
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
 import os
+import re
 import sqlite3
 import threading
 from pathlib import Path
 
 import pytest
 
+from tunasync.archive import db as dbpkg
 from tunasync.archive.db import VERSION, BundleState, FileState, IllegalTransition
 from tunasync.archive.index import ArchiveIndex
 from tunasync.archive.scan import scan
@@ -242,3 +245,28 @@ async def test_a_write_that_fails_fails_alone(tmp_path):
     assert results[0] is None and isinstance(results[1], IllegalTransition) and results[2] is None
     assert (ix.get_meta("x"), ix.get_meta("half"), ix.get_meta("y")) == ("1", None, "2")
     ix.close()
+
+
+def _strings(node: ast.AST) -> list[str]:
+    """The SQL text a function holds: its string constants, f-strings joined."""
+    out: list[str] = []
+    for n in ast.walk(node):
+        if isinstance(n, ast.JoinedStr):
+            out.append("".join(v.value if isinstance(v, ast.Constant) else "?" for v in n.values))
+        elif isinstance(n, ast.Constant) and isinstance(n.value, str):
+            out.append(n.value)
+    return out
+
+
+def test_states_are_written_only_by_transition():
+    """No SQL outside transition() sets a `state` column (the scanner's upsert is checked in place)."""
+    setters = set()
+    for f in Path(dbpkg.__file__).parent.glob("*.py"):
+        for fn in ast.walk(ast.parse(f.read_text())):
+            if not isinstance(fn, ast.FunctionDef):
+                continue
+            for sql in _strings(fn):
+                for m in re.finditer(r"\bSET\b(.*?)(?:\bWHERE\b|$)", sql, re.S):
+                    if re.search(r"\bstate\s*=", m.group(1)):
+                        setters.add(fn.name)
+    assert setters == {"_transition_sql", "_bundle_transition", "upsert_seen"}

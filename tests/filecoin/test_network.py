@@ -1,15 +1,18 @@
-"""Building the FilecoinNetwork from a worker's [archive] section."""
+"""Building the FilecoinNetwork from a worker's [archive] section (validated once by the worker's loader
+into `ArchiveConfig`, opened by `archive.runtime.open_network`)."""
 
 from __future__ import annotations
 
 import pytest
 
+from tunasync.archive.config import ArchiveConfig
+from tunasync.archive.runtime import open_network
 from tunasync.errors import ArchiveError, ConfigError
 from tunasync.filecoin.http import HttpSettings
 from tunasync.filecoin.ipni import IpniClient
 from tunasync.filecoin.lotus import LotusChainObserver
-from tunasync.filecoin.network import load_archive_section, open_network
 from tunasync.filecoin.singularity import SingularityBackend
+from tunasync.worker.config import load_worker_config
 
 from .conftest import make_file
 
@@ -19,7 +22,7 @@ async def test_real_endpoints_from_config(tmp_path):
     conf.write_text('[archive]\nnetwork = "filecoin"\nlotus_url = "https://api.node.glif.io/rpc/v1"\n'
                     'lotus_token = "t"\nipni_url = "https://cid.contact"\nsingularity_url = "http://127.0.0.1:9090/api"\n'
                     'providers = ["f01234"]\ngateways = ["https://trustless-gateway.link"]\n')
-    net = await open_network(load_archive_section(conf), file=str(conf))
+    net = await open_network(load_worker_config(conf).archive, file=str(conf))
     try:
         assert isinstance(net.chain, LotusChainObserver) and net.chain.client.token == "t"
         assert net.chain.client.url == "https://api.node.glif.io/rpc/v1"
@@ -31,7 +34,7 @@ async def test_real_endpoints_from_config(tmp_path):
 
 
 async def test_without_singularity_reading_works_but_storing_refuses(tmp_path):
-    net = await open_network({"network": "filecoin", "lotus_url": "http://127.0.0.1:1/rpc/v1"})
+    net = await open_network(ArchiveConfig(network="filecoin", lotus_url="http://127.0.0.1:1/rpc/v1"))
     try:
         with pytest.raises(ArchiveError, match="singularity_url"):
             await net.storage.offer(None, 1)  # type: ignore[arg-type]
@@ -46,15 +49,15 @@ async def test_config_errors_name_file_and_key(tmp_path, body, key):
     conf = tmp_path / "w.conf"
     conf.write_text(f"[archive]\n{body}\n")
     with pytest.raises(ConfigError) as exc:
-        await open_network(load_archive_section(conf), file=str(conf))
+        await open_network(load_worker_config(conf).archive, file=str(conf))
     assert exc.value.file == str(conf) and exc.value.key == key
 
 
 async def test_gateways_still_tried_when_the_indexer_is_down(devnet, tmp_path, port):
     f = make_file(tmp_path, "i.bin", 5000)
     devnet.seed(f.car, [devnet.actor(0)])
-    net = await open_network({"network": "filecoin", "lotus_url": f"{devnet.url}/rpc/v1",
-                              "ipni_url": f"http://127.0.0.1:{port}", "gateways": [devnet.providers[0]["url"]]})
+    net = await open_network(ArchiveConfig(network="filecoin", lotus_url=f"{devnet.url}/rpc/v1",
+                                           ipni_url=f"http://127.0.0.1:{port}", gateways=[devnet.providers[0]["url"]]))
     try:
         res = await net.retriever.fetch(f.root, tmp_path / "i.out")
         assert (tmp_path / "i.out").read_bytes() == f.data and res.source == devnet.providers[0]["url"]

@@ -18,15 +18,17 @@ import aiohttp
 from tunasync.archive import bundles, evict
 from tunasync.archive.hashing import hash_pending
 from tunasync.archive.index import ArchiveIndex
+from tunasync.archive.runtime import open_archive
 from tunasync.archive.scan import scan
-from tunasync.archive.settings import MirrorArchive, find_mirror, load
+from tunasync.archive.settings import MirrorArchive
 from tunasync.content.cid import CID
 from tunasync.filecoin.interfaces import Candidate, FetchResult, FilecoinNetwork, Retriever
-from tunasync.filecoin.network import open_network
 from tunasync.serve.app import Server, start
 from tunasync.serve.policy import ServePolicy
 from tunasync.serve.retrieval import NetworkHandle
-from tunasync.serve.trees import trees_from_config
+from tunasync.serve.trees import trees_from_mirrors
+from tunasync.worker.archive_setup import archive_setup, find_mirror, mirror_roots
+from tunasync.worker.config import load_worker_config as load
 
 MTIME = 1_500_000_000_123_456_789  # 2017-07-14: an old file, as evicted ones are
 
@@ -176,21 +178,21 @@ async def serving(conf: Path, policy: ServePolicy | None = None, pace: float = 0
     """`serve -c conf` in this process on a free loopback port, its retriever counted (and paced)."""
     policy = policy or ServePolicy(retrieve_timeout=10)
     cfg = load(conf)
-    trees = trees_from_config(cfg)
-    section = next((t.archive.network for t in trees if t.archive is not None), None)
-    net = counter = None
-    if section is not None:
-        net = await open_network(section, file=str(conf), settings=policy.http_settings())
-        counter = CountingRetriever(net.retriever, pace)
-        net.retriever = counter
-    server = Server(trees, mirrors=True, policy=policy, network=NetworkHandle(net=net) if net else None)
-    runner, port = await start(server, "127.0.0.1", 0)
-    try:
-        yield Running(f"http://127.0.0.1:{port}", server, net, counter)
-    finally:
-        await runner.cleanup()
-        if net is not None:
-            await net.close()
+    setup = archive_setup(cfg)
+    async with open_archive(setup, http_settings=policy.http_settings()) as rt:
+        net = counter = None
+        if setup.mirrors:  # as `serve -c` opens it: the runtime's network, its retriever counted
+            net = await rt.network()
+            counter = CountingRetriever(net.retriever, pace)
+            net.retriever = counter
+        trees = trees_from_mirrors(mirror_roots(cfg), rt if setup.mirrors else None)
+        server = Server(trees, mirrors=True, policy=policy,
+                        network=NetworkHandle.from_runtime(rt) if setup.mirrors else None)
+        runner, port = await start(server, "127.0.0.1", 0)
+        try:
+            yield Running(f"http://127.0.0.1:{port}", server, net, counter)
+        finally:
+            await runner.cleanup()
 
 
 def client(**kw: Any) -> aiohttp.ClientSession:

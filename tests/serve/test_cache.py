@@ -13,8 +13,9 @@ from tests.serve.servekit import MTIME, Mirror, build_mirror, client, rand, serv
 from tunasync.archive.cache import AccessLog, CachedFile, enforce_budget, over_budget
 from tunasync.archive.context import ArchiveCtx
 from tunasync.archive.db import BundleState
+from tunasync.archive.runtime import open_network
 from tunasync.archive.states import FileState
-from tunasync.filecoin.network import open_network
+from tunasync.worker.config import load_worker_config
 
 MIB = 1 << 20
 
@@ -31,7 +32,7 @@ def test_over_budget_is_lru_and_skips_pinned():
 @asynccontextmanager
 async def budget_ctx(conf: Path, m: Mirror) -> AsyncIterator[ArchiveCtx]:
     """What serve hands the cache budget: the mirror's settings and index, and the real network."""
-    net = await open_network(m.ms.network, file=str(conf))
+    net = await open_network(load_worker_config(conf).archive, file=str(conf))
     try:
         yield ArchiveCtx(m.ms, m.index, net=net)
     finally:

@@ -8,11 +8,13 @@ from __future__ import annotations
 import time
 
 from tests.serve.servekit import build_mirror, client, rand, serving, wait_until, write_conf
-from tunasync.archive.settings import load
+from tunasync.archive.runtime import open_archive
 from tunasync.serve.app import Server, start
 from tunasync.serve.policy import ServePolicy
 from tunasync.serve.retrieval import NetworkHandle
-from tunasync.serve.trees import trees_from_config
+from tunasync.serve.trees import trees_from_mirrors
+from tunasync.worker.archive_setup import archive_setup, mirror_roots
+from tunasync.worker.config import load_worker_config as load
 
 MIB = 1 << 20
 
@@ -104,16 +106,17 @@ async def test_network_down_is_a_502_and_local_files_still_serve(tmp_path, devne
     conf = write_conf(tmp_path, devnet.url, {"deb": True})
     build_mirror(devnet, conf, "deb", {"pool/a.deb": rand(1000, 37), "pool/b.deb": b"local"}, ["pool/a.deb"])
     cfg = load(conf)
-    trees = trees_from_config(cfg)
+    cfg.archive = cfg.archive.model_copy(update={"devnet_url": "http://127.0.0.1:9"})  # nothing listens there
     policy = ServePolicy(retrieve_timeout=3)
-    dead = {**trees[0].archive.network, "devnet_url": "http://127.0.0.1:9"}  # nothing listens there
-    server = Server(trees, mirrors=True, policy=policy, network=NetworkHandle.from_section(dead, str(conf), policy))
-    runner, port = await start(server, "127.0.0.1", 0)
-    try:
-        async with client() as c:
-            async with c.get(f"http://127.0.0.1:{port}/deb/pool/a.deb") as r:
-                assert r.status == 502 and "network unavailable" in await r.text()
-            async with c.get(f"http://127.0.0.1:{port}/deb/pool/b.deb") as r:
-                assert r.status == 200 and await r.read() == b"local"
-    finally:
-        await runner.cleanup()
+    async with open_archive(archive_setup(cfg), http_settings=policy.http_settings()) as rt:
+        server = Server(trees_from_mirrors(mirror_roots(cfg), rt), mirrors=True, policy=policy,
+                        network=NetworkHandle.from_runtime(rt))
+        runner, port = await start(server, "127.0.0.1", 0)
+        try:
+            async with client() as c:
+                async with c.get(f"http://127.0.0.1:{port}/deb/pool/a.deb") as r:
+                    assert r.status == 502 and "network unavailable" in await r.text()
+                async with c.get(f"http://127.0.0.1:{port}/deb/pool/b.deb") as r:
+                    assert r.status == 200 and await r.read() == b"local"
+        finally:
+            await runner.cleanup()

@@ -1,4 +1,4 @@
-"""Loading a worker config (spec §4.1–§4.3): Go's key rules, nested mirrors, include files, errors."""
+"""Loading a worker config (docs/compat.md §4.1–§4.3): Go's key rules, nested mirrors, include files, errors."""
 
 from __future__ import annotations
 
@@ -255,7 +255,7 @@ def test_unnamed_children_inherit_and_collide_and_empty_names_are_skipped(tmp_pa
 
 
 def test_docs_workers_conf_style_keys_load(tmp_path):
-    """The keys TUNA's docs/workers.conf uses (spec §9) all load."""
+    """The keys TUNA's own worker config uses (Go tunasync's docs/zh_CN/workers.conf) all load."""
     text = BASE + r'''
     exec_on_failure = ["bash -c 'echo ${TUNASYNC_JOB_EXIT_STATUS} > ${TUNASYNC_WORKING_DIR}/exit_status'"]
     [docker]

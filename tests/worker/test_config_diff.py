@@ -1,4 +1,4 @@
-"""Reload diff by name over merged leaves (spec §4.13)."""
+"""Reload diff by name over merged leaves (docs/compat.md §4.13)."""
 
 from tunasync.worker.config import MirrorConfig, diff_mirrors
 

@@ -1,4 +1,4 @@
-"""Derived per-mirror values (spec §4.4–§4.6) and Go's startup panics as config errors (quirk 27)."""
+"""Derived per-mirror values (docs/compat.md §4.4–§4.6) and Go's startup panics as config errors (quirk 27)."""
 
 from __future__ import annotations
 

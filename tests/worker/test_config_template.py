@@ -1,4 +1,4 @@
-"""log_dir templates over the Go template engine (spec §4.4, quirk 24)."""
+"""log_dir templates over the Go template engine (docs/compat.md §4.4, quirk 24)."""
 
 import pytest
 

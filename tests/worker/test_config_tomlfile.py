@@ -1,5 +1,5 @@
 """The one TOML reader (src/tunasync/tomlfile.py) behind all four loaders: worker (and its include files),
-manager, tunasynctl and the `[archive]` section loader. TOML 1.1 as BurntSushi/toml v1.6.0 reads it
+manager, tunasynctl (and the `[archive]` section, which the worker's loader reads and validates). TOML 1.1 as BurntSushi/toml v1.6.0 reads it
 (tuna/tunasync v0.10.0 go.mod); its errors name the file and the line."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from tunasync.errors import ConfigError
-from tunasync.filecoin.network import load_archive_section
 from tunasync.tomlfile import Problem, Problems, parse_toml
+from tunasync.worker.config import load_worker_config
 
 TOML_11 = b'''
 a = { x = 1,
@@ -24,10 +24,12 @@ def test_toml_1_1_forms():
     assert str(doc["t"]) == "07:32:00"  # seconds may be left out in 1.1
 
 
-def test_archive_section_loader_reads_toml_1_1(tmp_path):
+def test_archive_section_reads_toml_1_1(tmp_path):
     path = tmp_path / "worker.conf"
-    path.write_text('[archive]\nnetwork = "devnet"\nproviders = [\n  "f01000",\n]\nextra = {\n  a = 1,\n}\n')
-    assert load_archive_section(path)["extra"] == {"a": 1}
+    path.write_text('[archive]\nnetwork = "devnet"\nproviders = [\n  "f01000",\n]\n'
+                    '[[mirrors]]\nname = "m"\nprovider = "command"\ncommand = "true"\nenv = {\n  A = "1",\n}\n')
+    cfg = load_worker_config(path)
+    assert cfg.archive.providers == ["f01000"] and cfg.mirrors[0].env == {"A": "1"}
 
 
 def test_syntax_error_names_file_and_line():

@@ -1,4 +1,4 @@
-"""The Btrfs snapshot hook (spec §7.3), against the stand-in `btrfs` of tests/worker/stand-ins (no
+"""The Btrfs snapshot hook (docs/compat.md §7.3), against the stand-in `btrfs` of tests/worker/stand-ins (no
 Btrfs filesystem on the test host): subvolumes are directories the stand-in keeps a list of."""
 
 from __future__ import annotations

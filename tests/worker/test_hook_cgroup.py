@@ -1,4 +1,4 @@
-"""The cgroup hook (spec §7.5): real cgroup v1 memory groups on this host, cgroup v2 for real where a
+"""The cgroup hook (docs/compat.md §7.5): real cgroup v1 memory groups on this host, cgroup v2 for real where a
 cgroup2 hierarchy is writable (without the memory controller here) and a stand-in directory tree for
 the v2 memory files."""
 

@@ -1,4 +1,4 @@
-"""The docker hook (spec §7.4), against the stand-in `docker` of tests/worker/stand-ins placed first
+"""The docker hook (docs/compat.md §7.4), against the stand-in `docker` of tests/worker/stand-ins placed first
 on PATH (no docker daemon runs on the test host). The stand-in records its argv and runs the command
 after the image on the host, with only the -e variables, in the -w directory."""
 

@@ -1,4 +1,4 @@
-"""exec_on_success / exec_on_failure (spec §7.6)."""
+"""exec_on_success / exec_on_failure (docs/compat.md §7.6)."""
 
 from __future__ import annotations
 

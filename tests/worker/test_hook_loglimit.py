@@ -1,4 +1,4 @@
-"""The log limiter (spec §7.1): time-stamped logs, keep 10, `latest`, `.fail`, own files only."""
+"""The log limiter (docs/compat.md §7.1): time-stamped logs, keep 10, `latest`, `.fail`, own files only."""
 
 from __future__ import annotations
 

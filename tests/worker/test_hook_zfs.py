@@ -1,4 +1,4 @@
-"""The ZFS hook (spec §7.2): the working dir must be a mount point. The success case uses the
+"""The ZFS hook (docs/compat.md §7.2): the working dir must be a mount point. The success case uses the
 stand-in `mountpoint` of tests/worker/stand-ins (no ZFS dataset on the test host)."""
 
 from __future__ import annotations

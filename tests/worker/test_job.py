@@ -1,4 +1,4 @@
-"""The job state machine (spec §5.2/§5.3) with real `sh -c` subprocesses: the exact message sequences."""
+"""The job state machine (docs/compat.md §5.2/§5.3) with real `sh -c` subprocesses: the exact message sequences."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`concurrent` slots, force-start bypass and quirks 16/19 (spec §5.2), with real subprocesses."""
+"""`concurrent` slots, force-start bypass and quirks 16/19 (docs/compat.md §5.2), with real subprocesses."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""build_provider: provider type, derived attributes, hooks in Go's order (spec §4.4, §7.7)."""
+"""build_provider: provider type, derived attributes, hooks in Go's order (docs/compat.md §4.4, §7.7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The command provider (spec §6.2)."""
+"""The command provider (docs/compat.md §6.2)."""
 
 from __future__ import annotations
 

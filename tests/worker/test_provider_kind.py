@@ -6,14 +6,22 @@ from __future__ import annotations
 
 import pytest
 
-from tunasync.archive.settings import mirror_archive
+from tunasync.archive.settings import MirrorArchive, mirror_archive
 from tunasync.errors import ConfigError
 from tunasync.providerkind import ProviderKind
+from tunasync.worker.archive_setup import mirror_spec
 from tunasync.worker.config import load_worker_config
+from tunasync.worker.config_models import MirrorConfig, WorkerConfig
 from tunasync.worker.providers.build import BUILDERS, build_provider
 from tunasync.worker.providers.command import CommandProvider
 from tunasync.worker.providers.rsync import RsyncProvider
 from tunasync.worker.providers.two_stage import TwoStageRsyncProvider
+
+
+def archive_view(cfg: WorkerConfig, m: MirrorConfig) -> MirrorArchive:
+    """The archive's view of a mirror, as the worker hands it over (worker/archive_setup.py)."""
+    return mirror_archive(cfg.archive, mirror_spec(cfg, m), cfg.path)
+
 
 CONF = """
 [global]
@@ -63,8 +71,8 @@ def test_each_kind_builds_its_own_provider(tmp_path):
     cfg.mirrors[1].provider = "two-stage-rsync"
     cfg.mirrors[1].stage1_profile = "debian"
     assert isinstance(build_provider(cfg.mirrors[1], cfg), TwoStageRsyncProvider)
-    assert mirror_archive(cfg, cfg.mirrors[0]).upstream == ""  # a command's upstream is nothing rsync lists
-    assert mirror_archive(cfg, cfg.mirrors[1]).provider is ProviderKind.TWO_STAGE_RSYNC
+    assert archive_view(cfg, cfg.mirrors[0]).upstream == ""  # a command's upstream is nothing rsync lists
+    assert archive_view(cfg, cfg.mirrors[1]).provider is ProviderKind.TWO_STAGE_RSYNC
 
 
 def test_an_unknown_kind_in_the_file_names_file_and_key(tmp_path):
@@ -76,7 +84,7 @@ def test_an_unknown_kind_in_the_file_names_file_and_key(tmp_path):
     assert "'ftp'" in err.value.reason
 
 
-@pytest.mark.parametrize("build", [build_provider, mirror_archive], ids=["worker", "archive"])
+@pytest.mark.parametrize("build", [build_provider, archive_view], ids=["worker", "archive"])
 def test_an_unknown_kind_that_got_past_the_loader_is_still_refused(tmp_path, build):
     """A mirror changed after loading (a reload, code building configs) with a kind no builder knows:
     refused with the file and key, not run or archived as rsync."""
@@ -84,6 +92,6 @@ def test_an_unknown_kind_that_got_past_the_loader_is_still_refused(tmp_path, bui
     m = cfg.mirrors[1]
     m.provider = "ftp"  # assignment is not validated: only the builders stand between this and a run
     with pytest.raises(ConfigError) as err:
-        build(m, cfg) if build is build_provider else build(cfg, m)
+        build_provider(m, cfg) if build is build_provider else archive_view(cfg, m)
     assert (err.value.file, err.value.key) == (str(path), "mirrors[1].provider")
     assert "'ftp'" in err.value.reason and "rsync, two-stage-rsync, command" in err.value.reason

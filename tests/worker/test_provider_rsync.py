@@ -1,4 +1,4 @@
-"""The rsync provider (spec §6.1) with the real rsync and with a fake rsync script for argv checks."""
+"""The rsync provider (docs/compat.md §6.1) with the real rsync and with a fake rsync script for argv checks."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The two-stage rsync provider (spec §6.3)."""
+"""The two-stage rsync provider (docs/compat.md §6.3)."""
 
 from __future__ import annotations
 

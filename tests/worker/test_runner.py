@@ -1,4 +1,4 @@
-"""Job processes (spec §5.4): cwd, env, log file, Go exit texts, and whole-group termination (quirk 36)."""
+"""Job processes (docs/compat.md §5.4): cwd, env, log file, Go exit texts, and whole-group termination (quirk 36)."""
 
 from __future__ import annotations
 

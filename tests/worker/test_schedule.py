@@ -1,4 +1,4 @@
-"""The schedule queue and next-run arithmetic (spec §4.10), with fixed datetimes and no sleeping."""
+"""The schedule queue and next-run arithmetic (docs/compat.md §4.10), with fixed datetimes and no sleeping."""
 
 from __future__ import annotations
 

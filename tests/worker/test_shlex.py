@@ -1,4 +1,4 @@
-"""go-shlex posix splitting (spec §4.5)."""
+"""go-shlex posix splitting (docs/compat.md §4.5)."""
 
 import pytest
 

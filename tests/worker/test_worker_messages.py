@@ -1,4 +1,4 @@
-"""What the worker sends, byte for byte: registration, status and schedules messages (spec §4.7, §4.8),
+"""What the worker sends, byte for byte: registration, status and schedules messages (docs/compat.md §4.7, §4.8),
 against a small loopback app that records every request (it stands for the manager)."""
 
 from __future__ import annotations

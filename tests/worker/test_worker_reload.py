@@ -1,4 +1,4 @@
-"""Reload (spec §4.13) in-process against the real manager: add / delete / modify, bad configs kept out,
+"""Reload (docs/compat.md §4.13) in-process against the real manager: add / delete / modify, bad configs kept out,
 quirk 21 fixed (new global settings reach the mirrors)."""
 
 from __future__ import annotations

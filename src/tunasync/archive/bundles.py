@@ -1,4 +1,4 @@
-"""Packing hashed files into bundle CARs (DESIGN "Bundles"): one bundle = one CAR = one piece.
+"""Packing hashed files into bundle CARs (docs/archive.md, step 7 "Pack"): one bundle = one CAR = one piece.
 
 `plan` is pure: files in sorted path order, cut into groups of about `bundle_size` bytes (a file larger
 than the target gets a bundle of its own). `pack` writes the CAR (content.car.write_bundle_car:

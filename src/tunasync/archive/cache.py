@@ -1,4 +1,4 @@
-"""The cache budget (DESIGN "Cache"): retrieved files (`cached`) kept on disk up to `cache_budget` bytes;
+"""The cache budget (docs/serve.md, "The cache"): retrieved files (`cached`) kept on disk up to `cache_budget` bytes;
 beyond it the least recently used go back to `evicted`, through the journaled `evict.evict_batch`.
 
 `over_budget` is the pure decision of which files would go. `enforce_budget` is the IO edge: only

@@ -1,6 +1,6 @@
 """How many verified copies exist: of our bundles' pieces (chain facts), and of single files others stored.
 
-A copy counts only by the rule of spec filecoin.md §4.3, checked through the ChainObserver: the storage
+A copy counts only by the rule of docs/filecoin.md §4.3, checked through the ChainObserver: the storage
 backend's word (its deal list) only says which deals to look at. Foreign copies (`count_foreign_copies`)
 come from the ContentRouter (IPNI names the pieces holding a CID), each piece checked on chain the
 same way, and count only after a verified sample retrieval of the file. `foreign_check` is the one

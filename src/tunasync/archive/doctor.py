@@ -26,7 +26,7 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -37,8 +37,9 @@ from ..filecoin import multiaddr
 from ..filecoin.http import Http, HttpSettings, wrap_errors
 from ..filecoin.lotus import LotusClient, MethodNotFound, RpcError
 from ..filecoin.network import DEFAULT_DEVNET_URL, DEFAULT_IPNI_URL
+from .config import ArchiveConfig
 from .db import inspect
-from .settings import MirrorArchive
+from .settings import ArchiveSetup, MirrorArchive
 
 # What the archive calls on Lotus (filecoin/lotus.py); StateMarketDeals is optional: public gateways
 # refuse it and the census then asks deal by deal.
@@ -76,16 +77,14 @@ class Endpoints:
     devnet: str = ""
 
 
-def endpoints(section: dict[str, Any]) -> Endpoints:
-    kind = str(section.get("network") or "devnet")
-    gateways = tuple(section.get("gateways") or ())
-    providers = tuple(section.get("providers") or ())
-    if kind == "devnet":
-        url = str(section.get("devnet_url") or DEFAULT_DEVNET_URL).rstrip("/")
-        return Endpoints(kind, f"{url}/rpc/v1", None, url, f"{url}/api", gateways, providers, devnet=url)
-    return Endpoints(kind, str(section.get("lotus_url") or ""), section.get("lotus_token") or None,
-                     str(section.get("ipni_url") or DEFAULT_IPNI_URL).rstrip("/"),
-                     str(section.get("singularity_url") or "").rstrip("/"), gateways, providers)
+def endpoints(section: ArchiveConfig) -> Endpoints:
+    gateways, providers = tuple(section.gateways), tuple(section.providers)
+    if section.network == "devnet":
+        url = (section.devnet_url or DEFAULT_DEVNET_URL).rstrip("/")
+        return Endpoints("devnet", f"{url}/rpc/v1", None, url, f"{url}/api", gateways, providers, devnet=url)
+    return Endpoints(section.network, section.lotus_url, section.lotus_token or None,
+                     (section.ipni_url or DEFAULT_IPNI_URL).rstrip("/"), section.singularity_url.rstrip("/"),
+                     gateways, providers)
 
 
 def _why(exc: BaseException) -> str:
@@ -95,12 +94,14 @@ def _why(exc: BaseException) -> str:
 
 
 class Doctor:
-    def __init__(self, mirrors: list[MirrorArchive], *, http: Http | None = None, now: Callable[[], float] = time.time,
+    def __init__(self, setup: ArchiveSetup, *, http: Http | None = None, now: Callable[[], float] = time.time,
                  min_free: int | None = None):
+        mirrors = list(setup.mirrors)
         if not mirrors:
-            raise ConfigError(None, "archive", "no archived mirror to check (set archive = true on a mirror)")
+            raise ConfigError(setup.file or None, "archive",
+                              "no archived mirror to check (set archive = true on a mirror)")
         self.mirrors = mirrors
-        self.section = mirrors[0].network
+        self.section = setup.section
         self.ep = endpoints(self.section)
         self.http = http or Http(HttpSettings(retries=0, connect_timeout=5, read_timeout=15))
         self.now = now
@@ -325,7 +326,7 @@ class Doctor:
         return None
 
     async def check_piece_url(self) -> None:
-        base = self.mirrors[0].piece_url.rstrip("/")
+        base = self.section.piece_url.rstrip("/")
         if not base:
             if self.ep.kind == "filecoin":
                 self.add("piece_url", False, "not set: CARs would be offered on a loopback port no provider can reach",
@@ -405,13 +406,13 @@ class Doctor:
                 self.add(f"index {ms.name}", True, "integrity ok, journal empty")
 
 
-async def run(mirrors: list[MirrorArchive], **kw: Any) -> list[Check]:
-    return await Doctor(mirrors, **kw).run()
+async def run(setup: ArchiveSetup, **kw: Any) -> list[Check]:
+    return await Doctor(setup, **kw).run()
 
 
 def failed(checks: list[Check]) -> list[Check]:
     return [c for c in checks if c.ok is False]
 
 
-def run_sync(fn: Callable[[], Awaitable[list[Check]]]) -> list[Check]:
-    return asyncio.run(fn())  # type: ignore[arg-type]
+def run_sync(fn: Callable[[], Coroutine[Any, Any, list[Check]]]) -> list[Check]:
+    return asyncio.run(fn())

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from aiohttp import web
 
 from ..content.cid import CID
-from ..filecoin.piece_server import add_piece_routes
+from ..filecoin.piece_server import Lookup, add_piece_routes
 from .bundles import rebuild_car
 from .index import ArchiveIndex
 from .settings import MirrorArchive
@@ -23,7 +23,10 @@ from .settings import MirrorArchive
 log = logging.getLogger(__name__)
 
 
-def car_lookup(mirrors: Iterable[tuple[MirrorArchive, ArchiveIndex]]):  # noqa: ANN201
+Pairs = Iterable[tuple[MirrorArchive, ArchiveIndex]]
+
+
+def car_lookup(mirrors: Pairs) -> Lookup:
     """`piece CID -> staged CAR path` over several mirrors; a missing CAR of an open bundle is rebuilt."""
     pairs = list(mirrors)
 
@@ -44,11 +47,17 @@ def car_lookup(mirrors: Iterable[tuple[MirrorArchive, ArchiveIndex]]):  # noqa: 
 
 
 class PieceServer:
-    """A loopback HTTP server offering the staged CARs (started only when piece_url is not set)."""
+    """A loopback HTTP server offering the staged CARs (started only when piece_url is not set).
 
-    def __init__(self, mirrors: Iterable[tuple[MirrorArchive, ArchiveIndex]], host: str = "127.0.0.1",
-                 port: int = 0):
-        self.mirrors = list(mirrors)
+    `mirrors`: the (settings, index) pairs, or a blocking callable giving them at each request (the
+    archive runtime's, so mirrors a reload adds are offered too)."""
+
+    def __init__(self, mirrors: Pairs | Callable[[], Pairs], host: str = "127.0.0.1", port: int = 0):
+        if callable(mirrors):
+            self.source: Callable[[], Pairs] = mirrors
+        else:
+            fixed = list(mirrors)
+            self.source = lambda: fixed
         self.host = host
         self.port = port
         self.runner: web.AppRunner | None = None
@@ -56,7 +65,7 @@ class PieceServer:
 
     async def start(self) -> str:
         app = web.Application()
-        add_piece_routes(app, car_lookup(self.mirrors))
+        add_piece_routes(app, self.lookup)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, self.host, self.port)
@@ -65,6 +74,10 @@ class PieceServer:
         self.base = f"http://{self.host}:{port}"
         log.info("archive: offering staged CARs at %s/piece/{pieceCid}", self.base)
         return self.base
+
+    async def lookup(self, cid: CID) -> Path | None:
+        pairs = await asyncio.to_thread(lambda: list(self.source()))
+        return await car_lookup(pairs)(cid)
 
     async def close(self) -> None:
         if self.runner is not None:

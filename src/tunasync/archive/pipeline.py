@@ -10,7 +10,6 @@ CLI refuses with a clear error while the worker is busy with it, and the other w
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import heapq
 import logging
@@ -155,14 +154,15 @@ async def scan_and_hash(ctx: ArchiveCtx, report: RunReport, check_upstream: bool
         ctx.progress("hash", done[0], 0, "")
 
     def scan_streamed() -> tuple[ScanResult, HashResult]:
-        stream = HashStream(ctx.ms.root, ctx.ms.profile, pool=pool, progress=progress)
+        stream = HashStream(ctx.ms.root, ctx.ms.profile, pool=pool if pool is not None else ctx.hash_pool,
+                            progress=progress)
         try:
             res = scan(ctx.ms.root, ctx.index, True, ctx.crash, hasher=stream)
         finally:
             stream.close()
         return res, HashResult(hashed=res.hashed, bytes=res.hashed_bytes)
 
-    report.scan, streamed = await asyncio.to_thread(scan_streamed)
+    report.scan, streamed = await ctx.to_thread(scan_streamed)
     ctx.crash("scan.done")
     if check_upstream:
         gone = await check_evicted(ctx.ms, ctx.index)
@@ -177,8 +177,8 @@ async def scan_and_hash(ctx: ArchiveCtx, report: RunReport, check_upstream: bool
         done[0] += nbytes
         ctx.progress("hash", done[0], total, "")
 
-    rest = await asyncio.to_thread(hash_pending, ctx.index, ctx.ms.root, ctx.ms.profile, progress=progress_rest,
-                                   pool=pool)
+    rest = await ctx.to_thread(hash_pending, ctx.index, ctx.ms.root, ctx.ms.profile, progress=progress_rest,
+                               pool=pool if pool is not None else ctx.hash_pool)
     report.hashed = HashResult(hashed=streamed.hashed + rest.hashed, bytes=streamed.bytes + rest.bytes,
                                changed=rest.changed, errors=rest.errors)
     ctx.crash("hash.done")
@@ -199,11 +199,11 @@ async def maintain(ctx: ArchiveCtx, *, poll: float = 2.0, now: datetime | None =
     t0 = time.monotonic()
     report = RunReport()
     with MirrorLock(ctx):
-        report.recovered = await asyncio.to_thread(recover, ctx)
+        report.recovered = await ctx.to_thread(recover, ctx)
         report.store = await store.store(ctx, poll=poll)
         await _repair_if_due(ctx, report)
         report.evict = await evict_due(ctx, now=now)
-        report.excluded = await asyncio.to_thread(write_exclude, ctx)
+        report.excluded = await ctx.to_thread(write_exclude, ctx)
     report.seconds = time.monotonic() - t0
     return report
 
@@ -221,13 +221,13 @@ async def run(ctx: ArchiveCtx, *, after_sync: bool = False, wait: float = 0.0, p
     t0 = time.monotonic()
     report = RunReport()
     with MirrorLock(ctx):
-        report.recovered = await asyncio.to_thread(recover, ctx)
+        report.recovered = await ctx.to_thread(recover, ctx)
         await scan_and_hash(ctx, report, check_upstream=after_sync)
         await find_foreign(ctx, report)
         report.store = await store.store(ctx, wait=wait, poll=poll)
         await _repair_if_due(ctx, report)
         if evict_now:
             report.evict = await evict_due(ctx, now=now)
-        report.excluded = await asyncio.to_thread(write_exclude, ctx)
+        report.excluded = await ctx.to_thread(write_exclude, ctx)
     report.seconds = time.monotonic() - t0
     return report

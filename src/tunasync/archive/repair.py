@@ -65,8 +65,8 @@ async def rebuild_from_network(ctx: ArchiveCtx, b: Bundle, providers: list[str])
             if got.size != size:
                 raise ContentError(f"{path}: retrieved {got.size} bytes, recorded {size}")
         out = ms.car_path(b.id)
-        await asyncio.to_thread(write_bundle_car, str(scratch), [m[0] for m in members], str(out), ms.profile)
-        piece = await asyncio.to_thread(piece_of_file, str(out))
+        await ctx.to_thread(write_bundle_car, str(scratch), [m[0] for m in members], str(out), ms.profile)
+        piece = await ctx.to_thread(piece_of_file, str(out))
         if str(piece.v1) != b.piece_cid or piece.padded_size != b.padded_size:
             await asyncio.to_thread(out.unlink, True)
             raise ContentError(f"rebuilt bundle {b.id} has piece {piece.v1}, recorded {b.piece_cid}")

@@ -1,25 +1,38 @@
-"""One mirror's archive settings, resolved from the worker config (`[archive]` + per-mirror keys).
+"""One mirror's archive settings: the `[archive]` section combined with what the worker resolved.
 
-The worker config loader already validated every key (file + key in errors); this only combines
-the section defaults with a mirror's own `copies` / `keep_years` and lays out the per-mirror
-directory `index_dir/<mirror>/`: `index.sqlite`, `cars/` (staged bundle CARs), `exclude.txt` (rsync
-rules), `evicted/` (the shadow tree of evicted placeholders, `shadow.py`), `tmp/` (test retrievals).
+The worker resolves a mirror (working directory, rsync binary and environment, upstream, provider kind,
+whether its rsync keeps directory times)
+and hands this module a `MirrorSpec`; `mirror_archive` adds the section's defaults (a per-mirror
+`copies` / `keep_years` of 0 means the section's) and lays out the per-mirror directory
+`index_dir/<mirror>/`: `index.sqlite`, `cars/` (staged bundle CARs), `exclude.txt` (rsync rules),
+`evicted/` (the shadow tree of evicted placeholders, `shadow.py`), `tmp/` (test retrievals). `ArchiveSetup` is the whole of it for one config: what `runtime.open_archive` opens.
+The archive tier never reads the worker config itself (tests/archive/test_layers.py).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError
 from ..providerkind import ProviderKind
+from .config import ArchiveConfig
 from .policy import Policy
 from .shadow import SHADOW_NAME
 
-if TYPE_CHECKING:
-    from ..worker.config_models import MirrorConfig, WorkerConfig
+
+@dataclass(frozen=True)
+class MirrorSpec:
+    """What the worker resolved about one archived mirror."""
+
+    name: str
+    root: str  # the mirror's working dir
+    upstream: str = ""  # rsync upstream; "" for command mirrors
+    provider: ProviderKind = ProviderKind.RSYNC
+    rsync_cmd: str = "rsync"
+    rsync_env: dict[str, str] = field(default_factory=dict)
+    copies: int = 0  # 0: the section's
+    keep_years: float = 0.0  # 0: the section's
+    dir_times: bool = True  # its rsync keeps directory mtimes (False for command mirrors)
 
 
 @dataclass(frozen=True)
@@ -36,7 +49,6 @@ class MirrorArchive:
     rsync_cmd: str = "rsync"
     rsync_env: dict[str, str] = field(default_factory=dict)
     cache_budget: int | None = None
-    network: dict[str, Any] = field(default_factory=dict)  # the [archive] table for open_network
     config_file: str = ""
     dir_times: bool = True  # the provider's rsync keeps directory mtimes (the upstream check relies on it)
 
@@ -68,51 +80,34 @@ class MirrorArchive:
             d.mkdir(parents=True, exist_ok=True)
 
 
-def mirror_archive(cfg: WorkerConfig, mirror: MirrorConfig) -> MirrorArchive:
+def mirror_archive(section: ArchiveConfig, spec: MirrorSpec, config_file: str = "") -> MirrorArchive:
     """Settings of one archived mirror; per-mirror `copies`/`keep_years` of 0 mean the section's."""
-    from ..worker.config_resolve import resolve_mirror
-    from ..worker.providers.rsync import keeps_dir_times, rsync_options
-    from ..worker.providers.two_stage import stage2_options
-
-    a = cfg.archive
-    r = resolve_mirror(mirror, cfg)
-    policy = Policy(copies=mirror.copies or a.copies, keep_years=mirror.keep_years or a.keep_years,
-                    verify_before_evict=a.verify_before_evict, count_foreign_copies=a.count_foreign_copies)
-    if r.kind is ProviderKind.RSYNC:
-        dir_times = keeps_dir_times(rsync_options(r, cfg))
-    elif r.kind is ProviderKind.TWO_STAGE_RSYNC:
-        dir_times = keeps_dir_times(stage2_options(r))
-    else:
-        dir_times = False
-    env = dict(mirror.env or {})
-    if getattr(mirror, "password", ""):
-        env["RSYNC_PASSWORD"] = mirror.password
+    policy = Policy(copies=spec.copies or section.copies, keep_years=spec.keep_years or section.keep_years,
+                    verify_before_evict=section.verify_before_evict,
+                    count_foreign_copies=section.count_foreign_copies)
     return MirrorArchive(
-        name=mirror.name, root=r.working_dir, dir=Path(a.index_dir) / mirror.name, policy=policy,
-        profile=a.profile, bundle_size=a.bundle_size, piece_url=a.piece_url.rstrip("/"),
-        upstream=mirror.upstream if r.kind.rsync else "", provider=r.kind,
-        rsync_cmd=r.rsync_cmd,
-        rsync_env=env, cache_budget=a.cache_budget, network=a.model_dump(), config_file=cfg.path,
-        dir_times=dir_times)
+        name=spec.name, root=spec.root, dir=Path(section.index_dir) / spec.name, policy=policy,
+        profile=section.profile, bundle_size=section.bundle_size, piece_url=section.piece_url.rstrip("/"),
+        upstream=spec.upstream if spec.provider.rsync else "", provider=spec.provider,
+        rsync_cmd=spec.rsync_cmd, rsync_env=dict(spec.rsync_env), cache_budget=section.cache_budget,
+        config_file=config_file, dir_times=spec.dir_times)
 
 
-def archived_mirrors(cfg: WorkerConfig) -> list[MirrorArchive]:
-    return [mirror_archive(cfg, m) for m in cfg.mirrors if m.archive]
+@dataclass(frozen=True)
+class ArchiveSetup:
+    """The archive tier of one config: its section and its archived mirrors (what `open_archive` opens)."""
 
+    section: ArchiveConfig = field(default_factory=ArchiveConfig)
+    mirrors: tuple[MirrorArchive, ...] = ()
+    file: str = ""  # the config file, for messages
 
-def find_mirror(cfg: WorkerConfig, name: str) -> MirrorArchive:
-    """The archived mirror `name`; ConfigError naming the config file when it is unknown or not archived."""
-    m = cfg.mirror(name)
-    if m is None:
-        known = ", ".join(x.name for x in cfg.mirrors if x.archive) or "none"
-        raise ConfigError(cfg.path, "mirrors", f"no mirror named {name!r} (archived mirrors: {known})")
-    if not m.archive:
-        raise ConfigError(m.file or cfg.path, f"{m.key}.archive" if m.key else "archive",
-                          f"mirror {name!r} is not archived (set archive = true)")
-    return mirror_archive(cfg, m)
+    @classmethod
+    def build(cls, section: ArchiveConfig, specs: list[MirrorSpec], file: str = "") -> ArchiveSetup:
+        return cls(section, tuple(mirror_archive(section, s, file) for s in specs), file)
 
+    def mirror(self, name: str) -> MirrorArchive | None:
+        return next((m for m in self.mirrors if m.name == name), None)
 
-def load(config_path: str | os.PathLike[str]) -> WorkerConfig:
-    from ..worker.config import load_worker_config
-
-    return load_worker_config(config_path)
+    def only(self, name: str) -> ArchiveSetup:
+        """This setup narrowed to one mirror (the CLI works on one at a time)."""
+        return ArchiveSetup(self.section, tuple(m for m in self.mirrors if m.name == name), self.file)

@@ -59,7 +59,7 @@ async def pack_pending(ctx: ArchiveCtx, report: StoreReport) -> None:
     for i, group in enumerate(groups):
         ctx.progress("pack", i, len(groups), f"{len(group)} files")
         try:
-            bid = await asyncio.to_thread(pack, ctx.ms, ctx.index, group, ctx.crash)
+            bid = await ctx.to_thread(pack, ctx.ms, ctx.index, group, ctx.crash)
         except FileChangedError as exc:
             log.warning("archive %s: %s; it is hashed again on the next scan", ctx.ms.name, exc)
             report.changed.append(exc.path)
@@ -78,7 +78,7 @@ async def ensure_car(ctx: ArchiveCtx, b: Bundle) -> bool:
     """The bundle's CAR is staged (rebuilt byte-identically from the files on disk if it went missing)."""
     if await asyncio.to_thread(ctx.ms.car_path(b.id).is_file):
         return True
-    return await asyncio.to_thread(rebuild_car, ctx.ms, ctx.index, b.id)
+    return await ctx.to_thread(rebuild_car, ctx.ms, ctx.index, b.id)
 
 
 async def offer_more(ctx: ArchiveCtx, b: Bundle, copies: PieceCopies, report: StoreReport) -> None:

@@ -11,14 +11,20 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from ..errors import TunasyncError
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from ..archive.context import ArchiveCtx
+    from ..archive.settings import ArchiveSetup
 
 T = TypeVar("T")
 
@@ -28,60 +34,50 @@ def _config_option(f: Callable[..., Any]) -> Callable[..., Any]:
                         help="Worker TOML config (its [archive] section and archived mirrors).")(f)
 
 
-def _run(fn: Callable[[], Awaitable[T]]) -> T:
+def _run(fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
     try:
-        return asyncio.run(fn())  # type: ignore[arg-type]
+        return asyncio.run(fn())
     except TunasyncError as exc:
         raise click.ClickException(str(exc)) from None
 
 
-def _mirrors(config: Path, name: str | None) -> list[Any]:
+def _setup(config: Path, name: str | None) -> ArchiveSetup:
+    """The config's archive setup, narrowed to mirror `name` when given (an error when it is not archived)."""
     import logging
 
-    from ..archive.settings import archived_mirrors, find_mirror, load
+    from ..archive.settings import ArchiveSetup
+    from ..worker.archive_setup import archive_setup, find_mirror
+    from ..worker.config import load_worker_config
 
     # warnings about running the worker (no manager URL, port 0, ...) are `tunasync worker --check`'s
     logging.getLogger("tunasync.worker.config").setLevel(logging.ERROR)
     try:
-        cfg = load(config)
-        if name:
-            return [find_mirror(cfg, name)]
-        found = archived_mirrors(cfg)
+        cfg = load_worker_config(config)
+        setup = ArchiveSetup(cfg.archive, (find_mirror(cfg, name),), cfg.path) if name else archive_setup(cfg)
     except TunasyncError as exc:
         raise click.ClickException(str(exc)) from None
-    if not found:
+    if not setup.mirrors:
         raise click.ClickException(f"{config}: no mirror has archive = true")
-    return found
+    return setup
 
 
 @asynccontextmanager
-async def _ctx(ms: Any, network: bool, bars: Any):
-    """ArchiveCtx with the network (and a loopback piece server when [archive] piece_url is unset)."""
-    from ..archive.context import ArchiveCtx
+async def _ctx(setup: ArchiveSetup, network: bool, bars: Any) -> AsyncIterator[ArchiveCtx]:
+    """One run of the setup's mirror on the archive runtime (network and, without [archive] piece_url,
+    the loopback piece server, as the worker has them)."""
+    from ..archive.context import no_progress
     from ..archive.crash import from_env
-    from ..archive.index import ArchiveIndex
-    from ..archive.pieces import PieceServer
-    from ..filecoin.network import open_network
+    from ..archive.runtime import open_archive
 
-    ms.ensure_dirs()
-    index = ArchiveIndex(ms.index_path)
-    net = await open_network(ms.network, file=ms.config_file) if network else None
-    pieces = None
-    base = ms.piece_url
-    if network and not base:
-        pieces = PieceServer([(ms, index)])
-        base = await pieces.start()
+    (ms,) = setup.mirrors
     try:
         # TUNASYNC_ARCHIVE_CRASH=point[:n] makes the command SIGKILL itself there (the kill -9 tests)
-        yield ArchiveCtx(ms, index, net=net, piece_base=base, progress=bars, crash=from_env())
+        async with open_archive(setup, crash=from_env()) as rt, \
+                rt.run(ms.name, network=network, progress=bars or no_progress) as ctx:
+            yield ctx
     finally:
         if bars is not None:
             bars.stop()
-        if pieces is not None:
-            await pieces.close()
-        if net is not None:
-            await net.close()
-        index.close()
 
 
 def _bars() -> Any:
@@ -115,7 +111,7 @@ def status_cmd(config: Path, as_json: bool, mirror: str | None) -> None:
     from .archive_view import console, status_tables
 
     out = {}
-    for ms in _mirrors(config, mirror):
+    for ms in _setup(config, mirror).mirrors:
         index = ArchiveIndex(ms.index_path)
         try:
             out[ms.name] = {**figures(index, ms.policy), "next": next_evictions(index, ms.policy),
@@ -143,16 +139,17 @@ def scan_cmd(config: Path, dry_run: bool, as_json: bool, mirror: str) -> None:
     from ..archive import pipeline
     from ..archive.scan import scan
 
-    (ms,) = _mirrors(config, mirror)
+    setup = _setup(config, mirror)
+    (ms,) = setup.mirrors
 
     async def main() -> dict[str, Any]:
-        async with _ctx(ms, False, _bars()) as ctx:
+        async with _ctx(setup, False, _bars()) as ctx:
             if dry_run:
-                r = await asyncio.to_thread(scan, ms.root, ctx.index, False)
+                r = await ctx.to_thread(scan, ms.root, ctx.index, False)
                 return {"files": r.files, "bytes": r.bytes, "changed": len(r.changed), "deleted": len(r.deleted)}
             report = pipeline.RunReport()
             with pipeline.MirrorLock(ctx):
-                report.recovered = await asyncio.to_thread(pipeline.recover, ctx)
+                report.recovered = await ctx.to_thread(pipeline.recover, ctx)
                 await pipeline.scan_and_hash(ctx, report)
             s = report.summary()
             s["errors"] = report.hashed.errors if report.hashed else []
@@ -180,23 +177,24 @@ def store_cmd(config: Path, dry_run: bool, wait: float, poll: float, as_json: bo
     from ..archive import pipeline, store
     from ..archive.bundles import hashed_members, plan
 
-    (ms,) = _mirrors(config, mirror)
+    setup = _setup(config, mirror)
+    (ms,) = setup.mirrors
 
     async def main() -> dict[str, Any]:
-        async with _ctx(ms, not dry_run, _bars()) as ctx:
+        async with _ctx(setup, not dry_run, _bars()) as ctx:
             if dry_run:
-                groups = plan(await asyncio.to_thread(hashed_members, ctx.index), ms.bundle_size)
+                groups = plan(await ctx.to_thread(hashed_members, ctx.index), ms.bundle_size)
                 open_ = [b for s in store.OPEN_STATES for b in ctx.index.bundles(s)]
                 return {"would_pack": [{"files": len(g), "bytes": sum(m.size for m in g)} for g in groups],
                         "open_bundles": [{"id": b.id, "state": b.state, "piece": b.piece_cid,
                                           "copies": ctx.index.verified_copies(b.piece_cid or "")} for b in open_]}
             report = pipeline.RunReport()
             with pipeline.MirrorLock(ctx):
-                report.recovered = await asyncio.to_thread(pipeline.recover, ctx)
+                report.recovered = await ctx.to_thread(pipeline.recover, ctx)
                 await pipeline.scan_and_hash(ctx, report)
                 await pipeline.find_foreign(ctx, report)
                 report.store = await store.store(ctx, wait=wait, poll=poll)
-                await asyncio.to_thread(pipeline.write_exclude, ctx)
+                await ctx.to_thread(pipeline.write_exclude, ctx)
             return {**report.summary(), "waiting": {str(k): v for k, v in report.store.waiting.items()},
                     "failures": [f.to_json() for f in report.store.failures],
                     "gave_up": {str(k): v for k, v in report.store.gave_up.items()}}
@@ -228,16 +226,17 @@ def evict_cmd(config: Path, dry_run: bool, as_json: bool, mirror: str) -> None:
     from ..archive import pipeline
     from ..archive.evictor import evict_due
 
-    (ms,) = _mirrors(config, mirror)
+    setup = _setup(config, mirror)
+    (ms,) = setup.mirrors
 
     async def main() -> Any:
-        async with _ctx(ms, True, _bars()) as ctx:
+        async with _ctx(setup, True, _bars()) as ctx:
             if dry_run:
                 return await evict_due(ctx, dry_run=True)
             with pipeline.MirrorLock(ctx):
-                await asyncio.to_thread(pipeline.recover, ctx)
+                await ctx.to_thread(pipeline.recover, ctx)
                 rep = await evict_due(ctx)
-                await asyncio.to_thread(pipeline.write_exclude, ctx)
+                await ctx.to_thread(pipeline.write_exclude, ctx)
                 return rep
 
     rep = _run(main)
@@ -264,14 +263,15 @@ def repair_cmd(config: Path, dry_run: bool, wait: float, poll: float, as_json: b
     from ..archive import pipeline, store
     from ..archive.repair import repair
 
-    (ms,) = _mirrors(config, mirror)
+    setup = _setup(config, mirror)
+    (ms,) = setup.mirrors
 
     async def main() -> Any:
-        async with _ctx(ms, True, _bars()) as ctx:
+        async with _ctx(setup, True, _bars()) as ctx:
             if dry_run:
                 return await repair(ctx, dry_run=True)
             with pipeline.MirrorLock(ctx):
-                await asyncio.to_thread(pipeline.recover, ctx)
+                await ctx.to_thread(pipeline.recover, ctx)
                 rep = await repair(ctx)
                 if rep.degraded and wait > 0:
                     await store.store(ctx, wait=wait, poll=poll)
@@ -298,7 +298,8 @@ def ls_cmd(config: Path, as_json: bool, show_deleted: bool, mirror: str, path: s
     from ..archive.index import ArchiveIndex
     from .archive_view import console, files_table
 
-    (ms,) = _mirrors(config, mirror)
+    setup = _setup(config, mirror)
+    (ms,) = setup.mirrors
     index = ArchiveIndex(ms.index_path)
     try:
         prefix = path.strip("/")

@@ -27,11 +27,11 @@ def add_to(group: click.Group) -> None:
     def doctor_cmd(config: Path, as_json: bool) -> None:
         """Check Lotus, IPNI, Singularity, gateways, piece_url, providers, disk and indexes live."""
         from ..archive import doctor
-        from .archive import _mirrors
+        from .archive import _setup
 
-        mirrors = _mirrors(config, None)
+        setup = _setup(config, None)
         try:
-            checks = asyncio.run(doctor.run(mirrors))
+            checks = asyncio.run(doctor.run(setup))
         except TunasyncError as exc:
             raise click.ClickException(str(exc)) from None
         bad = doctor.failed(checks)

@@ -18,11 +18,12 @@ BAR = 40  # width of the bytes-by-age chart
 
 
 def _size(n: int) -> str:
+    x = float(n)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if n < 1024 or unit == "PiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
+        if x < 1024 or unit == "PiB":
+            return f"{x:.0f} {unit}" if unit == "B" else f"{x:.1f} {unit}"
+        x /= 1024
+    return str(x)
 
 
 def _money(x: float) -> str:
@@ -58,15 +59,19 @@ def add_to(group: click.Group) -> None:
         """What eviction would free now and over the next years, the storing it needs, and its cost."""
         from ..archive.index import ArchiveIndex
         from ..archive.plan import make_plan
-        from .archive import _mirrors
+        from .archive import _setup
 
-        (ms,) = _mirrors(config, mirror)
+        setup = _setup(config, mirror)
+        (ms,) = setup.mirrors
         try:
-            policy = replace(ms.policy, **({"keep_years": keep_years} if keep_years is not None else {}),
-                             **({"copies": copies} if copies is not None else {}))
+            policy = ms.policy
+            if keep_years is not None:
+                policy = replace(policy, keep_years=keep_years)
+            if copies is not None:
+                policy = replace(policy, copies=copies)
         except ValueError as exc:
             raise click.BadParameter(str(exc)) from None
-        price = price_tib_year if price_tib_year is not None else ms.network.get("price_per_tib_year")
+        price = price_tib_year if price_tib_year is not None else setup.section.price_per_tib_year
         if price is not None and price < 0:
             raise click.BadParameter("must not be negative", param_hint="--price-tib-year")
         if rescan:
@@ -88,12 +93,12 @@ def add_to(group: click.Group) -> None:
 
 def _scan(config: Path, mirror: str) -> None:
     from ..archive import pipeline
-    from .archive import _bars, _ctx, _mirrors
+    from .archive import _bars, _ctx, _setup
 
-    (ms,) = _mirrors(config, mirror)
+    setup = _setup(config, mirror)
 
     async def main() -> None:
-        async with _ctx(ms, False, _bars()) as ctx:
+        async with _ctx(setup, False, _bars()) as ctx:
             with pipeline.MirrorLock(ctx):
                 report = pipeline.RunReport()
                 await pipeline.scan_and_hash(ctx, report)

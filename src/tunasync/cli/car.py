@@ -8,8 +8,14 @@ only when everything verified.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from ..content.carread import CarIndex
+    from ..content.cid import CID
 
 
 def _fail(msg: str) -> None:
@@ -30,7 +36,7 @@ def parse_range(text: str) -> tuple[int, int | None]:
     return a, b
 
 
-def missing_blocks(index, roots) -> tuple[int, object | None]:
+def missing_blocks(index: CarIndex, roots: Iterable[CID]) -> tuple[int, CID | None]:
     """Walk every dag-pb link from the roots; (number of missing blocks, the first one)."""
     from ..content.cid import DAG_PB, IDENTITY
     from ..content.dagpb import decode_node

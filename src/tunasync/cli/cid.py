@@ -13,11 +13,15 @@ import stat
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..content.unixfs import PROFILES
+
+if TYPE_CHECKING:
+    from ..content.cid import CID
+    from ..content.tree import Tree
 
 
 @dataclass(slots=True)
@@ -91,7 +95,7 @@ class Run:
         else:
             click.echo(f"{r.cid}  {r.path}")
 
-    def hash_one(self, path: str, shown: str) -> tuple[object, int] | None:
+    def hash_one(self, path: str, shown: str) -> tuple[CID, int] | None:
         """Hash one file and print its line; (root CID, Tsize) or None after reporting an error."""
         from ..content.chunker import hash_file
         from ..errors import ContentError
@@ -115,10 +119,10 @@ class Run:
         self.emit(Result(shown, dag.size, str(dag.root), piece=piece))
         return dag.root, dag.dag_size
 
-    def hash_dir(self, tree, shown: str) -> object | None:
+    def hash_dir(self, tree: Tree, shown: str) -> object | None:
         from ..content.directory import build_tree
 
-        files: dict[str, tuple[object, int]] = {}
+        files: dict[str, tuple[CID, int]] = {}
         ok = True
         for f in tree.files:
             got = self.hash_one(f.path, os.path.join(shown, *f.rel.split("/")))
@@ -135,7 +139,7 @@ class Run:
         if not files:
             self.error(shown, "directory holds no regular files: nothing to address")
             return None
-        dt = build_tree(files, self.profile)  # type: ignore[arg-type]
+        dt = build_tree(files, self.profile)
         size = tree.size
         for rel in sorted((d for d in dt.dirs if d), key=lambda d: (-d.count("/"), d)):
             self.emit(Result(os.path.join(shown, *rel.split("/")), _dir_size(tree, rel), str(dt.dirs[rel]), "directory"))
@@ -143,7 +147,7 @@ class Run:
         return dt.root
 
 
-def _dir_size(tree, rel: str) -> int:
+def _dir_size(tree: Tree, rel: str) -> int:
     prefix = rel + "/"
     return sum(f.size for f in tree.files if f.rel.startswith(prefix))
 

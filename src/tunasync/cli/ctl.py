@@ -1,4 +1,4 @@
-"""`tunasynctl`: the control client of the tunasync manager (spec §8), drop-in for Go's.
+"""`tunasynctl`: the control client of the tunasync manager (docs/compat.md §8), drop-in for Go's.
 
 Every subcommand takes the common flags (`-c -m -p --ca-cert -v --debug --token`), before or after its
 positional arguments. Errors print their message on stderr and exit 1, as Go's urfave/cli does.

@@ -1,4 +1,4 @@
-"""tunasynctl's Go subcommands (spec §8.2) with Go's requests, messages and exit codes.
+"""tunasynctl's Go subcommands (docs/compat.md §8.2) with Go's requests, messages and exit codes.
 
 Quirk 13 is fixed here: a worker with zero jobs (the manager answers `null`) lists as empty instead of
 failing the whole `list`. Quirk 14 is kept: the `workers` failure text reads "Filed ... frommanager".
@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import sys
+from typing import Any
 
 import click
 
@@ -68,7 +69,7 @@ def list_cmd(opts: CommonOpts, all_: bool, status: str, format_: str, workers: t
         out(gojson.dumps_indent([s.to_go() for s in statuses]))
 
 
-async def _list_all(cfg: CtlConfig) -> list[dict] | None:
+async def _list_all(cfg: CtlConfig) -> list[dict[str, Any]] | None:
     async with ManagerClient(cfg) as c:
         try:
             return decode_web(await c.get_json("/jobs"))
@@ -96,7 +97,7 @@ async def _list_workers(cfg: CtlConfig, workers: tuple[str, ...]) -> list[Mirror
         return result
 
 
-def _print_formatted(source: str, items: list[dict], type_name: str) -> None:
+def _print_formatted(source: str, items: list[dict[str, Any]], type_name: str) -> None:
     try:
         tpl = parse(source)
     except TemplateError as exc:

@@ -1,4 +1,4 @@
-"""tunasynctl configuration (spec §8.1): defaults → /etc → $HOME → `-c FILE` → flags.
+"""tunasynctl configuration (docs/compat.md §8.1): defaults → /etc → $HOME → `-c FILE` → flags.
 
 Keys (TOML, matched exactly and then case-insensitively like Go's BurntSushi decoder; unknown keys are
 ignored as Go does): `manager_addr` (default `localhost`), `manager_port` (14242), `ca_cert` (""), and
@@ -65,7 +65,7 @@ def apply_file(cfg: CtlConfig, path: Path) -> None:
         want = _KEYS[key]
         if not isinstance(value, want) or isinstance(value, bool):
             raise ConfigError(str(path), raw_key, f"expected {_TYPE_NAMES[want]}, got {type(value).__name__} {value!r}")
-        if key == "manager_port" and not 1 <= value <= 65535:
+        if key == "manager_port" and isinstance(value, int) and not 1 <= value <= 65535:
             raise ConfigError(str(path), raw_key, f"port {value} out of range 1..65535")
         setattr(cfg, key, value)
     cfg.loaded.append(str(path))

@@ -1,4 +1,4 @@
-"""tunasynctl's HTTP to the manager (spec §1.8): one session, a 5 s total timeout per request.
+"""tunasynctl's HTTP to the manager (docs/compat.md §1.8): one session, a 5 s total timeout per request.
 
 POST bodies are Go's JSON plus a newline with `application/json; charset=utf-8`; a configured token is
 sent as `Authorization: Bearer <token>`. Transport failures raise `TransportError` whose text follows

@@ -6,13 +6,17 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from ..errors import TunasyncError
+
+if TYPE_CHECKING:
+    from ..archive.config import ArchiveConfig
+    from ..filecoin.interfaces import FetchResult, FilecoinNetwork
 
 T = TypeVar("T")
 
@@ -27,33 +31,42 @@ def _network_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-async def _open(network: str | None, config: Path | None, peer_timeout: float):
+async def _open(network: str | None, config: Path | None, peer_timeout: float) -> FilecoinNetwork:
+    from ..archive.runtime import open_network
     from ..filecoin.http import HttpSettings
-    from ..filecoin.network import DEFAULT_DEVNET_URL, load_archive_section, open_devnet, open_network
+    from ..filecoin.network import DEFAULT_DEVNET_URL, open_devnet
 
     settings = HttpSettings(connect_timeout=min(5.0, peer_timeout), read_timeout=peer_timeout, retries=2)
     if network and config:
         raise click.UsageError("give --network or -c, not both")
     if config is not None:
-        return await open_network(load_archive_section(config), file=str(config), settings=settings)
+        return await open_network(_archive_section(config), file=str(config), settings=settings)
     return await open_devnet(network or DEFAULT_DEVNET_URL, settings)
+
+
+def _archive_section(config: Path) -> ArchiveConfig:
+    """The validated `[archive]` section of a worker config (the worker's loader: errors name file and key)."""
+    import logging
+
+    from ..worker.config import load_worker_config
+
+    logging.getLogger("tunasync.worker.config").setLevel(logging.ERROR)  # worker-only warnings
+    return load_worker_config(config).archive
 
 
 def _configured_providers(config: Path | None) -> list[str]:
     """`[archive] providers` of a worker config (their DDO claims are checked), [] without -c."""
     if config is None:
         return []
-    from ..filecoin.network import _list, load_archive_section
-
     try:
-        return _list(load_archive_section(config), "providers", str(config))
+        return list(_archive_section(config).providers)
     except TunasyncError as exc:
         raise click.ClickException(str(exc)) from None
 
 
-def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
+def _run(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
     try:
-        return asyncio.run(coro_fn())  # type: ignore[arg-type]
+        return asyncio.run(coro_fn())
     except TunasyncError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -153,14 +166,16 @@ def fetch_cmd(network: str | None, config: Path | None, timeout: float, byte_ran
         raise click.BadParameter(str(exc), param_hint="CID") from None
     rng = _parse_range(byte_range)
 
-    async def main():
+    async def main() -> FetchResult:
         net = await _open(network, config, timeout)
         try:
             cands = None
             if gateways:
                 from ..filecoin.interfaces import Candidate
+                from ..filecoin.retriever import VerifiedRetriever
 
-                cands = [Candidate(url=g) for g in gateways] + await net.retriever.candidates(target)  # type: ignore[attr-defined]
+                found = await net.retriever.candidates(target) if isinstance(net.retriever, VerifiedRetriever) else []
+                cands = [Candidate(url=g) for g in gateways] + found
             return await net.retriever.fetch(target, out, rng, cands)
         finally:
             await net.close()

@@ -9,10 +9,14 @@ import asyncio
 import importlib
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..manager.config import CliOverrides
 
 SUBCOMMANDS = {"migrate": ("manager_migrate", "Import a Go tunasync database (bolt) into ours.")}
 
@@ -31,7 +35,8 @@ class _ManagerGroup(click.Group):
             if exc.name != f"tunasync.cli.{module}":
                 raise
             return _not_built(name)
-        return mod.command
+        command: click.Command = mod.command
+        return command
 
 
 def _not_built(name: str) -> click.Command:
@@ -96,12 +101,13 @@ def command(ctx: click.Context, config_file: str | None, addr: str, port: int, c
         sys.exit(1)
 
 
-def run_check(config_file: str | None, overrides: object) -> int:
+def run_check(config_file: str | None, overrides: CliOverrides) -> int:
     """Print every problem of the config (errors and warnings); 1 when any is an error."""
-    from ..manager.config import Problem, read_config
+    from ..manager.config import read_config
     from ..manager.db.godb import resolve_storage
+    from ..tomlfile import Problem
 
-    cfg, problems = read_config(config_file, overrides)  # type: ignore[arg-type]
+    cfg, problems = read_config(config_file, overrides)
     if cfg is not None and cfg.files.db_type != "redis":
         try:
             resolve_storage(cfg.files.db_type, cfg.files.db_file, config_file, create=False)

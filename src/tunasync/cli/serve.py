@@ -22,6 +22,8 @@ import click
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
+    from ..archive.runtime import ArchiveRuntime
+    from ..archive.settings import ArchiveSetup
     from ..serve.app import Server
     from ..serve.policy import ServePolicy
 
@@ -78,7 +80,7 @@ def command(root: Path | None, config_file: Path | None, listen: str, retrieve_t
     from ..log import notice, setup_logging
     from ..serve.app import start
     from ..serve.policy import ServePolicy
-    from ..worker.sizes import parse_size
+    from ..sizes import parse_size
 
     if (root is None) == (config_file is None):
         raise click.UsageError("give exactly one of --root DIR or -c worker.conf")
@@ -96,10 +98,27 @@ def command(root: Path | None, config_file: Path | None, listen: str, retrieve_t
                          range_fill_max=fill_max, max_range_fills=max_range_fills, max_retrievals=max_retrievals)
     limits = Limits(max_connections=max_connections, header_timeout=header_timeout,
                     keepalive_timeout=keepalive_timeout)
-    server = _server_for_root(root, policy) if root is not None else _server_for_config(config_file, policy)
-    trees = ", ".join(f"/{t}/" if t else "/" for t in server.trees)
+    roots: list[tuple[str, str]] = []
+    setup: ArchiveSetup | None = None
+    if root is not None:
+        if not root.is_dir():
+            raise click.BadParameter(f"{root} is not a directory", param_hint="--root")
+    else:
+        roots, setup = _config_mirrors(config_file)
 
     async def main() -> None:
+        from ..archive.runtime import open_archive
+
+        if setup is None:
+            assert root is not None
+            await serve(_server_for_root(root, policy))
+            return
+        # archive = true mirrors: the archive runtime (network, indexes) of the config, as the worker opens it
+        async with open_archive(setup, http_settings=policy.http_settings()) as rt:
+            await serve(_server_for_config(roots, rt if setup.mirrors else None, policy))
+
+    async def serve(server: Server) -> None:
+        trees = ", ".join(f"/{t}/" if t else "/" for t in server.trees)
         try:
             runner, bound = await start(server, host, port, limits)
         except OSError as exc:
@@ -126,26 +145,30 @@ def _server_for_root(root: Path, policy: ServePolicy) -> Server:
     from ..serve.app import Server
     from ..serve.trees import tree_from_root
 
-    if not root.is_dir():
-        raise click.BadParameter(f"{root} is not a directory", param_hint="--root")
     return Server([tree_from_root(str(root))], mirrors=False, policy=policy)
 
 
-def _server_for_config(config_file: Path | None, policy: ServePolicy) -> Server:
-    from ..archive.settings import load
-    from ..serve.app import Server
-    from ..serve.retrieval import NetworkHandle
-    from ..serve.trees import trees_from_config
+def _config_mirrors(config_file: Path | None) -> tuple[list[tuple[str, str]], ArchiveSetup]:
+    """Every mirror's (name, working dir) and the archive setup of the worker config."""
+    from ..worker.archive_setup import archive_setup, mirror_roots
+    from ..worker.config import load_worker_config
 
     assert config_file is not None
     try:
-        cfg = load(config_file)
-        trees = trees_from_config(cfg)
+        cfg = load_worker_config(config_file)
+        roots, setup = mirror_roots(cfg), archive_setup(cfg)
     except ConfigError as exc:
         raise click.ClickException(f"config: {exc}") from None
-    if not trees:
+    if not roots:
         raise click.ClickException(f"{config_file}: no mirrors to serve")
-    archived = [t for t in trees if t.archive is not None]
-    network = (NetworkHandle.from_section(archived[0].archive.network, str(config_file), policy)
-               if archived and archived[0].archive is not None else None)
+    return roots, setup
+
+
+def _server_for_config(roots: list[tuple[str, str]], rt: ArchiveRuntime | None, policy: ServePolicy) -> Server:
+    from ..serve.app import Server
+    from ..serve.retrieval import NetworkHandle
+    from ..serve.trees import trees_from_mirrors
+
+    trees = trees_from_mirrors(roots, rt)
+    network = NetworkHandle.from_runtime(rt) if rt is not None else None
     return Server(trees, mirrors=True, policy=policy, network=network)

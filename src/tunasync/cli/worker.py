@@ -1,6 +1,6 @@
 """`tunasync worker` (alias `w`): run a worker, or `--check` its config.
 
-SIGHUP reloads the config (§4.13); SIGINT/SIGTERM halt (§4.12: running syncs are killed and reported,
+SIGHUP reloads the config (docs/compat.md §4.13); SIGINT/SIGTERM halt (docs/compat.md §4.12: running syncs are killed and reported,
 then exit 0). `--pidfile` is accepted and unused, as in Go. `--prof-path DIR` must be an existing
 directory (Go exits 1 otherwise); we write a cProfile dump `tunasync-worker.prof` there at exit.
 """
@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import click
@@ -19,6 +20,7 @@ import click
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
+    from ..tomlfile import Problem
     from ..worker.config_models import WorkerConfig
     from ..worker.worker import Worker
 
@@ -70,7 +72,7 @@ def command(config_file: str, verbose: bool, debug: bool, with_systemd: bool, pi
     sys.exit(code)
 
 
-def _check(config_file: str, check_worker_config) -> int:  # type: ignore[no-untyped-def]
+def _check(config_file: str, check_worker_config: Callable[[str], list[Problem]]) -> int:
     if not config_file:
         click.echo("error: no config file given (-c FILE)")
         return 1

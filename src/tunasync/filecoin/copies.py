@@ -1,4 +1,4 @@
-"""When is a copy a copy (spec filecoin.md §4.3), as pure functions over chain records.
+"""When is a copy a copy (docs/filecoin.md §4.3), as pure functions over chain records.
 
 A market deal counts when it names exactly (piece CID v1, padded size), is sealed (SectorStartEpoch > 0),
 not slashed (SlashEpoch == -1) and not ended (head < EndEpoch). "Published" is not a copy. A DDO claim

@@ -1,4 +1,4 @@
-"""Trustless-gateway client (spec §6.1, §6.3): fetch one UnixFS file (or byte range) as a CAR and
+"""Trustless-gateway client (docs/filecoin.md §6.1, §6.3): fetch one UnixFS file (or byte range) as a CAR and
 yield only bytes that verified against the root CID.
 
     GET {base}/ipfs/{cid}?format=car&dag-scope=entity&car-order=dfs&car-dups=y[&entity-bytes=a:b]
@@ -132,7 +132,7 @@ class TrustlessGateway:
                 reader.cancel()
                 try:
                     await reader
-                except (asyncio.CancelledError, Exception):  # noqa: BLE001 - already reported through the queue
+                except (asyncio.CancelledError, Exception):
                     pass
 
 
@@ -167,7 +167,7 @@ async def _parse(resp: aiohttp.ClientResponse, verifier: DfsVerifier | ReorderVe
         await queue.put(exc)
     except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
         await queue.put(network_error(url, exc))
-    except Exception as exc:  # noqa: BLE001 - a bug: the consumer must hear of it, not wait forever
+    except Exception as exc:
         await queue.put(exc)
 
 

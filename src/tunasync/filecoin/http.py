@@ -187,7 +187,7 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-class wrap_errors:  # noqa: N801 - used as a context manager
+class wrap_errors:
     """Turn aiohttp / timeout errors while reading a body into NetworkError(endpoint, …)."""
 
     def __init__(self, endpoint: str):

@@ -1,9 +1,9 @@
-"""The four faces of the Filecoin network the archive tier talks to (spec filecoin.md §5, §8).
+"""The four faces of the Filecoin network the archive tier talks to (docs/filecoin.md §5, §8).
 
     StorageBackend   makes copies (offer a piece to providers) and reports its own view of deals
-    ChainObserver    the independent truth: which distinct providers hold a live copy (§4.3)
+    ChainObserver    the independent truth: which distinct providers hold a live copy (docs/filecoin.md §4.3)
     ContentRouter    IPNI hints: who announces a CID
-    Retriever        verified fetch of a CID or a byte range of it (§6.3)
+    Retriever        verified fetch of a CID or a byte range of it (docs/filecoin.md §6.3)
 
 Plain dataclasses in and out; every method is async. `FilecoinNetwork` bundles one of each, so the
 archive code never knows whether it talks to the devnet or to the real network.
@@ -21,7 +21,7 @@ from ..content.cid import CID
 
 
 class DealState(StrEnum):
-    """A deal's state as Singularity names it (spec §5): the backend's view, never proof of a copy.
+    """A deal's state as Singularity names it (docs/filecoin.md §5): the backend's view, never proof of a copy.
     The one definition: the archive, the Singularity client and the devnet's market all use it."""
 
     PROPOSED = "proposed"
@@ -173,7 +173,7 @@ class StorageBackend(abc.ABC):
 
 
 class ChainObserver(abc.ABC):
-    """Chain facts: head epoch and live copies of a piece (spec §4.3)."""
+    """Chain facts: head epoch and live copies of a piece (docs/filecoin.md §4.3)."""
 
     @abc.abstractmethod
     async def head(self) -> int: ...

@@ -1,4 +1,4 @@
-"""Lotus JSON-RPC client and the ChainObserver built on it (spec filecoin.md §4.2, §4.3).
+"""Lotus JSON-RPC client and the ChainObserver built on it (docs/filecoin.md §4.2, §4.3).
 
 `LotusClient` speaks JSON-RPC 2.0 over `POST {url}` (e.g. https://api.node.glif.io/rpc/v1) with an optional
 bearer token, and turns answers into typed records; a malformed answer is a NetworkError naming the
@@ -177,7 +177,7 @@ class LotusClient:
         text = multiaddr.readable(addrs, "lotus.StateMinerInfo", actor_id(actor), self.url)
         return MinerInfo(actor=actor_id(actor), peer_id=peer or None, multiaddrs=text)
 
-    async def sector_info(self, actor: str, sector: int) -> dict | None:
+    async def sector_info(self, actor: str, sector: int) -> dict[str, Any] | None:
         m = "Filecoin.StateSectorGetInfo"
         res = await self.call(m, actor, sector, None)
         if res is not None and not isinstance(res, dict):
@@ -257,10 +257,10 @@ class ClaimIndex:
 
     def __init__(self, url: str, method: str):
         self.url, self.method = url, method
-        self._by_piece: dict[str, list[tuple[int, dict]]] = {}
+        self._by_piece: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         self.size = 0
 
-    def add(self, cid_text: str, claim_id: int, raw: dict) -> None:
+    def add(self, cid_text: str, claim_id: int, raw: dict[str, Any]) -> None:
         self._by_piece.setdefault(cid_text, []).append((claim_id, raw))
         self.size += 1
 
@@ -269,7 +269,7 @@ class ClaimIndex:
 
 
 class LotusChainObserver(ChainObserver):
-    """Counts copies from chain state only (§4.3); the storage backend's word is never used."""
+    """Counts copies from chain state only (docs/filecoin.md §4.3); the storage backend's word is never used."""
 
     def __init__(self, client: LotusClient, concurrency: int = 8, max_miner_scan: int = 200):
         self.client = client

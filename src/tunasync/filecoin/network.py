@@ -1,22 +1,22 @@
-"""Build a `FilecoinNetwork` from a worker's `[archive]` section or from a devnet URL.
+"""Build a `FilecoinNetwork`: a devnet at one URL, or the real network from its endpoints.
 
-    network = "devnet"    → everything at devnet_url (default http://127.0.0.1:14300): Lotus RPC /rpc/v1,
-                            IPNI /cid/, Singularity /api; providers = the devnet's miners
-    network = "filecoin"  → lotus_url (+ lotus_token), ipni_url, singularity_url, gateways, providers
+    open_devnet(url)        → everything at url (default http://127.0.0.1:14300): Lotus RPC /rpc/v1,
+                              IPNI /cid/, Singularity /api; providers = the devnet's miners
+    open_filecoin(lotus_url, ...) → lotus_url (+ token), ipni_url, singularity_url, gateways, providers
 
-The archive code receives the bundle and never learns which one it got.
+Typed arguments only: the `[archive]` section is validated once (archive/config.py) and turned into
+one of these calls by `archive.runtime.open_network`. The archive code receives the bundle and never
+learns which one it got.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from ..content.cid import CID
 from ..content.reorder import DEFAULT_LIMIT
-from ..errors import ArchiveError, ConfigError, NetworkError
-from ..tomlfile import read_toml
+from ..errors import ArchiveError, NetworkError
 from .http import Http, HttpSettings
 from .interfaces import DealRef, FilecoinNetwork, PieceRef, StorageBackend
 from .ipni import IpniClient
@@ -62,66 +62,18 @@ async def open_devnet(url: str = DEFAULT_DEVNET_URL, settings: HttpSettings | No
         name=f"devnet {url}")
 
 
-def _str(cfg: Mapping[str, Any], key: str, file: str | None, default: str | None = None) -> str | None:
-    v = cfg.get(key, default)
-    if v is not None and not isinstance(v, str):
-        raise ConfigError(file, f"archive.{key}", f"must be a string, not {type(v).__name__}")
-    return v
-
-
-def _bytes(cfg: Mapping[str, Any], key: str, file: str | None, default: int) -> int:
-    from ..worker.sizes import parse_size  # the go-units reader every size key of the config uses
-
-    v = cfg.get(key, default)
-    try:
-        n = parse_size(v)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(file, f"archive.{key}", f"{exc} (a size such as \"256MiB\")") from None
-    if n <= 0:
-        raise ConfigError(file, f"archive.{key}", "must be more than 0 bytes")
-    return n
-
-
-def _list(cfg: Mapping[str, Any], key: str, file: str | None) -> list[str]:
-    v = cfg.get(key, [])
-    if isinstance(v, str):
-        v = [v]
-    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-        raise ConfigError(file, f"archive.{key}", "must be a list of strings")
-    return list(v)
-
-
-async def open_network(cfg: Mapping[str, Any], file: str | None = None, settings: HttpSettings | None = None,
-                       scratch_dir: Path | None = None) -> FilecoinNetwork:
-    """The network an `[archive]` section describes (see module docstring)."""
-    kind = cfg.get("network", "devnet")
-    reorder = _bytes(cfg, "reorder_buffer", file, DEFAULT_LIMIT)
-    if kind == "devnet":
-        return await open_devnet(_str(cfg, "devnet_url", file, DEFAULT_DEVNET_URL) or DEFAULT_DEVNET_URL,
-                                 settings, scratch_dir, reorder)
-    if kind != "filecoin":
-        raise ConfigError(file, "archive.network", f"must be devnet or filecoin, not {kind!r}")
-    lotus_url = _str(cfg, "lotus_url", file)
-    if not lotus_url:
-        raise ConfigError(file, "archive.lotus_url", "required when network = filecoin (e.g. https://api.node.glif.io/rpc/v1)")
-    token = _str(cfg, "lotus_token", file)
+async def open_filecoin(lotus_url: str, *, lotus_token: str = "", ipni_url: str = DEFAULT_IPNI_URL,
+                        singularity_url: str = "", providers: Sequence[str] = (), gateways: Sequence[str] = (),
+                        settings: HttpSettings | None = None, scratch_dir: Path | None = None,
+                        reorder_limit: int = DEFAULT_LIMIT) -> FilecoinNetwork:
+    """The real network: chain RPC at `lotus_url`, IPNI, Singularity (when set) and trustless gateways."""
     http = Http(settings)
-    router = IpniClient(_str(cfg, "ipni_url", file, DEFAULT_IPNI_URL) or DEFAULT_IPNI_URL, http=http)
-    sing = _str(cfg, "singularity_url", file)
-    storage: StorageBackend = (SingularityBackend(sing, _list(cfg, "providers", file), http=http) if sing
+    router = IpniClient(ipni_url or DEFAULT_IPNI_URL, http=http)
+    storage: StorageBackend = (SingularityBackend(singularity_url, list(providers), http=http) if singularity_url
                                else NoStorage())
     return FilecoinNetwork(
-        storage=storage, chain=LotusChainObserver(LotusClient(lotus_url, token, http=http)), router=router,
-        retriever=VerifiedRetriever(http=http, router=router, gateways=_list(cfg, "gateways", file),
-                                    scratch_dir=scratch_dir, reorder_limit=reorder),
+        storage=storage, chain=LotusChainObserver(LotusClient(lotus_url, lotus_token or None, http=http)),
+        router=router,
+        retriever=VerifiedRetriever(http=http, router=router, gateways=list(gateways), scratch_dir=scratch_dir,
+                                    reorder_limit=reorder_limit),
         name=f"filecoin {lotus_url}")
-
-
-def load_archive_section(path: str | Path) -> dict[str, Any]:
-    """The `[archive]` table of a worker config (only that table; the worker owns the rest)."""
-    p = Path(path)
-    doc = read_toml(str(p))
-    section = doc.get("archive", {})
-    if not isinstance(section, dict):
-        raise ConfigError(str(p), "archive", "must be a table")
-    return section

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 from ..content.cid import CID, RAW
 from ..content.fr32 import capacity, payload_size_of
@@ -92,6 +93,6 @@ def matches(info: PieceInfo, piece_cid: CID) -> bool:
             and payload_size_of(height, padding) <= info.payload_size <= capacity(height))
 
 
-def _write_hash(f, commp: CommP, data: bytes) -> None:
+def _write_hash(f: BinaryIO, commp: CommP, data: bytes) -> None:
     f.write(data)
     commp.update(data)

@@ -1,4 +1,4 @@
-"""The Retriever: verified bytes of a CID (or a byte range) from whoever can serve them (spec §6, §8.6).
+"""The Retriever: verified bytes of a CID (or a byte range) from whoever can serve them (docs/filecoin.md §6, §8.6).
 
 Candidates: configured trustless gateways first, then providers the ContentRouter (IPNI) names with
 an HTTP address. Each candidate's `/ipfs/` CAR is verified block by block; when one fails (bad block,

@@ -1,4 +1,4 @@
-"""Singularity REST storage backend (spec §5): register our own prepared pieces, schedule one deal per
+"""Singularity REST storage backend (docs/filecoin.md §5): register our own prepared pieces, schedule one deal per
 provider, read deal state back.
 
 We prepare CARs and CommP ourselves; Singularity only holds the wallet, signs and tracks deals. The

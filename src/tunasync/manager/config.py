@@ -38,9 +38,9 @@ class ServerConfig(_Section):
     """Certificate file: HTTPS when both ssl_cert and ssl_key are set."""
     ssl_key: str = ""
     """Key file of ssl_cert."""
-    max_connections: int = Field(1024, ge=1, le=1_000_000)
+    max_connections: int = Field(default=1024, ge=1, le=1_000_000)
     """Open HTTP connections at once; past it the oldest idle one is closed, or the new one refused."""
-    header_timeout: float = Field(60.0, gt=0, le=86_400)
+    header_timeout: float = Field(default=60.0, gt=0, le=86_400)
     """Seconds a new connection has to send its whole first request head before it is closed."""
 
 

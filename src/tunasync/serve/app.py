@@ -193,7 +193,7 @@ class Server:
             try:
                 ctx = ArchiveCtx(tree.archive, index, net=net)
                 done = await enforce_budget(ctx, tree.archive.cache_budget, self.flights.pinned(name))
-            except Exception:  # noqa: BLE001 - the budget is retried after the next retrieval
+            except Exception:
                 log.exception("serve: cache budget of %s failed", name)
                 return
             n = sum(1 for o in done if o.evicted)
@@ -209,7 +209,7 @@ class Server:
             seen = tree.access.take()
             try:
                 await asyncio.to_thread(AccessLog.write, index, seen)
-            except Exception:  # noqa: BLE001 - last-access times are a hint; never fail a request for them
+            except Exception:
                 log.exception("serve: recording access times of %s failed", tree.label)
 
     async def _flush_loop(self) -> None:

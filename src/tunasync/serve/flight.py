@@ -194,7 +194,7 @@ class Flights:
                 flight.fail(RetrievalFailed(503, "cancelled", "retrieval cancelled"))
         except RetrievalFailed as exc:
             flight.fail(exc)
-        except Exception as exc:  # noqa: BLE001 - a bug or a disk error: the clients get an answer
+        except Exception as exc:
             log.exception("serve: retrieval of %s/%s failed", *flight.key)
             flight.fail(RetrievalFailed(500, "error", f"{type(exc).__name__}: {exc}"))
         finally:

@@ -2,7 +2,7 @@
 
 Candidates, best first: the providers our last chain check found holding the file's piece (with the
 piece CID, so the retriever can fall back to `/piece/`), then what the network index and configured
-gateways name. Bytes come from `Retriever.stream`, verified block by block (spec §6.3), failing over
+gateways name. Bytes come from `Retriever.stream`, verified block by block (docs/filecoin.md §6.3), failing over
 from a bad or corrupt provider to the next. `pump` moves them to a sink under `retrieve_timeout`: no
 verified byte for that long is a 504, never a hang.
 """
@@ -14,15 +14,14 @@ import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
-from pathlib import Path
-from typing import Any
 
 from ..archive.index import ArchiveIndex, FileRecord
+from ..archive.runtime import ArchiveRuntime
 from ..content.cid import CID
 from ..errors import CandidatesFailed, ConfigError, ContentError, NetworkError, NoCandidates, PeerTimeout
 from ..filecoin.interfaces import Candidate, FilecoinNetwork
 from ..filecoin.retriever import provider_candidates
-from .policy import RetrievalFailed, ServePolicy
+from .policy import RetrievalFailed
 
 log = logging.getLogger(__name__)
 
@@ -35,21 +34,17 @@ class NetworkHandle:
 
     RETRY_SECONDS = 5.0  # after a failed open, requests fail fast for this long before the next try
 
-    def __init__(self, opener: Opener | None = None, net: FilecoinNetwork | None = None):
+    def __init__(self, opener: Opener | None = None, net: FilecoinNetwork | None = None, *, owned: bool = True):
         self._opener = opener
+        self._owned = owned and opener is not None  # a network handed in, or the runtime's, is not ours to close
         self._net = net
         self._lock = asyncio.Lock()
         self._failed: tuple[float, str] | None = None
 
     @classmethod
-    def from_section(cls, section: dict[str, Any], file: str | None, policy: ServePolicy,
-                     scratch_dir: Path | None = None) -> NetworkHandle:
-        from ..filecoin.network import open_network
-
-        async def opener() -> FilecoinNetwork:
-            return await open_network(section, file=file, settings=policy.http_settings(), scratch_dir=scratch_dir)
-
-        return cls(opener)
+    def from_runtime(cls, rt: ArchiveRuntime) -> NetworkHandle:
+        """The archive runtime's network (opened, and closed, by the runtime; reopened by a reload)."""
+        return cls(rt.network, owned=False)
 
     async def get(self) -> FilecoinNetwork:
         if self._net is not None:
@@ -57,22 +52,28 @@ class NetworkHandle:
         if self._opener is None:
             raise RetrievalFailed(502, "error", "no Filecoin network configured for this tree")
         async with self._lock:
-            if self._net is not None:
-                return self._net
+            opened = self._opened()  # another request may have opened it while this one waited
+            if opened is not None:
+                return opened
             now = time.monotonic()
             if self._failed is not None and now - self._failed[0] < self.RETRY_SECONDS:
                 raise RetrievalFailed(502, "error", self._failed[1])
             try:
-                self._net = await self._opener()
+                net = await self._opener()
             except (NetworkError, ConfigError, OSError) as exc:
                 self._failed = (now, f"Filecoin network unavailable: {exc}")
                 raise RetrievalFailed(502, "error", self._failed[1]) from None
             self._failed = None
-            return self._net
+            if self._owned:
+                self._net = net  # the runtime's is asked each time: it keeps it, and a reload swaps it
+            return net
+
+    def _opened(self) -> FilecoinNetwork | None:
+        return self._net
 
     async def close(self) -> None:
-        if self._net is not None and self._opener is not None:
-            await self._net.close()  # a network handed in by the caller stays the caller's
+        if self._net is not None and self._owned:
+            await self._net.close()
         self._net = None
 
 

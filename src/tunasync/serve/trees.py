@@ -1,5 +1,8 @@
 """The trees `tunasync serve` offers: one plain `--root DIR`, or every mirror of a worker config at
 `/<mirror>/` (archived mirrors with their index, so evicted files can be retrieved).
+
+Serve never reads the worker config: the CLI resolves every mirror's (name, working directory) and
+opens the archive runtime; the trees take the archived mirrors' settings and index handles from it.
 """
 
 from __future__ import annotations
@@ -7,48 +10,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import threading
-import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..archive.cache import AccessLog
 from ..archive.index import ArchiveIndex
 from ..archive.pieces import car_lookup
-from ..archive.settings import MirrorArchive, archived_mirrors
+from ..archive.runtime import ArchiveRuntime, IndexHandle
+from ..archive.settings import MirrorArchive
 from ..content.cid import CID
+
+if TYPE_CHECKING:  # imported lazily at run time: pydantic is slow to import
+    from ..filecoin.piece_server import Lookup
+from ..filecoin.piece_server import Lookup
 
 log = logging.getLogger(__name__)
 
 RESERVED = frozenset({"piece", "metrics"})  # top-level routes of `serve -c`
-
-
-class IndexHandle:
-    """A mirror's archive index, opened once its file exists (the worker may create it after we start).
-    Blocking: call from a thread."""
-
-    RECHECK = 5.0
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._index: ArchiveIndex | None = None
-        self._checked = 0.0
-        self._lock = threading.Lock()
-
-    def get(self) -> ArchiveIndex | None:
-        if self._index is not None:
-            return self._index
-        with self._lock:
-            now = time.monotonic()
-            if self._index is None and now - self._checked >= self.RECHECK:
-                self._checked = now
-                if self.path.is_file():
-                    self._index = ArchiveIndex(self.path)
-            return self._index
-
-    def close(self) -> None:
-        if self._index is not None:
-            self._index.close()
 
 
 @dataclass
@@ -69,32 +49,30 @@ def tree_from_root(root: str) -> Tree:
     return Tree("", os.path.realpath(root))
 
 
-def trees_from_config(cfg) -> list[Tree]:  # noqa: ANN001 - a WorkerConfig (imported lazily: pydantic is slow)
-    """Every mirror of the worker config; archived ones carry their index (opened when it exists)."""
-    from ..worker.config_resolve import resolve_mirror
-
-    archived = {ms.name: ms for ms in archived_mirrors(cfg)}
+def trees_from_mirrors(roots: Iterable[tuple[str, str]], rt: ArchiveRuntime | None = None) -> list[Tree]:
+    """A tree per (name, working dir); the mirrors archived in `rt` carry their index (opened when it exists)."""
+    archived = rt.mirrors if rt is not None else {}
     out: list[Tree] = []
-    for m in cfg.mirrors:
-        if not m.name or "/" in m.name or m.name in (".", ".."):
-            log.warning("serve: mirror name %r cannot be a URL segment; not served", m.name)
+    for name, root in roots:
+        if not name or "/" in name or name in (".", ".."):
+            log.warning("serve: mirror name %r cannot be a URL segment; not served", name)
             continue
-        if m.name in RESERVED:
-            log.warning("serve: mirror %r is shadowed by the /%s/ route", m.name, m.name)
-        ms = archived.get(m.name)
-        if ms is not None:
-            out.append(Tree(m.name, os.path.realpath(ms.root), ms, IndexHandle(ms.index_path)))
+        if name in RESERVED:
+            log.warning("serve: mirror %r is shadowed by the /%s/ route", name, name)
+        ms = archived.get(name)
+        if ms is not None and rt is not None:
+            out.append(Tree(name, os.path.realpath(ms.root), ms, rt.index_handle(name)))
         else:
-            out.append(Tree(m.name, os.path.realpath(resolve_mirror(m, cfg).working_dir)))
+            out.append(Tree(name, os.path.realpath(root)))
     return out
 
 
-def piece_lookup(trees: list[Tree]):  # noqa: ANN201 - piece_server.Lookup
+def piece_lookup(trees: list[Tree]) -> Lookup:
     """`piece CID -> staged CAR path` over the archived trees (archive.pieces.car_lookup, which rebuilds
     a missing CAR of a bundle not yet stored), with the indexes that exist by now."""
 
     def pairs() -> list[tuple[MirrorArchive, ArchiveIndex]]:
-        out = []
+        out: list[tuple[MirrorArchive, ArchiveIndex]] = []
         for t in trees:
             index = t.index.get() if t.index is not None else None
             if t.archive is not None and index is not None:

@@ -3,7 +3,9 @@
 Built only when a mirror has `archive = true`. The `archive` hook calls in; runs are queued, never
 concurrent for one mirror (a sync that succeeds while a run is going queues one more run), and never
 on the job's path. After each run the mirror's figures go to the manager (`POST .../archive`). The
-network is opened on first use; without `[archive] piece_url` a loopback server offers the staged CARs.
+network, piece server, indexes, executors and the limit on runs across mirrors are the archive
+runtime's (archive/runtime.py): runs of several mirrors queue for `[archive] max_runs` slots, and their
+blocking work never takes the loop's default executor the job path uses.
 """
 
 from __future__ import annotations
@@ -14,17 +16,17 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from ..archive import pipeline
-from ..archive.context import ArchiveCtx
-from ..archive.crash import from_env
 from ..archive.gate import MirrorGate, SyncHold
-from ..archive.index import ArchiveIndex
-from ..archive.pieces import PieceServer
-from ..archive.settings import MirrorArchive, archived_mirrors
+from ..archive.runtime import ArchiveRuntime
+from ..archive.settings import MirrorArchive
 from ..archive.status import figures
 from ..errors import ArchiveError, ConfigError, NetworkError
+from .archive_setup import archive_setup
 
 if TYPE_CHECKING:
+    from ..archive.context import ArchiveCtx
     from ..filecoin.interfaces import FilecoinNetwork
+    from .config_models import WorkerConfig
     from .hooks.archive import ArchiveHook
     from .manager_client import ManagerClient
     from .providers.base import Provider
@@ -35,15 +37,15 @@ TICK = float(os.environ.get("TUNASYNC_ARCHIVE_TICK", "600"))
 
 
 class ArchiveRunner:
-    def __init__(self, cfg: Any, client: ManagerClient | None = None, *, wait: float = 0.0):
+    def __init__(self, cfg: WorkerConfig, client: ManagerClient | None = None, *, wait: float = 0.0):
+        from ..archive.crash import from_env
+
+        self.cfg = cfg
         self.client = client
         self.wait = wait  # seconds a run waits for deals to become copies (0: check again next run)
-        self.mirrors: dict[str, MirrorArchive] = {}
-        self.indexes: dict[str, ArchiveIndex] = {}
-        self.update(cfg)
-        self._net: FilecoinNetwork | None = None
-        self._net_lock = asyncio.Lock()
-        self._pieces: PieceServer | None = None
+        # The archive runtime: network, piece server, indexes, the limit on runs, the archive executors.
+        self.rt = ArchiveRuntime(archive_setup(cfg), crash=from_env())
+        self.rt.open_indexes()
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._again: set[str] = set()
         self._syncing: set[str] = set()
@@ -52,14 +54,16 @@ class ArchiveRunner:
         self.runs: dict[str, int] = {}
         self.last: dict[str, dict[str, Any]] = {}  # mirror -> summary of its last run (or error)
 
-    def update(self, cfg: Any) -> None:
-        """Take the (re)loaded config's archive settings."""
+    @property
+    def mirrors(self) -> dict[str, MirrorArchive]:
+        return self.rt.mirrors
+
+    async def update(self, cfg: WorkerConfig) -> None:
+        """Take the (re)loaded config's archive settings: a changed `[archive]` reopens the network."""
+        setup = archive_setup(cfg)
         self.cfg = cfg
-        self.mirrors = {m.name: m for m in archived_mirrors(cfg)}
-        for name, ms in self.mirrors.items():
-            if name not in self.indexes:
-                ms.ensure_dirs()
-                self.indexes[name] = ArchiveIndex(ms.index_path)
+        await self.rt.reconfigure(setup)
+        await self.rt.to_thread(self.rt.open_indexes)
 
     def hook(self, provider: Provider) -> ArchiveHook:
         from .hooks.archive import ArchiveHook
@@ -87,9 +91,8 @@ class ArchiveRunner:
         ms = self.mirrors.get(name)
         if ms is None:
             return None
-        index = self.indexes[name]
-        ctx = ArchiveCtx(ms, index)
-        await asyncio.to_thread(pipeline.write_exclude, ctx)
+        ctx = await self.rt.context(name, network=False)
+        await ctx.to_thread(pipeline.write_exclude, ctx)
         return str(ms.exclude_path)
 
     def compare_dest(self, name: str) -> str:
@@ -122,27 +125,10 @@ class ArchiveRunner:
 
     # -- runs ------------------------------------------------------------------------------------
     async def network(self) -> FilecoinNetwork:
-        async with self._net_lock:
-            if self._net is None:
-                from ..filecoin.network import open_network
-
-                section = next(iter(self.mirrors.values())).network
-                self._net = await open_network(section, file=self.cfg.path)
-            return self._net
-
-    async def piece_base(self) -> str:
-        ms = next(iter(self.mirrors.values()))
-        if ms.piece_url:
-            return ms.piece_url
-        if self._pieces is None:
-            self._pieces = PieceServer([(m, self.indexes[n]) for n, m in self.mirrors.items()])
-            await self._pieces.start()
-        return self._pieces.base
+        return await self.rt.network()
 
     async def context(self, name: str) -> ArchiveCtx:
-        ms = self.mirrors[name]
-        return ArchiveCtx(ms, self.indexes[name], net=await self.network(), piece_base=await self.piece_base(),
-                          syncing=lambda: name in self._syncing, crash=from_env())
+        return await self.rt.context(name, syncing=lambda: name in self._syncing)
 
     async def _loop(self, name: str) -> None:
         while True:
@@ -153,11 +139,11 @@ class ArchiveRunner:
 
     async def run_once(self, name: str, full: bool = True) -> dict[str, Any]:
         try:
-            ctx = await self.context(name)
-            if full:
-                report = await pipeline.run(ctx, after_sync=True, wait=self.wait)
-            else:
-                report = await pipeline.maintain(ctx)
+            async with self.rt.run(name, syncing=lambda: name in self._syncing) as ctx:  # waits for a slot
+                if full:
+                    report = await pipeline.run(ctx, after_sync=True, wait=self.wait)
+                else:
+                    report = await pipeline.maintain(ctx)
             summary = report.summary()
             log.info("archive %s: %s", name, " ".join(f"{k}={v}" for k, v in summary.items() if v))
         except (ArchiveError, NetworkError, ConfigError, OSError) as exc:
@@ -175,7 +161,7 @@ class ArchiveRunner:
         if self.client is None or name not in self.mirrors:
             return
         ms = self.mirrors[name]
-        figs = await asyncio.to_thread(figures, self.indexes[name], ms.policy)
+        figs = await self.rt.to_thread(lambda: figures(self.rt.index(name), ms.policy))
         if last_run is not None:
             figs["last_run"] = last_run
         await self.client.post_archive(name, figs)
@@ -196,13 +182,8 @@ class ArchiveRunner:
         for t in self._tasks.values():
             t.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
-        if self._pieces is not None:
-            await self._pieces.close()
-        if self._net is not None:
-            await self._net.close()
         for name in list(self._holds):
             self.sync_ended(name)
-        for index in self.indexes.values():
-            index.close()
+        await self.rt.close()
 
 

@@ -1,8 +1,8 @@
-"""Load and check a worker config (spec §4.1–§4.4): the public entry points.
+"""Load and check a worker config (docs/compat.md §4.1–§4.4): the public entry points.
 
     load_worker_config(path) -> WorkerConfig       raises ConfigError(file, key, reason)
     check_worker_config(path) -> list[Problem]     every problem; unknown keys are warnings
-    diff_mirrors(old, new) -> list[MirrorChange]   reload reconciliation (§4.13)
+    diff_mirrors(old, new) -> list[MirrorChange]   reload reconciliation (docs/compat.md §4.13)
 
 Go's rules: keys match exactly, then case-insensitively; unknown keys are ignored (we warn); a type
 mismatch is an error. `include_mirrors` is a glob resolved against the current directory, not the

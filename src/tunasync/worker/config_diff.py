@@ -1,4 +1,4 @@
-"""Reload reconciliation: which mirrors were added, deleted or modified (spec §4.13).
+"""Reload reconciliation: which mirrors were added, deleted or modified (docs/compat.md §4.13).
 
 Compared by name over the merged leaf configs, by deep equality of every key (an env change alone is a
 modification; where an entry sits in the file is not). Operations come in name order, as Go's merge

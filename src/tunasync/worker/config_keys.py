@@ -1,6 +1,6 @@
 """TOML keys matched to model fields as BurntSushi/toml does, and problems collected per file and key.
 
-A key matches a field exactly first, then case-insensitively (spec §3.1). Go ignores unknown keys in
+A key matches a field exactly first, then case-insensitively (docs/compat.md §3.1). Go ignores unknown keys in
 silence; we keep loading but report each one as a warning, so a typo such as `intervall` is seen.
 """
 

@@ -1,4 +1,4 @@
-"""Nested mirrors (`[[mirrors.mirrors]]`) flattened into leaf mirrors, mergo style (spec §4.3).
+"""Nested mirrors (`[[mirrors.mirrors]]`) flattened into leaf mirrors, mergo style (docs/compat.md §4.3).
 
 A group's merged config is the base of its children; a child field replaces the parent's only when
 the child's value is non-empty ("", 0, false, [], {} and provider `rsync` are empty), lists replace
@@ -24,7 +24,7 @@ from .config_models import MirrorConfig
 def is_empty(name: str, value: Any) -> bool:
     if name == "provider":
         return bool(value == ProviderKind.RSYNC)  # Go's zero providerEnum: mergo takes it for "not set"
-    return value is None or value == "" or value is False or value == 0 or value == [] or value == {}
+    return bool(value is None or value == "" or value is False or value == 0 or value == [] or value == {})
 
 
 def merge(parent: MirrorConfig, child: MirrorConfig) -> MirrorConfig:

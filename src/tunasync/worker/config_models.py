@@ -1,4 +1,4 @@
-"""The worker config as typed models, one per TOML section (spec §4.1–§4.2, DESIGN "Worker config, archive").
+"""The worker config as typed models, one per TOML section (docs/compat.md §4.1–§4.2; [archive]: the README's configuration reference).
 
 Attribute names are the TOML keys (`[global]` is `global_`). Defaults are Go's zero values, so a key
 left out and a key set to its empty value mean the same thing, as in Go (the nested-mirror merge of
@@ -8,12 +8,13 @@ belongs is an error, never a conversion. The loader (config.py) matches keys and
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import Field, PrivateAttr, field_validator
 
+from ..archive.config import MAX_COPIES, MAX_KEEP_YEARS, ArchiveConfig
+from ..configmodel import Section, size_value
 from ..providerkind import ProviderKind, unknown_reason
-from .sizes import parse_size
 
 PROVIDERS = tuple(k.value for k in ProviderKind)  # in Go's providerEnum order
 
@@ -24,31 +25,12 @@ MAX_SECONDS = MAX_MINUTES * 60  # timeout, rsync_timeout: ten years
 MAX_CONCURRENT = 10_000
 MAX_RETRY = 1_000
 MAX_MEMORY = 1 << 50  # memory_limit: 1 PiB
-MAX_COPIES = 100
-MAX_KEEP_YEARS = 1_000.0
-MAX_BUNDLE = 64 << 30  # bundle_size: one piece must fit a sector (64 GiB is the largest)
-MAX_BYTES = 1 << 60  # cache_budget
 
 Minutes = Annotated[int, Field(ge=0, le=MAX_MINUTES)]
 Seconds = Annotated[int, Field(ge=0, le=MAX_SECONDS)]
 Retries = Annotated[int, Field(ge=0, le=MAX_RETRY)]
 Port = Annotated[int, Field(ge=0, le=65535)]
 STAGE1_PROFILES = ("debian", "debian-oldstyle")
-
-
-class Section(BaseModel):
-    # Attribute docstrings become field descriptions: the README's config reference is generated from them.
-    model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True, validate_default=False,
-                              use_attribute_docstrings=True)
-
-
-def _size(value: Any) -> int:
-    """A go-units size given as a string or an integer (BurntSushi hands integers to UnmarshalText)."""
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise ValueError(f"expected a size such as \"256M\" or a number of bytes, got {value!r}")
-    if value == "":
-        return 0
-    return parse_size(value)
 
 
 class GlobalConfig(Section):
@@ -103,9 +85,9 @@ class ServerConfig(Section):
     """Certificate file: the control server speaks HTTPS when ssl_cert or ssl_key is set."""
     ssl_key: str = ""
     """Key file of ssl_cert."""
-    max_connections: int = Field(256, ge=1, le=1_000_000)
+    max_connections: int = Field(default=256, ge=1, le=1_000_000)
     """Open control-port connections at once; past it the oldest idle one is closed, or the new one refused."""
-    header_timeout: float = Field(60.0, gt=0, le=86_400)
+    header_timeout: float = Field(default=60.0, gt=0, le=86_400)
     """Seconds a new control-port connection has to send its whole first request head before it is closed."""
 
 
@@ -148,55 +130,7 @@ class IncludeConfig(Section):
     """Glob of extra TOML files with [[mirrors]] tables, relative to the current directory."""
 
 
-class ArchiveConfig(Section):
-    """`[archive]`: the Filecoin archive tier (schema and validation only; archive/ uses it)."""
-
-    network: Literal["devnet", "filecoin"] = "devnet"
-    """devnet (local, `tunasync devnet`) or filecoin (real chain RPC, IPNI, providers)."""
-    devnet_url: str = "http://127.0.0.1:14300"
-    """URL of the devnet when network = devnet."""
-    lotus_url: str = ""
-    """Filecoin chain JSON-RPC URL (needed for network = filecoin)."""
-    lotus_token: str = ""
-    """Token of lotus_url, if it needs one."""
-    ipni_url: str = "https://cid.contact"
-    """Network indexer used to find providers of a CID."""
-    singularity_url: str = ""
-    """Singularity API that makes our storage deals."""
-    providers: list[str] = []  # storage provider IDs the Singularity backend makes deals with
-    """Storage provider IDs the Singularity backend makes deals with."""
-    gateways: list[str] = []
-    """Trustless-gateway URLs tried for retrievals."""
-    copies: Annotated[int, Field(ge=1, le=MAX_COPIES)] = 3
-    """Verified copies a file needs before it may leave the disk."""
-    keep_years: Annotated[float, Field(ge=0, le=MAX_KEEP_YEARS)] = 2.0
-    """Years (by mtime) a file stays on disk before it may be evicted."""
-    profile: Literal["ipfs-car", "kubo-v1", "kubo"] = "ipfs-car"
-    """UnixFS profile for file CIDs: ipfs-car, kubo-v1 or kubo."""
-    bundle_size: Annotated[int, Field(gt=0, le=MAX_BUNDLE)] = 1 << 30  # bytes; TOML takes "1GiB"-style strings or an integer
-    """Target size of a CAR bundle (one piece), e.g. 1GiB."""
-    index_dir: str = "/var/lib/tunasync/archive"
-    """Where the per-mirror archive index and staged CARs live."""
-    cache_budget: Annotated[int, Field(ge=0, le=MAX_BYTES)] | None = None  # bytes of retrieved files kept on disk; None = no budget
-    """Bytes of retrieved files kept on disk; unset: no limit."""
-    count_foreign_copies: bool = True
-    """Count copies others stored, after a chain check and a verified sample retrieval."""
-    verify_before_evict: bool = True
-    """Retrieve and verify a file once before deleting it from disk."""
-    piece_url: str = ""
-    """Public base URL where `tunasync serve` offers our CARs at /piece/{pieceCid}."""
-    reorder_buffer: Annotated[int, Field(gt=0)] = 256 << 20
-    """Bytes a retrieval may hold while a gateway sends a CAR in unknown block order, e.g. 256MiB."""
-    price_per_tib_year: Annotated[float, Field(ge=0)] | None = None
-    """Storage price per TiB per year, for `tunasync archive plan`'s cost estimate only (none: no estimate)."""
-
-    @field_validator("bundle_size", "cache_budget", "reorder_buffer", mode="before")
-    @classmethod
-    def _sizes(cls, value: Any) -> Any:
-        return None if value is None else _size(value)
-
-
-# TOML key -> Go field name (spec §4.2): the names log_dir templates can use.
+# TOML key -> Go field name (docs/compat.md §4.2): the names log_dir templates can use.
 GO_FIELDS = {
     "name": "Name", "provider": "Provider", "upstream": "Upstream", "interval": "Interval",
     "retry": "Retry", "timeout": "Timeout", "mirror_dir": "MirrorDir", "mirror_subdir": "MirrorSubDir",
@@ -308,7 +242,7 @@ class MirrorConfig(Section):
     @field_validator("memory_limit", mode="before")
     @classmethod
     def _memory(cls, value: Any) -> int:
-        return _size(value)
+        return size_value(value)
 
     @field_validator("provider", mode="before")
     @classmethod

@@ -1,4 +1,4 @@
-"""Per-mirror values derived from a merged leaf and the global config (spec §4.4–§4.6, §6).
+"""Per-mirror values derived from a merged leaf and the global config (docs/compat.md §4.4–§4.6, §6).
 
 `resolve_mirror` is what the providers are built from. The loader calls it for every mirror, so
 everything Go only discovers when it builds a provider, often by panicking (quirk 27: a rsync
@@ -65,7 +65,7 @@ def go_join(*parts: str) -> str:
 
 
 def success_codes(m: MirrorConfig, cfg: WorkerConfig, kind: ProviderKind) -> list[int]:
-    """Spec §4.6: global + mirror codes, then for rsync providers the rsync-only codes, deduplicated."""
+    """docs/compat.md §4.6: global + mirror codes, then for rsync providers the rsync-only codes, deduplicated."""
     codes = list(cfg.global_.dangerous_global_success_exit_codes) + list(m.success_exit_codes)
     if kind.rsync:
         codes += list(cfg.global_.dangerous_global_rsync_success_exit_codes) + list(m.rsync_success_exit_codes)
@@ -198,15 +198,12 @@ def _check_schedule(m: MirrorConfig, file: str, key: Callable[[str], str], probl
     if m.cron is not None:
         if m.interval:
             problems.error(file, key("cron"), "cron and interval are both set: choose one")
+        from . import cron
+
         try:
-            from . import cron
-        except ImportError:  # the cron module arrives with the scheduler; skip until then
-            cron = None  # type: ignore[assignment]
-        if cron is not None:
-            try:
-                cron.parse(m.cron)
-            except ValueError as exc:
-                problems.error(file, key("cron"), f"bad cron expression {m.cron!r}: {exc}")
+            cron.parse(m.cron)
+        except ValueError as exc:
+            problems.error(file, key("cron"), f"bad cron expression {m.cron!r}: {exc}")
     if m.timezone is not None:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 

@@ -1,4 +1,4 @@
-"""log_dir templates: Go html/template over the mirror's Go field names (spec §4.4, quirk 24).
+"""log_dir templates: Go html/template over the mirror's Go field names (docs/compat.md §4.4, quirk 24).
 
 A thin adapter over the project's Go template engine (`tunasync.gotemplate`, html mode): `{{.Name}}`
 and every other Go field name of the mirror config (`{{.Provider}}` is the enum number, `{{.Env}}`

@@ -1,4 +1,4 @@
-"""The worker's control HTTP server (spec §4.11) plus `GET /logs/<job>` for `tunasynctl logs`.
+"""The worker's control HTTP server (docs/compat.md §4.11) plus `GET /logs/<job>` for `tunasynctl logs`.
 
 `POST /` takes a WorkerCmd: 400 `{"msg":"Invalid request"}` for a body that is not JSON, 406
 `{"msg":"Invalid Command"}`, 404 with Go's backtick text for an unknown mirror, 200 `{"msg":"OK"}`.
@@ -30,6 +30,8 @@ from ..httpguard import GuardedSite, Limits
 from ..models import WorkerCmd, gojson, safejson
 
 if TYPE_CHECKING:
+    from .config_models import WorkerConfig
+    from .job import Job
     from .worker import Worker
 
 log = logging.getLogger(__name__)
@@ -130,7 +132,7 @@ def current_log(log_dir: str, fallback: str) -> str | None:
     return None
 
 
-async def stream_log(request: web.Request, path: str, follow_job) -> web.StreamResponse:  # type: ignore[no-untyped-def]
+async def stream_log(request: web.Request, path: str, follow_job: Job | None) -> web.StreamResponse:
     try:
         f = await asyncio.to_thread(open, path, "rb")
     except OSError as exc:
@@ -156,7 +158,7 @@ async def stream_log(request: web.Request, path: str, follow_job) -> web.StreamR
     return resp
 
 
-def _server_ssl(cfg) -> ssl.SSLContext | None:  # type: ignore[no-untyped-def]
+def _server_ssl(cfg: WorkerConfig) -> ssl.SSLContext | None:
     s = cfg.server
     if not (s.ssl_cert or s.ssl_key):
         return None

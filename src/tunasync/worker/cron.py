@@ -22,6 +22,7 @@ ambiguous local time never compares `==` to a time in another zone.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -190,7 +191,7 @@ def _to_utc(wall: datetime, tz: tzinfo) -> datetime:
     return datetime.fromtimestamp(b, UTC)
 
 
-def _walls_from(spec: CronSpec, start: datetime):
+def _walls_from(spec: CronSpec, start: datetime) -> Iterator[datetime]:
     """Matching naive wall times >= start (minute precision), in increasing order."""
     day = start.date()
     limit = date(min(day.year + _SEARCH_YEARS, 9999), 12, 31)

@@ -1,9 +1,9 @@
-"""One mirror job: a long-lived asyncio task driven by control actions (spec §5.1–§5.2).
+"""One mirror job: a long-lived asyncio task driven by control actions (docs/compat.md §5.1–§5.2).
 
-The task alternates between a *run phase* (state `ready`: a run of §5.3 is in flight, see run.py) and
+The task alternates between a *run phase* (state `ready`: a run of docs/compat.md §5.3 is in flight, see run.py) and
 an *idle wait*. Control actions arrive through a one-slot queue; a sender waits while it is full,
 as with Go's buffered channel. Status messages go out through `send`, which the worker's scheduler
-consumes (it filters them by this job's state at the time it processes them, §4.9).
+consumes (it filters them by this job's state at the time it processes them, docs/compat.md §4.9).
 
 Quirk 19 (fixed): Go keeps a force-start bypass granted while a run is in flight and lets the *next*
 run skip the `concurrent` limit. Here a force-start during a run bypasses only a run that is still
@@ -119,7 +119,7 @@ class Job:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
-    # -- the state machine (§5.2) ------------------------------------------------------------------
+    # -- the state machine (docs/compat.md §5.2) ------------------------------------------------------------------
     async def _loop(self) -> None:
         try:
             while True:

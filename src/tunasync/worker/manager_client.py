@@ -1,4 +1,4 @@
-"""The worker's only way to the manager(s): registration, status and schedules posts (spec §4.7, §4.8).
+"""The worker's only way to the manager(s): registration, status and schedules posts (docs/compat.md §4.7, §4.8).
 
 Every request has a 5 s total timeout; bodies are Go JSON plus a newline with
 `Content-Type: application/json; charset=utf-8`; `Authorization: Bearer <token>` when a token is set;

@@ -1,4 +1,4 @@
-"""Reload (spec §4.13): re-read the same config path and reconcile the mirror list.
+"""Reload (docs/compat.md §4.13): re-read the same config path and reconcile the mirror list.
 
 A config that fails to load is logged (file and key) and the old config keeps running. Otherwise:
 - delete: disable the job (a running sync is killed), drop it, and (fixed, quirk 21) tell the
@@ -50,7 +50,7 @@ async def reload_worker(w: Worker) -> bool:
             return False
         old = w.cfg
         if w.archive is not None:
-            w.archive.update(new)  # before any provider is rebuilt: the hooks read the new settings
+            await w.archive.update(new)  # before any provider is rebuilt: the hooks read the new settings
         elif any(m.archive for m in new.mirrors):
             log.warning("reload: archive = true on a worker that started without archived mirrors; "
                         "the archive tier starts after a restart")

@@ -1,4 +1,4 @@
-"""rsync exit codes and their meaning (spec §1.9), as rsync's own `rerr_names` table words them."""
+"""rsync exit codes and their meaning (docs/compat.md §1.9), as rsync's own `rerr_names` table words them."""
 
 from __future__ import annotations
 

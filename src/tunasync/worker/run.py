@@ -1,4 +1,4 @@
-"""One run of a job (spec §5.3): slot, pre-syncing, hooks, attempts, timeout, kill, final status.
+"""One run of a job (docs/compat.md §5.3): slot, pre-syncing, hooks, attempts, timeout, kill, final status.
 
 Message sequences (retry = 2): success → pre-syncing, syncing, success; a failing command →
 pre-syncing, (syncing, failed) × 2; a kill → pre-syncing, syncing, failed `killed by manager`;

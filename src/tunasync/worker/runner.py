@@ -1,4 +1,4 @@
-"""One job process (spec §5.4): argv, cwd, env, log file, its own process group, Go's exit texts.
+"""One job process (docs/compat.md §5.4): argv, cwd, env, log file, its own process group, Go's exit texts.
 
 - cwd: the working dir, created 0755 if missing (errors only logged, as Go); env: the worker's
   environment without its secrets (childenv.py) with the provider's overlaid; stdin: /dev/null; stdout and stderr: the log file.
@@ -25,6 +25,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..childenv import child_env
@@ -65,7 +66,7 @@ def exit_text(returncode: int) -> str:
 
 
 def failure(returncode: int, success_codes: list[int] | tuple[int, ...] = ()) -> str | None:
-    """None when the exit counts as success (0 or a listed code, spec §4.6), else Go's error text."""
+    """None when the exit counts as success (0 or a listed code, docs/compat.md §4.6), else Go's error text."""
     code = exit_code(returncode)
     if code == 0 or code in success_codes:
         return None
@@ -93,7 +94,7 @@ def _lookup(argv0: str) -> str:
     return found
 
 
-def _join_cgroups(paths: list[bytes]):
+def _join_cgroups(paths: list[bytes]) -> Callable[[], None]:
     """A preexec function: the child joins its cgroups before exec. Only raw os calls (post-fork)."""
 
     def join() -> None:

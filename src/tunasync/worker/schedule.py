@@ -1,4 +1,4 @@
-"""The schedule queue and next-run arithmetic (spec §4.10): pure, clock-injected, no IO.
+"""The schedule queue and next-run arithmetic (docs/compat.md §4.10): pure, clock-injected, no IO.
 
 One entry per job; re-adding a job replaces its entry; `pop_due(now)` hands out at most one job whose
 time is strictly before `now` (the scheduler calls it once per 5 s tick: Go's pacing). Go keys its

@@ -1,7 +1,7 @@
-"""The worker's scheduling loop (spec §4.9, §4.10): job messages in, manager posts and starts out.
+"""The worker's scheduling loop (docs/compat.md §4.9, §4.10): job messages in, manager posts and starts out.
 
 Every `tick` seconds (5, as Go) at most one due job gets `start`, so mirrors due together at start-up
-start at least a tick apart (DESIGN "Scheduling"). The first tick comes at once rather than after 5 s.
+start at least a tick apart (docs/architecture.md, "Where each decision lives"). The first tick comes at once rather than after 5 s.
 Between ticks the loop consumes job messages: a message counts only while its job is `ready` or
 `halting` (that is how paused/disabled jobs stay so on the manager); it is posted to every manager,
 re-queues the job at its next run when flagged, and then the schedules are posted.
@@ -34,7 +34,7 @@ _STOP = object()
 
 
 def accepts(job: Job) -> bool:
-    """The message filter of §4.9."""
+    """The message filter of docs/compat.md §4.9."""
     return job.state in (JobState.READY, JobState.HALTING)
 
 
@@ -147,5 +147,5 @@ class Scheduler:
             for observe in self.observers:  # worker metrics (worker/metrics.py)
                 observe(job, msg)
             if msg.schedule:
-                self.queue.add(msg.name, next_run(now, self.run_spec(job)))  # type: ignore[arg-type]
+                self.queue.add(msg.name, next_run(now, self.run_spec(job)))
             self.reporter.status(self.status_of(job, msg))

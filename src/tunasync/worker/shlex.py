@@ -1,4 +1,4 @@
-"""Command-line splitting as anmitsu/go-shlex in POSIX mode (spec §4.5).
+"""Command-line splitting as anmitsu/go-shlex in POSIX mode (docs/compat.md §4.5).
 
 Whitespace (Go's unicode.IsSpace, so a no-break space too) separates words; single quotes are literal; inside double quotes a backslash escapes only
 `"` and `\\` (other backslashes stay); outside quotes a backslash escapes the next character. No

@@ -1,4 +1,4 @@
-"""The `concurrent` slot pool with the force-start bypass (spec §5.2).
+"""The `concurrent` slot pool with the force-start bypass (docs/compat.md §5.2).
 
 A run waits for whichever comes first: a free slot, a force-start bypass of its own job, or a kill.
 `concurrent = 0` is kept as Go has it (quirk 16): no slot is ever free, only `start -f` runs a job.

@@ -1,6 +1,6 @@
-"""The worker process: start-up (§4.7), commands from the manager (§4.11), halt (§4.12).
+"""The worker process: start-up (docs/compat.md §4.7), commands from the manager (docs/compat.md §4.11), halt (docs/compat.md §4.12).
 
-Reload (§4.13) lives in reload.py, the control HTTP server in control.py, the loop in scheduler.py.
+Reload (docs/compat.md §4.13) lives in reload.py, the control HTTP server in control.py, the loop in scheduler.py.
 
 Decisions on Go quirks touched here:
 - 15 (fixed): `ping` only answers; it no longer removes the mirror from the schedule queue.
@@ -104,7 +104,7 @@ class Worker:
         assert self.archive is not None
         return build_provider(mirror, cfg, archive_hook=self.archive.hook)
 
-    # -- start-up (§4.7) ----------------------------------------------------------------------------
+    # -- start-up (docs/compat.md §4.7) ----------------------------------------------------------------------------
     def new_job(self, mirror: Any, cfg: Any) -> Job:
         return Job(self.build(mirror, cfg), self.slots, self.scheduler.send, restart_delay=self.restart_delay)
 
@@ -155,7 +155,7 @@ class Worker:
                 job.start_task()
                 self.scheduler.queue.add(name, now)
 
-    # -- commands from the manager (§4.11) ----------------------------------------------------------
+    # -- commands from the manager (docs/compat.md §4.11) ----------------------------------------------------------
     async def command(self, cmd: WorkerCmd) -> tuple[int, str]:
         """Apply a WorkerCmd; returns (HTTP status, msg)."""
         if cmd.mirror_id == "":
@@ -206,7 +206,7 @@ class Worker:
 
         return await reload_worker(self)
 
-    # -- halt (§4.12) -------------------------------------------------------------------------------
+    # -- halt (docs/compat.md §4.12) -------------------------------------------------------------------------------
     async def halt(self) -> None:
         """Stop every job (running syncs are killed and reported), flush messages, shut down."""
         if self.halting:

@@ -1,4 +1,4 @@
-"""Status routes over HTTP (docs/compat.md §3.4 2, 3, 7–10, §3.5), on both backends."""
+"""Status routes over HTTP (docs/compat.md §3.4 2, 3, 7–10, docs/compat.md §3.5), on both backends."""
 
 from __future__ import annotations
 

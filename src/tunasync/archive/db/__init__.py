@@ -2,7 +2,7 @@
 engine.py). Everything else goes through `ArchiveIndex` (archive/index.py) or the repositories."""
 
 from .engine import Database
-from .repository import Repos, bundle_transition, transition
+from .repository import Repos, transition
 from .rows import (
     Bundle,
     BundleMember,
@@ -32,6 +32,6 @@ from .states import (
 __all__ = [
     "BUNDLE_TRANSITIONS", "OPEN_BUNDLE_STATES", "TRANSITIONS", "VERSION", "Bundle", "BundleMember", "BundleState",
     "Database", "DueFile", "DueQuery", "FileRecord", "FileState", "ForeignCopies", "IllegalTransition", "JournalEntry",
-    "PathStat", "Pending", "Repos", "ScanLogState", "StatRow", "StateTotal", "bundle_transition",
+    "PathStat", "Pending", "Repos", "ScanLogState", "StatRow", "StateTotal",
     "check_bundle_transition", "check_transition", "transition",
 ]

@@ -164,7 +164,7 @@ def _serve(path: str, jobs: queue.SimpleQueue[_Job | None], opened: Future[int],
         except BaseException:
             conn.close()
             raise
-    except BaseException as exc:  # noqa: BLE001 - handed to the opener
+    except BaseException as exc:
         opened.set_exception(exc)
         return
     _local.repos = Repos(conn)
@@ -221,7 +221,7 @@ def _run_alone(conn: sqlite3.Connection, repos: Repos, job: _Job) -> None:
             finally:
                 if conn.in_transaction:
                     conn.execute("COMMIT")
-    except BaseException as exc:  # noqa: BLE001 - the caller's to handle
+    except BaseException as exc:
         job.future.set_exception(exc)
     else:
         job.future.set_result(result)
@@ -231,7 +231,7 @@ def _run_writes(conn: sqlite3.Connection, repos: Repos, group: list[_Job]) -> No
     results: list[tuple[bool, Any]] = []
     try:
         conn.execute("BEGIN IMMEDIATE")
-    except BaseException as exc:  # noqa: BLE001 - nobody's write can run
+    except BaseException as exc:
         for job in group:
             job.future.set_exception(exc)
         return
@@ -240,12 +240,12 @@ def _run_writes(conn: sqlite3.Connection, repos: Repos, group: list[_Job]) -> No
             conn.execute("SAVEPOINT job")
             try:
                 results.append((True, job.fn(repos)))
-            except BaseException as exc:  # noqa: BLE001 - undone alone, handed to its caller
+            except BaseException as exc:
                 conn.execute("ROLLBACK TO job")
                 results.append((False, exc))
             conn.execute("RELEASE job")
         conn.execute("COMMIT")
-    except BaseException as exc:  # noqa: BLE001 - the commit failed: nothing of the group is durable
+    except BaseException as exc:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         for job in group:

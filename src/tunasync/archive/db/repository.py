@@ -2,8 +2,8 @@
 in schema.py. A `Repos` is handed to work running on the index's database thread (see engine.py);
 callers outside archive/db never see a connection.
 
-Every state change goes through `transition` (files) or `bundle_transition` (bundles), which refuse
-the moves states.py does not list; the one exception in form is the scanner's upsert (one statement
+Every state change, of a file or of a bundle, goes through `transition`, which refuses the moves
+states.py does not list; the one exception in form is the scanner's upsert (one statement
 for a million rows), whose move, any state back to `local`, is checked against the same table.
 """
 
@@ -14,6 +14,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from typing import overload
 
 from .rows import (
     Bundle,
@@ -76,15 +77,33 @@ def _transition_sql(new: FileState, olds: tuple[FileState, ...], by_path: bool, 
     return f"UPDATE files SET state = {new.value!r}{sets} WHERE {' AND '.join(cond)}"
 
 
+@overload
 def transition(c: sqlite3.Connection, new: FileState, *, path: str | None = None,
                frm: Iterable[FileState] | None = None, where: str = "", args: Sequence[object] = (),
-               fields: Mapping[str, object] | None = None) -> int:
-    """The one way a file's state changes; returns the number of files moved.
+               fields: Mapping[str, object] | None = None) -> int: ...
 
-    With `path` and no `frm`: that file from whatever state it is in (IllegalTransition when that move
-    is not allowed, KeyError when there is no such file). Otherwise every file whose state is one of
-    `frm` (each of which must be allowed to reach `new`), matching `path` and/or the `where` clause."""
+
+@overload
+def transition(c: sqlite3.Connection, new: BundleState, *, bundle: int,
+               fields: Mapping[str, object] | None = None) -> int: ...
+
+
+def transition(c: sqlite3.Connection, new: FileState | BundleState, *, path: str | None = None,
+               frm: Iterable[FileState] | None = None, where: str = "", args: Sequence[object] = (),
+               fields: Mapping[str, object] | None = None, bundle: int | None = None) -> int:
+    """The one way a state changes; returns the number of rows moved.
+
+    A bundle (`new` a BundleState): bundle `bundle` from its state (IllegalTransition when that move is
+    not allowed, KeyError when there is no such bundle; staying in a state is no move).
+
+    Files (`new` a FileState), with `path` and no `frm`: that file from whatever state it is in
+    (IllegalTransition, KeyError likewise). Otherwise every file whose state is one of `frm` (each of
+    which must be allowed to reach `new`), matching `path` and/or the `where` clause."""
     fields = fields or {}
+    if isinstance(new, BundleState):
+        if bundle is None:
+            raise ValueError("a bundle's transition needs its id")
+        return _bundle_transition(c, bundle, new, fields)
     if frm is None:
         if path is None:
             raise ValueError("transition needs a path or the states it moves files from")
@@ -97,16 +116,7 @@ def transition(c: sqlite3.Connection, new: FileState, *, path: str | None = None
     return c.execute(sql, (*fields.values(), *head, *args)).rowcount
 
 
-def transition_each(c: sqlite3.Connection, new: FileState, frm: Sequence[FileState], where: str,
-                    fields: Sequence[str], rows: Iterable[Sequence[object]]) -> list[bool]:
-    """`transition` by path for many files: each row is (*field values, path, *where args); returns, per
-    row, whether that file moved."""
-    sql = _transition_sql(new, tuple(frm), True, where, tuple(fields))
-    return [c.execute(sql, row).rowcount == 1 for row in rows]
-
-
-def bundle_transition(c: sqlite3.Connection, bid: int, new: BundleState, **fields: object) -> None:
-    """The one way a bundle's state changes (fields set with it); staying in a state is no move."""
+def _bundle_transition(c: sqlite3.Connection, bid: int, new: BundleState, fields: Mapping[str, object]) -> int:
     row = c.execute("SELECT state FROM bundles WHERE id = ?", (bid,)).fetchone()
     if row is None:
         raise KeyError(bid)
@@ -114,7 +124,15 @@ def bundle_transition(c: sqlite3.Connection, bid: int, new: BundleState, **field
     if old is not new:
         check_bundle_transition(old, new)
     sets, vals = _sets(fields, BUNDLE_FIELDS)
-    c.execute(f"UPDATE bundles SET state = ?{sets} WHERE id = ?", (new.value, *vals, bid))
+    return c.execute(f"UPDATE bundles SET state = ?{sets} WHERE id = ?", (new.value, *vals, bid)).rowcount
+
+
+def transition_each(c: sqlite3.Connection, new: FileState, frm: Sequence[FileState], where: str,
+                    fields: Sequence[str], rows: Iterable[Sequence[object]]) -> list[bool]:
+    """`transition` by path for many files: each row is (*field values, path, *where args); returns, per
+    row, whether that file moved."""
+    sql = _transition_sql(new, tuple(frm), True, where, tuple(fields))
+    return [c.execute(sql, row).rowcount == 1 for row in rows]
 
 
 class Files:
@@ -441,19 +459,20 @@ class Bundles:
 
     def stage(self, bid: int, *, root_cid: str, piece_cid: str, piece_cid_v2: str, padded_size: int,
               car_size: int) -> None:
-        bundle_transition(self.c, bid, BundleState.STAGED, root_cid=root_cid, piece_cid=piece_cid,
-                          piece_cid_v2=piece_cid_v2, padded_size=padded_size, car_size=car_size)
+        transition(self.c, BundleState.STAGED, bundle=bid, fields={
+            "root_cid": root_cid, "piece_cid": piece_cid, "piece_cid_v2": piece_cid_v2, "padded_size": padded_size,
+            "car_size": car_size})
 
     def set_tested(self, bid: int, when: float) -> None:
         """One verified retrieval of the bundle's whole piece (it tests every file in it)."""
         self.c.execute("UPDATE bundles SET test_retrieval_at = ? WHERE id = ?", (when, bid))
 
     def set_state(self, bid: int, new: BundleState) -> None:
-        bundle_transition(self.c, bid, new)
+        transition(self.c, new, bundle=bid)
 
     def mark_stored(self, bid: int, now: float) -> int:
         """The bundle has its copies: it and its `storing` files become `stored`."""
-        bundle_transition(self.c, bid, BundleState.STORED)
+        transition(self.c, BundleState.STORED, bundle=bid)
         return transition(self.c, FileState.STORED, frm=(FileState.STORING,), where="bundle_id = ?", args=(bid,),
                           fields={"stored_at": now})
 

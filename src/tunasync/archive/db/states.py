@@ -1,6 +1,6 @@
 """The states of a file and of a bundle, and the only moves between them.
 
-File states (DESIGN "The archive tier, precisely"):
+File states (docs/architecture.md, "The archive tier in one page"):
 
     local ──hash──► hashed ──pack/offer──► storing ──n verified copies──► stored ──evict──► evicted
       ▲                                                                     ▲  ▲              │

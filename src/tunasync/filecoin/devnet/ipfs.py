@@ -223,7 +223,7 @@ class IpfsHandler:
                     cb = c.bytes
                     asyncio.run_coroutine_threadsafe(queue.put(encode_varint(len(cb) + len(data)) + cb + data),
                                                      loop).result()
-            except BaseException as exc:  # noqa: BLE001 - handed to the loop
+            except BaseException as exc:
                 asyncio.run_coroutine_threadsafe(queue.put(exc), loop).result()
                 return
             asyncio.run_coroutine_threadsafe(queue.put(None), loop).result()

@@ -77,7 +77,7 @@ async def records(net: Devnet, cid: CID) -> list[dict[str, Any]]:
 
 # the `bad_record` fault: records a reader must step over (an old devnet's gateway code without its
 # length byte, no Provider, no Metadata at all)
-BAD_RECORDS = [{"ContextID": "", "Metadata": _b64(bytes.fromhex("a012")), "Provider": {"ID": "12D3KooWBadRecord"}},
+BAD_RECORDS: list[dict[str, Any]] = [{"ContextID": "", "Metadata": _b64(bytes.fromhex("a012")), "Provider": {"ID": "12D3KooWBadRecord"}},
                {"ContextID": _b64(b"x"), "Metadata": _b64(bytes.fromhex("8012"))},
                {"Provider": {"ID": "12D3KooWAddressOnly", "Addrs": ["/ip4/127.0.0.1/tcp/9/http"]}}]
 

@@ -1,6 +1,6 @@
 """Lotus-compatible JSON-RPC 2.0 at `POST /rpc/v1` (and `/rpc/v0`): the read methods the archive uses.
 
-Answers have Lotus' JSON shapes (spec §4.2): CIDs as `{"/": …}`, FIL amounts as decimal strings,
+Answers have Lotus' JSON shapes (docs/filecoin.md §4.2): CIDs as `{"/": …}`, FIL amounts as decimal strings,
 `StateMinerInfo.Multiaddrs` as base64 of binary multiaddrs, `ChainHead` a full tipset. Errors follow
 go-jsonrpc, the library Lotus serves its API with (filecoin-project/go-jsonrpc, handler.go and server.go):
 
@@ -96,7 +96,8 @@ def _json_kind(v: Any) -> str:
         return "bool"
     if isinstance(v, (int, float)):
         return "number"
-    return {str: "string", list: "array", dict: "object"}.get(type(v), "value")
+    names: dict[type, str] = {str: "string", list: "array", dict: "object"}
+    return names.get(type(v), "value")
 
 
 def _decode_param(method: str, go_type: str, v: Any) -> Any:

@@ -20,6 +20,7 @@ import base64
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from ...content.cid import CID, FIL_COMMITMENT_UNSEALED, SHA2_256_TRUNC254_PADDED
 from .chain import FIRST_ACTOR
@@ -99,7 +100,7 @@ class Synthetic:
     def has_deal(self, deal_id: int) -> bool:
         return 1 <= deal_id <= self.scale.deals and self.chain_only > 0
 
-    def deal(self, deal_id: int) -> dict:
+    def deal(self, deal_id: int) -> dict[str, Any]:
         """The synthetic deal as the devnet's deal row (see rpc.market_deal_json)."""
         return {"piece_cid": synthetic_piece("deal", deal_id), "piece_size": SECTOR_32G, "verified": deal_id % 2 == 0,
                 "client": f"f0{SYNTH_CLIENT_BASE + deal_id % 1000}",
@@ -114,7 +115,7 @@ class Synthetic:
         first = provider_idx * self.scale.claims + 1
         return range(first, first + self.scale.claims)
 
-    def claim(self, provider_idx: int, claim_id: int) -> dict:
+    def claim(self, provider_idx: int, claim_id: int) -> dict[str, Any]:
         """The synthetic claim as the devnet's claim row (see rpc.claim_json)."""
         return {"provider": f"f0{FIRST_ACTOR + provider_idx}", "client": f"f0{SYNTH_CLIENT_BASE + claim_id % 1000}",
                 "piece_cid": synthetic_piece("claim", claim_id), "size": SECTOR_32G, "term_min": 518_400,

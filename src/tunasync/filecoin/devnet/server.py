@@ -10,6 +10,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -132,7 +133,7 @@ class DevnetServer:
             await site.start()
             self._provider_sites[actor] = (prunner, site, port)
 
-    def info(self) -> dict:
+    def info(self) -> dict[str, Any]:
         assert self.net is not None
         return admin.info(self.net)
 
@@ -168,10 +169,11 @@ def _free_port(host: str) -> int:
 
     with socket.socket() as s:
         s.bind((host, 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
-def endpoints_text(info: dict) -> str:
+def endpoints_text(info: dict[str, Any]) -> str:
     lines = [f"tunasync devnet: epoch {info['epoch']}, {info['epochSeconds']} s per epoch, scale {info['scale']} "
              f"({info['miners']} miners on chain)",
              f"  lotus json-rpc  {info['rpc']}",

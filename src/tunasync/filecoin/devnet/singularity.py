@@ -1,4 +1,4 @@
-"""A Singularity-compatible REST subset under `/api` (spec §5): preparations, externally prepared pieces,
+"""A Singularity-compatible REST subset under `/api` (docs/filecoin.md §5): preparations, externally prepared pieces,
 schedules (one deal per allowed piece and provider) and the deal list.
 
 Shapes follow Singularity v2's swagger (camelCase, errors as `{"err": …}`); durations are Go duration

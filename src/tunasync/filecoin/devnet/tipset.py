@@ -21,6 +21,10 @@ from ...content.cid import CID, DAG_CBOR, encode_varint
 BLAKE2B_256 = 0xB220
 
 
+def b64(b: bytes) -> str:
+    return base64.b64encode(b).decode()
+
+
 def blake_cid(data: bytes) -> CID:
     return CID.v1(DAG_CBOR, hashlib.blake2b(data, digest_size=32).digest(), BLAKE2B_256)
 
@@ -61,7 +65,6 @@ def block_header(miner: str, height: int, parents: list[CID], timestamp: int) ->
               _bigint(weight), height, state_root, receipts, messages, b"\x02" + bls, timestamp, b"\x02" + sig, 0,
               _bigint(base_fee)]
     cid = blake_cid(cbor.encode(fields))
-    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
     header = {
         "Miner": miner,
         "Ticket": {"VRFProof": b64(vrf)},

@@ -20,9 +20,9 @@ from urllib.parse import quote
 
 from ...content import dagcbor
 from ...content.cid import CID, DAG_CBOR, DAG_PB, IDENTITY, RAW
-from ...content.dagpb import DagPbError, decode_node
+from ...content.dagpb import DagPbError, PBNode, decode_node
 from ...content.hamt import bucket
-from ...content.unixfs import DIRECTORY, FILE, HAMT_SHARD, UnixFSError, decode_data
+from ...content.unixfs import DIRECTORY, FILE, HAMT_SHARD, UnixFSData, UnixFSError, decode_data
 from ...content.unixfs import RAW as UNIXFS_RAW
 from ...content.verify import dfs_blocks
 from ...errors import TunasyncError
@@ -202,7 +202,7 @@ def content_disposition(filename: str) -> str:
 
 
 # -- content paths and walks ------------------------------------------------------------------------
-def _node(cid: CID, block: bytes):
+def _node(cid: CID, block: bytes) -> tuple[PBNode, UnixFSData]:
     try:
         node = decode_node(block)
         return node, decode_data(node.data or b"")
@@ -239,7 +239,7 @@ def resolve(get_block: GetBlock, root: CID, path: list[str]) -> tuple[list[CID],
     return proof, cur, roots
 
 
-def _hamt_lookup(get_block: GetBlock, node, name: str, proof: list[CID]) -> CID | None:
+def _hamt_lookup(get_block: GetBlock, node: PBNode, name: str, proof: list[CID]) -> CID | None:
     key = name.encode()
     depth = 0
     while True:

@@ -1,4 +1,4 @@
-"""The `archive` hook (DESIGN "Pipeline after each successful sync").
+"""The `archive` hook (docs/archive.md, "In the worker").
 
 pre_exec: tell the archive the sync runs (it waits for an eviction batch under way, then no eviction
 starts until post_exec), so nothing is evicted under rsync's feet; then write the rsync rules file and

@@ -1,6 +1,6 @@
-"""A job hook acts at five points of a run (spec §7). Raising fails the run with
+"""A job hook acts at five points of a run (docs/compat.md §7). Raising fails the run with
 `error exec hook <point>: <exc>`. Default: no-op. pre_job/pre_exec walk the hook list forwards;
-post_exec/post_success/post_fail walk it backwards (spec §7.7)."""
+post_exec/post_success/post_fail walk it backwards (docs/compat.md §7.7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Btrfs snapshot hook (spec §7.3), through the `btrfs` command line.
+"""The Btrfs snapshot hook (docs/compat.md §7.3), through the `btrfs` command line.
 
 pre-job: a missing working dir is created as a subvolume; an existing one must be a subvolume
 (`path <p> exists but isn't a Btrfs subvolume`). post-success: an existing snapshot must be a
@@ -12,10 +12,14 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+from typing import TYPE_CHECKING
 
 from ...childenv import child_env
 from ..runner import exit_text
 from .base import HookError, JobHook
+
+if TYPE_CHECKING:
+    from ..providers.base import Provider
 
 
 def _exists(path: str) -> bool:
@@ -46,7 +50,7 @@ async def is_subvolume(path: str) -> bool:
 
 
 class BtrfsSnapshotHook(JobHook):
-    def __init__(self, provider, snapshot_path: str):
+    def __init__(self, provider: Provider, snapshot_path: str):
         super().__init__(provider)
         self.snapshot_path = snapshot_path
 

@@ -1,4 +1,4 @@
-"""The cgroup hook (spec §7.5), cgroup v1 and v2, through the cgroupfs files themselves.
+"""The cgroup hook (docs/compat.md §7.5), cgroup v1 and v2, through the cgroupfs files themselves.
 
 Worker start (`init_cgroup`): v2 when /sys/fs/cgroup is a cgroup2 mount, else v1.
 - Implicit mode (`group = ""`): the base is the worker's own cgroup. A child `__worker` receives
@@ -20,10 +20,15 @@ import logging
 import os
 import signal
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ...errors import ConfigError
 from ..config_models import CgroupConfig
 from .base import HookError, JobHook
+
+if TYPE_CHECKING:
+    from ..providers.base import Provider
+    from ..runner import ProcessSpec
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +174,7 @@ def _v2_own(root: str, self_cgroup: str) -> str:
 
 
 class CgroupHook(JobHook):
-    def __init__(self, provider, base: CgroupBase, memory_limit: int = 0):
+    def __init__(self, provider: Provider, base: CgroupBase, memory_limit: int = 0):
         super().__init__(provider)
         self.base = base
         self.memory_limit = memory_limit
@@ -188,7 +193,7 @@ class CgroupHook(JobHook):
         except OSError as exc:
             raise HookError(f"cgroup {self.provider.name}: {exc}") from None
 
-    def prepare_exec(self, spec) -> None:
+    def prepare_exec(self, spec: ProcessSpec) -> None:
         spec.cgroup_procs = [os.path.join(d, "cgroup.procs") for d in self.dirs]
 
     def procs(self) -> list[int]:

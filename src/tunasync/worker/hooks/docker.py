@@ -1,4 +1,4 @@
-"""The docker hook (spec §7.4): the job runs in `docker run --rm ... <image> <argv>`.
+"""The docker hook (docs/compat.md §7.4): the job runs in `docker run --rm ... <image> <argv>`.
 
 pre-exec creates the working dir and pushes a context layer with the runtime volumes (log dir, the
 time-stamped log file, working dir). The runner then starts the docker CLI instead of the program
@@ -15,17 +15,22 @@ import asyncio
 import logging
 import os
 import subprocess
+from typing import TYPE_CHECKING
 
 from ...childenv import child_env
 from ..config_models import DockerConfig, MirrorConfig
 from ..providers.process import ARCHIVE_COMPARE_DEST_KEY, ARCHIVE_EXCLUDE_KEY
 from .base import HookError, JobHook
 
+if TYPE_CHECKING:
+    from ..providers.base import Provider
+    from ..runner import ProcessSpec
+
 log = logging.getLogger(__name__)
 
 
 class DockerHook(JobHook):
-    def __init__(self, provider, docker: DockerConfig, mirror: MirrorConfig, poll_interval: float = 1.0):
+    def __init__(self, provider: Provider, docker: DockerConfig, mirror: MirrorConfig, poll_interval: float = 1.0):
         super().__init__(provider)
         self.image = mirror.docker_image
         self.volumes = list(docker.volumes) + list(mirror.docker_volumes)
@@ -65,7 +70,7 @@ class DockerHook(JobHook):
             args += ["-m", str(self.memory_limit)]
         return args + self.options + [self.image] + list(argv)
 
-    def prepare_exec(self, spec) -> None:
+    def prepare_exec(self, spec: ProcessSpec) -> None:
         spec.argv = self.run_argv(spec.argv, spec.env)
         spec.env = {}
         spec.cwd = None

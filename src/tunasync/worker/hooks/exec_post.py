@@ -1,4 +1,4 @@
-"""exec_on_success / exec_on_failure commands (spec §7.6).
+"""exec_on_success / exec_on_failure commands (docs/compat.md §7.6).
 
 A success hook runs in post-success, a failure hook in post-fail (after every failed attempt). The
 command runs with the worker's environment (without its secrets, childenv.py) plus TUNASYNC_MIRROR_NAME, _WORKING_DIR, _UPSTREAM_URL,
@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ...childenv import child_env
 from ..runner import exit_text
 from .base import HookError, JobHook
 
+if TYPE_CHECKING:
+    from ..providers.base import Provider
+
 
 class ExecPostHook(JobHook):
-    def __init__(self, provider, on: Literal["success", "failure"], argv: list[str]):
+    def __init__(self, provider: Provider, on: Literal["success", "failure"], argv: list[str]):
         super().__init__(provider)
         self.on = on
         self.argv = list(argv)

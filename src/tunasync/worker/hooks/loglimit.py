@@ -1,4 +1,4 @@
-"""The log limiter (spec §7.1): one time-stamped log file per attempt, the 10 newest kept, `latest`.
+"""The log limiter (docs/compat.md §7.1): one time-stamped log file per attempt, the 10 newest kept, `latest`.
 
 pre-exec: create the log dir, delete this mirror's old logs beyond the 9 newest, name the new file
 `<name>_YYYY-MM-DD_HH_MM.log` (local time), point the relative symlink `latest` at it, and push a
@@ -18,8 +18,12 @@ import os
 import re
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from .base import HookError, JobHook
+
+if TYPE_CHECKING:
+    from ..providers.base import Provider
 
 KEEP = 10
 
@@ -41,7 +45,7 @@ def point_latest(log_dir: str, target_name: str) -> None:
 
 
 class LogLimitHook(JobHook):
-    def __init__(self, provider, keep: int = KEEP, now: Callable[[], datetime] = datetime.now):
+    def __init__(self, provider: Provider, keep: int = KEEP, now: Callable[[], datetime] = datetime.now):
         super().__init__(provider)
         self.keep = keep
         self.now = now

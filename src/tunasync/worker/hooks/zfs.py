@@ -1,4 +1,4 @@
-"""The ZFS hook (spec §7.2): before a run, the working dir must exist and be a mount point.
+"""The ZFS hook (docs/compat.md §7.2): before a run, the working dir must exist and be a mount point.
 
 It never creates datasets: on failure it logs how to (`zfs create`, set the mountpoint, chown).
 Tests use a stand-in `mountpoint` executable for the success case (no ZFS pool on the test host).
@@ -10,10 +10,14 @@ import asyncio
 import logging
 import os
 import subprocess
+from typing import TYPE_CHECKING
 
 from ...childenv import child_env
 from ..runner import exit_text
 from .base import HookError, JobHook
+
+if TYPE_CHECKING:
+    from ..providers.base import Provider
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +27,7 @@ def _exists(path: str) -> bool:
 
 
 class ZfsHook(JobHook):
-    def __init__(self, provider, zpool: str = ""):
+    def __init__(self, provider: Provider, zpool: str = ""):
         super().__init__(provider)
         self.zpool = zpool
 

@@ -1,6 +1,6 @@
 """The provider contract between the job state machine (job.py) and the providers/hooks.
 
-A provider runs one attempt of a mirror sync. The job calls, per run (spec §5.3):
+A provider runs one attempt of a mirror sync. The job calls, per run (docs/compat.md §5.3):
     hooks pre_job (forwards)                       once per run
     per attempt:
         hooks pre_exec (forwards)
@@ -67,7 +67,8 @@ class Provider(ABC):
 
     @property
     def log_file(self) -> str:
-        return self.context.get("log_file")
+        log_file: str = self.context.get("log_file")
+        return log_file
 
     def add_hook(self, hook: JobHook) -> None:
         self.hooks.append(hook)

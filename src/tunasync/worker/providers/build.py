@@ -1,4 +1,4 @@
-"""A provider with its hooks, from a merged leaf mirror and the worker config (spec §4.4, §7.7).
+"""A provider with its hooks, from a merged leaf mirror and the worker config (docs/compat.md §4.4, §7.7).
 
 Hook order: loglimit, zfs?, btrfs?, docker (enabled and the mirror has `docker_image`) or else
 cgroup?, then one exec hook per command: exec_on_success (effective list), exec_on_success_extra,

@@ -1,4 +1,4 @@
-"""The command provider (spec §6.2): any program, TUNASYNC_* env, fail_on_match, size_pattern."""
+"""The command provider (docs/compat.md §6.2): any program, TUNASYNC_* env, fail_on_match, size_pattern."""
 
 from __future__ import annotations
 

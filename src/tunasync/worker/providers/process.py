@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable
 
 from ..config_resolve import ResolvedMirror
@@ -16,7 +17,7 @@ from .base import Provider, ProviderError
 
 log = logging.getLogger(__name__)
 
-# Context keys the archive tier sets before a sync (DESIGN "rsync must not fetch evicted files again",
+# Context keys the archive tier sets before a sync (docs/archive.md: rsync never fetches an evicted file again;
 # archive/shadow.py): a small rsync rules file (`--exclude-from`), and the shadow tree of evicted
 # placeholders (`--compare-dest`). Command providers get them in these env vars.
 ARCHIVE_EXCLUDE_KEY = "archive_exclude_from"
@@ -80,7 +81,7 @@ class ProcessProvider(Provider):
         self._proc = None
 
 
-def last_group(pattern, text: str) -> str:
+def last_group(pattern: re.Pattern[str], text: str) -> str:
     """First capture group of the last match of `pattern` in `text`, "" when none."""
     last = None
     for last in pattern.finditer(text):  # noqa: B007 - we want the last one

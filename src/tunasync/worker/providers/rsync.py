@@ -1,4 +1,4 @@
-"""The rsync provider (spec §6.1): argv in Go's exact order, USER/RSYNC_PASSWORD, size from --stats.
+"""The rsync provider (docs/compat.md §6.1): argv in Go's exact order, USER/RSYNC_PASSWORD, size from --stats.
 
 On a failed rsync the log gets Go's `rsync error: <meaning>` line (quirk 30), and the error text is
 Go's `exit status 23` followed by the meaning, `exit status 23: Partial transfer due to error`, so

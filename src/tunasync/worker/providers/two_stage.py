@@ -1,4 +1,4 @@
-"""The two-stage rsync provider (spec §6.3): stage 1 without deletions and with a profile's
+"""The two-stage rsync provider (docs/compat.md §6.3): stage 1 without deletions and with a profile's
 excludes, then a full rsync into the same dir and log. A stage 1 failure stops the run.
 
 Kept from Go: `global.rsync_options`, `rsync_override` and `rsync_override_only` do not apply here

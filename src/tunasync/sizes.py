@@ -1,4 +1,4 @@
-"""Memory and byte sizes as Go's docker/go-units v0.5.0 `RAMInBytes` reads them (spec §4.2).
+"""Memory and byte sizes as Go's docker/go-units v0.5.0 `RAMInBytes` reads them (docs/compat.md §4.2).
 
 The number is everything up to the last digit, `.` or space, read as a Go float (strconv.ParseFloat:
 `.5G`, `5.`, `1e3`, `+5M`, `1e3M`, `1_000` are all numbers); a space may stand between number and
@@ -8,7 +8,8 @@ integer, as Go's int64() does. The archive tier uses the same reader for `bundle
 `cache_budget`, so "1GiB" and "1G" mean the same there too.
 
 Refused where Go returns a number anyway: NaN and infinities (Go's int64() of those is undefined).
-Upper bounds belong to the config models.
+Upper bounds belong to the config models. It lives below the worker and the archive tier, so both read
+sizes one way without importing each other.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""Memory sizes as go-units reads them (spec §4.2): binary units, bytes when bare."""
+"""Memory sizes as go-units reads them (docs/compat.md §4.2): binary units, bytes when bare."""
 
 import pytest
 
-from tunasync.worker.sizes import parse_size
+from tunasync.sizes import parse_size
 
 
 @pytest.mark.parametrize(
