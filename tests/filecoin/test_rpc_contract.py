@@ -115,6 +115,7 @@ async def test_docs_examples_parse_through_our_client(lotus_node):
         assert index.size == 0 and nbytes > 0
         assert (await c.sector_info("f01234", 9))["SectorNumber"] == 9
         assert await c.list_miners() == ["f01234"]
+        assert await c.network_name() == "lotus" and await c.block_delay() == 42
         # the docs key StateMarketDeals by a placeholder; a real node keys by decimal deal ID
         with pytest.raises(NetworkError, match="malformed deal ID 't026363'"):
             await c.market_deals()
@@ -204,6 +205,18 @@ def test_devnet_parameter_counts_are_lotus_openrpc(devnet):
         params = ["f01000" if isinstance(p, str) else p for p in params]  # the docs' example miner is not ours
         status, body = rpc(devnet.url, name, params)
         assert status == 200 and body.get("error", {}).get("code") != -32602, (name, body)
+
+
+def test_devnet_network_params_have_the_fields_lotus_documents(devnet):
+    """Lotus api.NetworkParams as in the docs' example: a client decoding it (Go, strict) finds every field."""
+    _, body = rpc(devnet.url, "Filecoin.StateGetNetworkParams", [])
+    ours, docs = body["result"], fixture("StateGetNetworkParams")["result"]
+    assert set(ours) == set(docs)
+    assert all(type(ours[k]) is type(docs[k]) for k in docs), {k: (ours[k], docs[k]) for k in docs}
+    _, head = rpc(devnet.url, "Filecoin.ChainHead", [])
+    # genesis + height x block delay lands on the head's timestamp (a tick may fall between the two calls)
+    expect = ours["GenesisTimestamp"] + head["result"]["Height"] * ours["BlockDelaySecs"]
+    assert abs(head["result"]["Blocks"][0]["Timestamp"] - expect) <= 2 * ours["BlockDelaySecs"] + 1
 
 
 def test_chain_head_is_a_full_tipset_with_real_cids(devnet):

@@ -138,7 +138,7 @@ class Doctor:
                      "(e.g. https://api.node.glif.io/rpc/v1)")
             return False
         try:
-            name = await self.lotus.call("Filecoin.StateNetworkName")
+            name = await self.lotus.network_name()
         except (NetworkError, OSError) as exc:
             fix = (f"start the devnet (`tunasync devnet`) or fix [archive] devnet_url ({self.ep.devnet})"
                    if self.ep.kind == "devnet" else
@@ -147,9 +147,7 @@ class Doctor:
             return False
         delay = DEFAULT_BLOCK_DELAY
         try:
-            params = await self.lotus.call("Filecoin.StateGetNetworkParams")
-            if isinstance(params, dict) and isinstance(params.get("BlockDelaySecs"), int) and params["BlockDelaySecs"] > 0:
-                delay = params["BlockDelaySecs"]
+            delay = await self.lotus.block_delay() or DEFAULT_BLOCK_DELAY
         except (NetworkError, OSError):
             pass  # older nodes: mainnet's 30 s
         self.add("lotus", True, f"{self.ep.lotus}: network {name!r}, epochs of {delay} s")

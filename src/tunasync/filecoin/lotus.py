@@ -184,6 +184,24 @@ class LotusClient:
             raise NetworkError(self.url, f"{m}: malformed answer")
         return res
 
+    async def network_name(self) -> str:
+        """The name of the chain the node follows ("mainnet", "calibrationnet"; Lotus' own devnet: "lotus")."""
+        m = "Filecoin.StateNetworkName"
+        res = await self.call(m)
+        if not isinstance(res, str):
+            raise NetworkError(self.url, f"{m}: malformed answer (not a string)")
+        return res
+
+    async def block_delay(self) -> int | None:
+        """Seconds per epoch from `StateGetNetworkParams` (Lotus api.NetworkParams.BlockDelaySecs); None when
+        the answer carries none (a gateway that trims it)."""
+        m = "Filecoin.StateGetNetworkParams"
+        res = await self.call(m)
+        if not isinstance(res, dict):
+            raise NetworkError(self.url, f"{m}: malformed answer (not an object)")
+        delay = res.get("BlockDelaySecs")
+        return delay if isinstance(delay, int) and not isinstance(delay, bool) and delay > 0 else None
+
     async def list_miners(self) -> list[str]:
         m = "Filecoin.StateListMiners"
         res = await self.call(m, None)

@@ -166,10 +166,14 @@ async def call(net: Devnet, method: str, args: list[Any]) -> Any:
         return net.chain.tipsets.json()
     if method == "Filecoin.StateNetworkName":
         return NETWORK_NAME
-    if method == "Filecoin.StateGetNetworkParams":  # Lotus api.NetworkParams; the upgrade heights left out
-        return {"NetworkName": NETWORK_NAME, "BlockDelaySecs": max(1, round(net.chain.epoch_seconds)),
+    if method == "Filecoin.StateGetNetworkParams":  # Lotus api.NetworkParams; no upgrade heights (none happen here)
+        delay = max(1, round(net.chain.epoch_seconds))
+        head = net.chain.tipsets.header
+        # the devnet starts at a late height and may tick faster than a second: the genesis a client would
+        # compute back from the head (genesis + height x delay = the head's timestamp, as on a real chain)
+        return {"NetworkName": NETWORK_NAME, "BlockDelaySecs": delay,
                 "ConsensusMinerMinPower": "0", "PreCommitChallengeDelay": 10, "ForkUpgradeParams": {},
-                "Eip155ChainID": 31415926}
+                "Eip155ChainID": 31415926, "GenesisTimestamp": head["Timestamp"] - head["Height"] * delay}
     if method == "Filecoin.StateMarketStorageDeal":
         deal_id = args[0]
         rows = await net.db(net.store.deals, "deal_id = ?", (deal_id,))
