@@ -111,6 +111,8 @@ async def assert_nothing_lost(ctx: ArchiveCtx, files: dict[str, bytes]) -> Check
     """Every file is on disk with its bytes, or evicted and retrievable from the network, verified
     against its CID, byte-identical."""
     out = Check()
+    # the running totals (archive status, /archive) equal a count of the rows after whatever happened
+    assert ctx.index.db.read(lambda r: r.files.totals_drift()) == {}, "file_totals drifted from the rows"
     scratch = ctx.ms.dir / "verify"
     scratch.mkdir(exist_ok=True)
     for rel, data in files.items():

@@ -3,8 +3,9 @@ function, one database thread per index with group commit.
 
 The migration tests build an index with each earlier layout: the one the code wrote before the index
 had a version (tests/data/archive/index_v0.sql: that code's SCHEMA and scan-log DDL, copied verbatim)
-and version 1 (index_v1.sql: what version 1's code created, read back from sqlite_master); they fill
-every table with rows in every state, open it with today's code and compare every row.
+and versions 1 and 2 (index_v1.sql, index_v2.sql: what those versions' code created, read back from
+sqlite_master); they fill every table with rows in every state, open it with today's code and compare
+every row, and the running totals version 3 added with a count of those rows.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from tunasync.archive.scan import scan
 from tunasync.errors import ArchiveError
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "archive"
-V0, V1 = DATA / "index_v0.sql", DATA / "index_v1.sql"
+V0, V1, V2 = DATA / "index_v0.sql", DATA / "index_v1.sql", DATA / "index_v2.sql"
+LAYOUT_VERSION = {"v0-never-scanned": 0, "v0-scanned": 0, "v1": 1, "v2": 2}
 TABLES = ("files", "bundles", "bundle_files", "copies", "foreign_copies", "journal", "meta")
 
 
@@ -50,8 +52,8 @@ def build_old(path: Path, tree: Path, layout: str) -> None:
     """An index as an earlier version left it: a file in every state, bundles in every state, copies,
     foreign copies, an open journal entry and a scan snapshot token."""
     tables, log = v0_parts()
-    if layout == "v1":
-        tables, log = V1.read_text(), ""
+    if layout in ("v1", "v2"):
+        tables, log = (V1 if layout == "v1" else V2).read_text(), ""
     rows = []
     for i, state in enumerate(FileState):
         rel = f"pool/{state.value}.deb"
@@ -89,10 +91,10 @@ def build_old(path: Path, tree: Path, layout: str) -> None:
         db.execute("INSERT INTO journal VALUES (1, 'evict', 'pool/stored.deb', NULL, 'unlinking', '{}', 3.25)")
         db.execute("INSERT OR REPLACE INTO meta VALUES ('archive.scan.snapshot', 'token-of-the-last-snapshot')")
         db.execute("INSERT INTO meta VALUES ('other', 'kept')")
-        assert db.execute("PRAGMA user_version").fetchone()[0] == (1 if layout == "v1" else 0)
+        assert db.execute("PRAGMA user_version").fetchone()[0] == LAYOUT_VERSION[layout]
 
 
-@pytest.mark.parametrize("layout", ["v0-never-scanned", "v0-scanned", "v1"])
+@pytest.mark.parametrize("layout", ["v0-never-scanned", "v0-scanned", "v1", "v2"])
 def test_an_index_of_an_earlier_version_migrates_with_every_row(tmp_path, layout):
     tree, path = tmp_path / "tree", tmp_path / "ix" / "index.sqlite"
     path.parent.mkdir()
@@ -100,7 +102,7 @@ def test_an_index_of_an_earlier_version_migrates_with_every_row(tmp_path, layout
     with_scan_log = layout != "v0-never-scanned"
     before = dump(path)
     ix = ArchiveIndex(path)
-    assert ix.db.found_version == (1 if layout == "v1" else 0)
+    assert ix.db.found_version == LAYOUT_VERSION[layout]
     after = dump(path)
     meta = dict(after.pop("meta"))
     before_meta = dict(before.pop("meta"))
@@ -113,7 +115,8 @@ def test_an_index_of_an_earlier_version_migrates_with_every_row(tmp_path, layout
     with connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == VERSION
         triggers = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
-        assert triggers == {"scan_log_insert", "scan_log_update", "scan_log_delete"}
+        assert triggers == {"scan_log_insert", "scan_log_update", "scan_log_delete",
+                            "file_totals_insert", "file_totals_update", "file_totals_delete"}
         indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index' "
                                             "AND name NOT LIKE 'sqlite_%'")}
         assert indexes == {"files_due", "files_bundle_path", "files_cid", "bundles_piece"}
@@ -127,6 +130,10 @@ def test_an_index_of_an_earlier_version_migrates_with_every_row(tmp_path, layout
     assert ix.verified_copies("baga1") == 1 and ix.foreign("bafkforeign") == (3, "bagaforeign", 9.5)
     assert [(j.op, j.path, j.step) for j in ix.journal_open()] == [("evict", "pool/stored.deb", "unlinking")]
     assert ix.get("gone/upstream.deb").deleted
+    # the running totals were counted from the rows: one file in each state, one deleted upstream
+    assert ix.db.read(lambda r: r.files.totals_drift()) == {}
+    assert {s: t.files for s, t in ix.counts().items()} == {s.value: 1 for s in FileState}
+    assert ix.db.read(lambda r: r.files.deleted_total()) == (1, 5)
     # the scanner sees the files on disk as unchanged: nothing to re-hash after the upgrade
     res = scan(str(tree), ix)
     assert res.changed == [] and res.deleted == [] and res.files == len(FileState) - 1

@@ -30,7 +30,17 @@ from .rows import (
     StateTotal,
     StatRow,
 )
-from .schema import BULK_DEFERRED, SCAN_LOG_TRIGGERS, SNAPSHOT_TOKEN_KEY, create_scan_log, scan_log_ready
+from .schema import (
+    BULK_DEFERRED,
+    DAY_NS,
+    SCAN_LOG_TRIGGERS,
+    SNAPSHOT_TOKEN_KEY,
+    count_totals,
+    create_scan_log,
+    pause_totals,
+    scan_log_ready,
+    totals_ready,
+)
 from .states import (
     BundleState,
     FileState,
@@ -212,20 +222,27 @@ class Files:
             rows).rowcount
 
     def defer_indexes(self) -> None:
-        """A bulk load begins: drop the indexes it would fill in random order (schema.BULK_DEFERRED)."""
+        """A bulk load begins: drop the indexes it would fill in random order (schema.BULK_DEFERRED) and
+        the running totals' triggers (a counter update per row for nothing: counted once at the end)."""
         for name in BULK_DEFERRED:
             self.c.execute(f"DROP INDEX IF EXISTS {name}")
+        pause_totals(self.c)
 
     def build_indexes(self) -> None:
-        """A bulk load ends: build those indexes, each in one sorted pass."""
+        """A bulk load ends: build those indexes, each in one sorted pass, and count the totals."""
         for sql in BULK_DEFERRED.values():
             self.c.execute(sql)
+        if not totals_ready(self.c):
+            count_totals(self.c)
 
     def any(self) -> bool:
         return self.c.execute("SELECT 1 FROM files LIMIT 1").fetchone() is not None
 
     def live_count(self) -> int:
         """Rows a scan expects on disk: not deleted upstream, not evicted by us."""
+        if totals_ready(self.c):
+            return int(self.c.execute("SELECT COALESCE(SUM(files), 0) FROM file_totals WHERE deleted = 0 "
+                                      "AND state != 'evicted'").fetchone()[0])
         return int(self.c.execute("SELECT COUNT(*) FROM files WHERE deleted = 0 AND state != 'evicted'")
                    .fetchone()[0])
 
@@ -305,16 +322,43 @@ class Files:
         return [FileRecord.from_row(r) for r in
                 self.c.execute("SELECT * FROM files WHERE cid = ? ORDER BY path", (cid,))]
 
+    # -- running totals (schema.py `file_totals`): sums of counter rows, or of the rows themselves while
+    # the counters are not trusted (a bulk load under way) --------------------------------------------
     def counts(self) -> dict[str, StateTotal]:
+        """state -> (files, bytes) of the files upstream still has."""
         out = {s.value: StateTotal(0, 0) for s in FileState}
-        for state, n, b in self.c.execute(
-                "SELECT state, COUNT(*), COALESCE(SUM(size), 0) FROM files WHERE deleted = 0 GROUP BY state"):
-            out[state] = StateTotal(n, b)
+        sql = ("SELECT state, SUM(files), SUM(bytes) FROM file_totals WHERE deleted = 0 GROUP BY state"
+               if totals_ready(self.c) else
+               "SELECT state, COUNT(*), COALESCE(SUM(size), 0) FROM files WHERE deleted = 0 GROUP BY state")
+        for state, n, b in self.c.execute(sql):
+            out[state] = StateTotal(int(n), int(b))
         return out
 
     def deleted_total(self) -> StateTotal:
-        n, b = self.c.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM files WHERE deleted = 1").fetchone()
-        return StateTotal(n, b)
+        sql = ("SELECT COALESCE(SUM(files), 0), COALESCE(SUM(bytes), 0) FROM file_totals WHERE deleted = 1"
+               if totals_ready(self.c) else
+               "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM files WHERE deleted = 1")
+        n, b = self.c.execute(sql).fetchone()
+        return StateTotal(int(n), int(b))
+
+    def totals_drift(self) -> dict[tuple[str, int, int, int], tuple[int, int]]:
+        """Counter rows that differ from a count of `files` (key -> (files, bytes) off by): {} when
+        exact. For tests and checks; reads every row."""
+        if not totals_ready(self.c):
+            return {("triggers missing", 0, 0, 0): (0, 0)}
+        want: dict[tuple[str, int, int, int], tuple[int, int]] = {}
+        for st, d, ne, day, n, b in self.c.execute(
+                f"SELECT state, deleted, size > 0, mtime_ns / {DAY_NS}, COUNT(*), COALESCE(SUM(size), 0) "
+                "FROM files GROUP BY 1, 2, 3, 4"):
+            want[(st, int(d), int(ne), int(day))] = (int(n), int(b))
+        have = {(st, int(d), int(ne), int(day)): (int(n), int(b)) for st, d, ne, day, n, b in self.c.execute(
+            "SELECT state, deleted, nonempty, day, files, bytes FROM file_totals")}
+        out = {}
+        for key in want.keys() | have.keys():
+            h, w = have.get(key, (0, 0)), want.get(key, (0, 0))
+            if h != w:
+                out[key] = (h[0] - w[0], h[1] - w[1])
+        return out
 
     def hashed_unbundled(self) -> list[BundleMember]:
         """Files hashed and not stored anywhere yet (no bundle, no foreign copies)."""
@@ -364,10 +408,37 @@ class Files:
         return where, [*(s.value for s in q.states), q.mtime_before_ns, q.min_size, *q.holding_bundles]
 
     def due_total(self, q: DueQuery) -> StateTotal:
-        """Files and bytes the rule lets go now, copies aside (`evictable_now`; files_due alone)."""
+        """Files and bytes the rule lets go now, copies aside (`evictable_now`).
+
+        From the running totals: the whole days before the cutoff's day are summed from `file_totals`
+        (less the files of those days in holding bundles, rare, found through files_bundle_path); the
+        cutoff's own day is asked of the rows with the rule's query itself (files_due, one day of
+        mtimes). The rows alone answer when the totals cannot: a bulk load under way, a size floor
+        above one byte, a cutoff within a day of the epoch."""
         where, args = self._due(q)
-        n, b = self.c.execute(f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM files WHERE {where}", args).fetchone()
-        return StateTotal(n, b)
+        day = q.mtime_before_ns // DAY_NS
+        if q.min_size > 1 or day < 1 or not totals_ready(self.c):
+            n, b = self.c.execute(f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM files WHERE {where}",
+                                  args).fetchone()
+            return StateTotal(int(n), int(b))
+        start = day * DAY_NS
+        states = [s.value for s in q.states]
+        marks = ", ".join("?" * len(states))
+        nonempty = " AND nonempty = 1" if q.min_size == 1 else ""
+        n1, b1 = self.c.execute(
+            "SELECT COALESCE(SUM(files), 0), COALESCE(SUM(bytes), 0) FROM file_totals "
+            f"WHERE state IN ({marks}) AND deleted = 0{nonempty} AND day < ?", [*states, day]).fetchone()
+        n2, b2 = 0, 0
+        if q.holding_bundles:
+            held = ", ".join("?" * len(q.holding_bundles))
+            n2, b2 = self.c.execute(
+                # unary + keeps files_due out of it: the holding bundles' rows are the few to read
+                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM files WHERE bundle_id IN "
+                f"(SELECT id FROM bundles WHERE state IN ({held})) AND +state IN ({marks}) AND +deleted = 0 "
+                "AND +mtime_ns < ? AND +size >= ?", [*q.holding_bundles, *states, start, q.min_size]).fetchone()
+        n3, b3 = self.c.execute(f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM files WHERE {where} AND mtime_ns >= ?",
+                                [*args, start]).fetchone()
+        return StateTotal(int(n1) - int(n2) + int(n3), int(b1) - int(b2) + int(b3))
 
     def due_groups(self, q: DueQuery) -> list[tuple[int | None, int]]:
         """(bundle_id, files due) per bundle, the bundle with the oldest due file first."""

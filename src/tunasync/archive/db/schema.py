@@ -7,6 +7,9 @@ Version 2 indexes the eviction rule's query: `files_due` (state, deleted, mtime_
 answers `evictable_now` and the next evictions from the index alone, `files_bundle_path` pages a
 bundle's files by path; they replace `files_state`, `files_bundle` and `files_mtime` (their prefixes,
 or no longer asked).
+Version 3 keeps running totals: `file_totals` holds, per (state, deleted, non-empty, day of mtime),
+the files and bytes of `files`, kept exact by triggers, so `archive status`, the manager's figures and
+`evictable_now` sum a few thousand counter rows instead of scanning a million (see `TOTALS_TRIGGERS`).
 
 A migration runs in one transaction at open, before anything else touches the file; an index newer
 than this code is refused (its rows may mean things this code does not know).
@@ -26,7 +29,7 @@ def _in(values: type[FileState] | type[BundleState]) -> str:
     return ", ".join(f"'{v.value}'" for v in values)
 
 
-VERSION = 2
+VERSION = 3
 
 FILES_TABLE = f"""
 CREATE TABLE IF NOT EXISTS files (
@@ -130,6 +133,33 @@ SCAN_LOG_TRIGGERS = {
                        "BEGIN INSERT INTO scan_log (path) VALUES (OLD.path); "
                        "INSERT INTO scan_log (path) SELECT NEW.path WHERE NEW.path IS NOT OLD.path; END",
 }
+# Running totals of `files` (version 3). One row per (state, deleted, nonempty, day): `day` is the mtime's
+# whole days since the epoch (SQLite's integer division, so it truncates toward zero), `nonempty` is
+# size > 0 (empty files never leave the disk). The triggers keep each row exact under every write to
+# `files`: an insert adds, a delete subtracts, an update that moves a row to another key or changes its
+# size does both. Rows that reach zero stay (their number is bounded by the days seen). A bulk load
+# (a first index) drops the triggers for its duration and counts once at its end (`count_totals`);
+# without all three triggers the totals are not trusted and readers count the rows (`totals_ready`).
+DAY_NS = 86_400 * 10**9
+TOTALS_TABLE = ("CREATE TABLE IF NOT EXISTS file_totals (state TEXT NOT NULL, deleted INTEGER NOT NULL, "
+                "nonempty INTEGER NOT NULL, day INTEGER NOT NULL, files INTEGER NOT NULL, bytes INTEGER NOT NULL, "
+                "PRIMARY KEY (state, deleted, nonempty, day)) WITHOUT ROWID")
+_ADD = ("INSERT INTO file_totals (state, deleted, nonempty, day, files, bytes) "
+        f"VALUES (NEW.state, NEW.deleted, NEW.size > 0, NEW.mtime_ns / {DAY_NS}, 1, NEW.size) "
+        "ON CONFLICT (state, deleted, nonempty, day) DO UPDATE SET files = files + 1, bytes = bytes + excluded.bytes;")
+_SUB = ("UPDATE file_totals SET files = files - 1, bytes = bytes - OLD.size WHERE state = OLD.state "
+        f"AND deleted = OLD.deleted AND nonempty = (OLD.size > 0) AND day = OLD.mtime_ns / {DAY_NS};")
+TOTALS_TRIGGERS = {
+    "file_totals_insert": f"CREATE TRIGGER file_totals_insert AFTER INSERT ON files BEGIN {_ADD} END",
+    "file_totals_delete": f"CREATE TRIGGER file_totals_delete AFTER DELETE ON files BEGIN {_SUB} END",
+    "file_totals_update": "CREATE TRIGGER file_totals_update AFTER UPDATE OF state, deleted, size, mtime_ns ON files "
+                          "WHEN OLD.state IS NOT NEW.state OR OLD.deleted IS NOT NEW.deleted OR OLD.size IS NOT NEW.size "
+                          f"OR OLD.mtime_ns / {DAY_NS} IS NOT NEW.mtime_ns / {DAY_NS} BEGIN {_SUB} {_ADD} END",
+}
+TOTALS_COUNT = ("INSERT INTO file_totals (state, deleted, nonempty, day, files, bytes) "
+                f"SELECT state, deleted, size > 0, mtime_ns / {DAY_NS}, COUNT(*), COALESCE(SUM(size), 0) FROM files "
+                "GROUP BY 1, 2, 3, 4")
+
 SNAPSHOT_TOKEN_KEY = "archive.scan.snapshot"  # meta: the token a scan snapshot must carry to be used
 
 
@@ -151,12 +181,35 @@ def create_scan_log(conn: sqlite3.Connection) -> None:
                  (SNAPSHOT_TOKEN_KEY, "invalidated-by-scan-log-creation"))
 
 
+def totals_ready(conn: sqlite3.Connection) -> bool:
+    """True when `file_totals` exists with exactly our triggers (then it is exact, see TOTALS_TRIGGERS)."""
+    rows = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'file_totals%'")
+    return dict(rows.fetchall()) == TOTALS_TRIGGERS
+
+
+def pause_totals(conn: sqlite3.Connection) -> None:
+    """A bulk load begins: no per-row trigger; readers count rows until `count_totals`."""
+    for name in TOTALS_TRIGGERS:
+        conn.execute(f"DROP TRIGGER IF EXISTS {name}")
+
+
+def count_totals(conn: sqlite3.Connection) -> None:
+    """(Re)count the totals from the rows in one pass and (re)create their triggers."""
+    conn.execute(TOTALS_TABLE)
+    pause_totals(conn)
+    conn.execute("DELETE FROM file_totals")
+    conn.execute(TOTALS_COUNT)
+    for sql in TOTALS_TRIGGERS.values():
+        conn.execute(sql)
+
+
 def _create(conn: sqlite3.Connection) -> None:
     conn.execute(FILES_TABLE)
     _script(conn, FILES_INDEXES)
     conn.execute(BUNDLES_TABLE)
     _script(conn, OTHER_TABLES)
     create_scan_log(conn)
+    count_totals(conn)
 
 
 def _script(conn: sqlite3.Connection, script: str) -> None:
@@ -206,8 +259,13 @@ def _from_1(conn: sqlite3.Connection) -> None:
     _script(conn, FILES_INDEXES)
 
 
+def _from_2(conn: sqlite3.Connection) -> None:
+    """The running totals, counted from the rows."""
+    count_totals(conn)
+
+
 # MIGRATIONS[v] brings a version-v index to v + 1.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _from_0, 1: _from_1}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _from_0, 1: _from_1, 2: _from_2}
 
 
 def migrate(conn: sqlite3.Connection, path: str) -> int:
@@ -224,6 +282,8 @@ def migrate(conn: sqlite3.Connection, path: str) -> int:
             conn.execute(f"PRAGMA user_version = {VERSION}")
         for sql in BULK_DEFERRED.values():  # back after a bulk load that did not finish
             conn.execute(sql)
+        if not totals_ready(conn):  # likewise
+            count_totals(conn)
     except BaseException:
         conn.execute("ROLLBACK")
         raise
