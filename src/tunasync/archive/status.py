@@ -11,6 +11,8 @@ from .index import ArchiveIndex
 from .policy import WAITING_STATES, Policy, due_query, evict_after
 from .states import FileState
 
+PROBLEM_KEY = "store_problem"  # index meta: why the last store run gave up on a bundle ("" = it did not)
+
 
 def next_evictions(index: ArchiveIndex, policy: Policy, limit: int = 10) -> list[dict[str, Any]]:
     """The files on disk that become due first (by mtime); empty files never leave and are not listed,

@@ -29,11 +29,11 @@ from .copycheck import bundle_copies
 from .dealfail import DealFailure, DealWatch, common_reason
 from .index import Bundle
 from .states import OPEN_BUNDLE_STATES, BundleState
+from .status import PROBLEM_KEY
 
 log = logging.getLogger(__name__)
 
 OPEN_STATES = OPEN_BUNDLE_STATES
-PROBLEM_KEY = "store_problem"  # index meta: why the last store run gave up on a bundle ("" = it did not)
 
 
 @dataclass

@@ -105,10 +105,9 @@ def command() -> None:
 @click.argument("mirror", required=False)
 def status_cmd(config: Path, as_json: bool, mirror: str | None) -> None:
     """Files and bytes per state, copies per piece, bundles and the next evictions of each mirror."""
+    # a read of counters: no network, store or rich (unless printing tables) on this path
     from ..archive.index import ArchiveIndex
-    from ..archive.status import figures, next_evictions
-    from ..archive.store import PROBLEM_KEY
-    from .archive_view import console, status_tables
+    from ..archive.status import PROBLEM_KEY, figures, next_evictions
 
     out = {}
     for ms in _setup(config, mirror).mirrors:
@@ -121,6 +120,8 @@ def status_cmd(config: Path, as_json: bool, mirror: str | None) -> None:
     if as_json:
         click.echo(json.dumps(out if mirror is None else out[mirror], indent=1))
         return
+    from .archive_view import console, status_tables
+
     con = console()
     for name, figs in out.items():
         for table in status_tables(name, figs, figs["next"]):
@@ -296,7 +297,6 @@ def repair_cmd(config: Path, dry_run: bool, wait: float, poll: float, as_json: b
 def ls_cmd(config: Path, as_json: bool, show_deleted: bool, mirror: str, path: str) -> None:
     """State, CID and verified copies of each file under PATH."""
     from ..archive.index import ArchiveIndex
-    from .archive_view import console, files_table
 
     setup = _setup(config, mirror)
     (ms,) = setup.mirrors
@@ -321,6 +321,8 @@ def ls_cmd(config: Path, as_json: bool, show_deleted: bool, mirror: str, path: s
     if as_json:
         click.echo(json.dumps(rows, indent=1))
     elif rows and sys.stdout.isatty():
+        from .archive_view import console, files_table
+
         console().print(files_table(rows))
     elif rows:  # plain columns for pipes and scripts
         for r in rows:
