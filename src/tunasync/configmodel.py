@@ -1,9 +1,10 @@
 """What every TOML config section model shares, below the worker and the archive tier alike.
 
 `Section` is the strict pydantic base: a string where a number belongs is an error, never a conversion
-(as BurntSushi/toml decides), unknown keys are errors, and attribute docstrings become the field
-descriptions the README's config reference is generated from. `size_value` reads a go-units size
-("256M", "1GiB" or a plain number of bytes) for the size keys of any section.
+(as BurntSushi/toml decides), unknown keys are errors. Attribute docstrings are the descriptions of the
+README's config reference (read from the source by `tunasync.configref`, not at every import).
+`size_value` reads a go-units size ("256M", "1GiB" or a plain number of bytes) for the size keys of any
+section.
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ from .sizes import parse_size
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True, validate_default=False,
-                              use_attribute_docstrings=True)
+    model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True, validate_default=False)
 
 
 def size_value(value: Any) -> int:

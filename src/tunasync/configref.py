@@ -10,7 +10,10 @@ The README carries the output between `<!-- config-reference:begin -->` and `<!-
 from __future__ import annotations
 
 import argparse
+import ast
+import inspect
 import sys
+import textwrap
 import types
 import typing
 from pathlib import Path
@@ -83,15 +86,37 @@ def _range(name: str, field: Any) -> str:
     return f" ({lo.lstrip('>') if lo else ''}..{hi})" if not lo.startswith(">") else f" ({lo}, ≤{hi})"
 
 
+def attribute_docs(model: type[BaseModel]) -> dict[str, str]:
+    """Each field's attribute docstring (the string right below its annotation), read from the source of
+    the model and its bases. Read here rather than by pydantic's `use_attribute_docstrings`, which parses
+    every model's source each time a process imports it (a worker, `tunasync archive status`)."""
+    docs: dict[str, str] = {}
+    for cls in reversed(model.__mro__):
+        if not (isinstance(cls, type) and issubclass(cls, BaseModel)) or cls is BaseModel:
+            continue
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+        except (OSError, TypeError):
+            continue
+        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+        for stmt, nxt in zip(body, body[1:], strict=False):
+            if (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
+                    and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
+                    and isinstance(nxt.value.value, str)):
+                docs[stmt.target.id] = inspect.cleandoc(nxt.value.value)
+    return docs
+
+
 def section_table(model: type[BaseModel], skip: tuple[str, ...] = ()) -> list[str]:
     rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    docs = attribute_docs(model)
     for name, field in model.model_fields.items():
         if name in skip or field.exclude:
             continue
         annotation = field.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             continue
-        desc = (field.description or "").replace("|", "\\|").replace("\n", " ")
+        desc = (field.description or docs.get(name, "")).replace("|", "\\|").replace("\n", " ")
         rows.append(f"| `{field.alias or name}` | {_type(annotation)}{_range(name, field)} | {_default(name, field)} "
                     f"| {desc} |")
     return rows
