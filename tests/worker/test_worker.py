@@ -191,6 +191,14 @@ async def test_worker_started_before_the_manager_and_manager_restart(tmp_path):
                 while not workers:
                     await asyncio.sleep(0.05)
                     _, workers = await get_json(f"{base}/workers")
+            # the second run's status reached this manager before it stops (a worker keeps only the latest
+            # undelivered status per mirror, so one still in flight would be replaced by the third run's)
+            async with asyncio.timeout(20):
+                while True:
+                    _, hist = await get_json(f"{base}/workers/dut/jobs/a/history")
+                    if hist and len(hist) >= 2:
+                        break
+                    await asyncio.sleep(0.05)
         # manager down, a run happens, manager back (same database): re-registered, status delivered
         await post(f"http://127.0.0.1:{port}/", b'{"cmd":"start","mirror_id":"a"}')
         await wait_until(lambda: w.jobs["a"].runs >= 3 and not w.jobs["a"].running)
