@@ -6,7 +6,8 @@ real store path (`tunasync archive store`, large bundles, copies = 2). `keep_yea
 --evict files of it are due. Then, on a second byte-identical tree, `find -newermt -delete` removes
 the same files (the reference), and `tunasync archive evict` evicts them for real: copies re-checked
 on chain per bundle, one verified piece retrieval per bundle, journaled batches, fsyncs. Ratio = find
-time / evict time (goal >= 0.25x). Then `archive status --json` (goal < 1 s, process start included)
+time / evict time (goal >= 0.25x); the seeding store's peak RSS has a goal of its own (<= 250 MB up
+to 1M files, 300 MB up to 2M). Then `archive status --json` (goal < 1 s, process start included)
 and `archive ls` of one directory, on the index of --files files, half of them evicted.
 Peak RSS of each command comes from wait4 on the child.
 """
@@ -32,6 +33,11 @@ PY = sys.executable
 YEAR_DAYS = 365.2425
 STATUS_GOAL = 1.0
 RATIO_GOAL = 0.25
+
+
+def store_rss_goal(n: int) -> int:
+    """Peak RSS goal of `archive store` in MB: 250 up to 1M files, 300 up to 2M (issue 14)."""
+    return 250 if n <= 1_000_000 else 300
 
 
 def add_args(ap: argparse.ArgumentParser) -> None:
@@ -163,6 +169,9 @@ def run(args: Any) -> list[str]:
             secs, rss, _ = _timed_rss(_cli(conf, "store", "scale", "--wait", "1800", "--poll", "1"))
             print(f"seeded: archive store (scan, hash, pack, offer, wait for copies) {secs:.1f} s, "
                   f"peak RSS {rss} MB", flush=True)
+            goal = store_rss_goal(n)
+            lines.append(f"{'PASS' if rss <= goal else 'MISS'} archive store of {n:,} files: peak RSS {rss} MB "
+                         f"(goal <= {goal} MB; {secs:.0f} s, {CPU['last']:.0f} s CPU)")
             st = json.loads(_timed_rss(_cli(conf, "status", "scale", "--json"))[2])
             due = st["evictable_now"]["files"]
             print(f"stored {st['states']['stored']['files']:,} files in {sum(b['count'] for b in st['bundles'].values())}"

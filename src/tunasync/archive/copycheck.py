@@ -125,10 +125,12 @@ def settle(results: list[object]) -> None:
             raise r
 
 
-async def check_foreign(ctx: ArchiveCtx, recs: list[FileRecord]) -> int:
-    """Foreign-copy check of hashed files (bounded concurrency); returns how many need no upload."""
+async def check_foreign(ctx: ArchiveCtx, recs: list[FileRecord], *, start: int = 0, total: int | None = None) -> int:
+    """Foreign-copy check of hashed files (bounded concurrency); returns how many need no upload.
+    `start`, `total`: where this batch is in a longer run (the progress figures)."""
     sem = asyncio.Semaphore(ctx.concurrency)
-    done = 0
+    done = start
+    total = len(recs) if total is None else total
     stored = 0
 
     async def one(rec: FileRecord) -> None:
@@ -137,7 +139,7 @@ async def check_foreign(ctx: ArchiveCtx, recs: list[FileRecord]) -> int:
             if await count_foreign(ctx, rec) >= ctx.policy.copies:
                 stored += 1
             done += 1
-            ctx.progress("copies", done, len(recs), rec.path)
+            ctx.progress("copies", done, total, rec.path)
 
     settle(await asyncio.gather(*(one(r) for r in recs), return_exceptions=True))
     return stored

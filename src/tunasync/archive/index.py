@@ -140,7 +140,43 @@ class ArchiveIndex:
         """Files hashed and not stored anywhere yet (no bundle, no foreign copies)."""
         return self.db.read(lambda r: r.files.hashed_unbundled())
 
+    def hashed_unbundled_page(self, after: str | None, limit: int) -> list[BundleMember]:
+        """`hashed_unbundled`, `limit` files at a time by path, after `after` (None: from the start)."""
+        return self.db.read(lambda r: r.files.hashed_unbundled_page(after, limit))
+
+    def hashed_unbundled_records(self, after: str | None, limit: int) -> list[FileRecord]:
+        """The whole rows of `hashed_unbundled_page` (what the foreign-copy check needs)."""
+        return self.db.read(lambda r: r.files.hashed_unbundled_records(after, limit))
+
+    def iter_hashed_unbundled(self, page: int = 10_000) -> Iterator[BundleMember]:
+        """Every file of `hashed_unbundled` in path order, read a page at a time (bounded memory)."""
+        after: str | None = None
+        while True:
+            rows = self.hashed_unbundled_page(after, page)
+            yield from rows
+            if len(rows) < page:
+                return
+            after = rows[-1].path
+
     # -- bundles -------------------------------------------------------------------------------
+    def new_bundle_range(self, first: str, last: str) -> tuple[int, int]:
+        """`new_bundle` of every hashed, unbundled file with first <= path <= last; (bundle id, files)."""
+        now = time.time()
+        return self.db.write(lambda r: r.bundles.create_range(first, last, now))
+
+    def bundle_members_page(self, bid: int, after: str | None, limit: int) -> list[BundleMember]:
+        return self.db.read(lambda r: r.bundles.members_page(bid, after, limit))
+
+    def iter_bundle_members(self, bid: int, page: int = 10_000) -> Iterator[BundleMember]:
+        """A bundle's members in path order, read a page at a time (bounded memory)."""
+        after: str | None = None
+        while True:
+            rows = self.bundle_members_page(bid, after, page)
+            yield from rows
+            if len(rows) < page:
+                return
+            after = rows[-1].path
+
     def new_bundle(self, members: list[tuple[str, str, int, int]]) -> int:
         """Create a bundle of (path, cid, size, mtime_ns) and move its files to `storing`."""
         now = time.time()

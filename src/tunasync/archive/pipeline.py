@@ -38,6 +38,7 @@ from .upstream import check_evicted
 log = logging.getLogger(__name__)
 
 REPAIR_EVERY = 6 * 3600.0  # seconds between chain checks of stored pieces in the after-sync runs
+FOREIGN_PAGE = 2000  # files asked about at a time in the foreign-copy check
 
 
 class MirrorLock:
@@ -188,9 +189,18 @@ async def scan_and_hash(ctx: ArchiveCtx, report: RunReport, check_upstream: bool
 async def find_foreign(ctx: ArchiveCtx, report: RunReport) -> None:
     if ctx.net is None or not ctx.policy.count_foreign_copies:
         return
-    recs = await ctx.index.call(lambda: [r for r in ctx.index.files(FileState.HASHED) if r.bundle_id is None])
-    if recs:
-        report.foreign = await check_foreign(ctx, recs)
+    # a page of files at a time: a first index may leave millions hashed
+    total = (await ctx.index.call(ctx.index.counts))[FileState.HASHED.value][0]
+    after: str | None = None
+    done = 0
+    while True:
+        recs = await ctx.index.call(ctx.index.hashed_unbundled_records, after, FOREIGN_PAGE)
+        if recs:
+            report.foreign += await check_foreign(ctx, recs, start=done, total=total)
+            done += len(recs)
+        if len(recs) < FOREIGN_PAGE:
+            return
+        after = recs[-1].path
 
 
 async def maintain(ctx: ArchiveCtx, *, poll: float = 2.0, now: datetime | None = None) -> RunReport:

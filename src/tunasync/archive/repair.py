@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import shutil
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from ..content.car import write_bundle_car
@@ -23,7 +24,7 @@ from ..errors import ContentError, NetworkError
 from ..filecoin.retriever import provider_candidates
 from .context import ArchiveCtx
 from .copycheck import bundle_copies, foreign_check
-from .index import Bundle
+from .index import ArchiveIndex, Bundle, BundleMember
 from .restore import restore_file
 from .states import BundleState, FileState
 from .store import StoreReport, ensure_car, mark_stored, store_round
@@ -48,10 +49,9 @@ async def rebuild_from_network(ctx: ArchiveCtx, b: Bundle, providers: list[str])
     net = ctx.need_net()
     scratch = ms.tmp_dir / f"rebuild-{b.id}"
     await asyncio.to_thread(shutil.rmtree, scratch, True)
-    members = await index.call(index.bundle_members, b.id)
     cands = await provider_candidates(net.chain, providers, CID.decode(b.piece_cid))
     try:
-        for path, cid, size, _mtime in members:
+        async for path, cid, size, _mtime in _members(index, b.id):
             dest = scratch / path
             await asyncio.to_thread(dest.parent.mkdir, parents=True, exist_ok=True)
             if await asyncio.to_thread(_link_if_unchanged, ctx, path, cid, str(dest)):
@@ -65,7 +65,8 @@ async def rebuild_from_network(ctx: ArchiveCtx, b: Bundle, providers: list[str])
             if got.size != size:
                 raise ContentError(f"{path}: retrieved {got.size} bytes, recorded {size}")
         out = ms.car_path(b.id)
-        await ctx.to_thread(write_bundle_car, str(scratch), [m[0] for m in members], str(out), ms.profile)
+        paths = (m.path for m in index.iter_bundle_members(b.id))  # read a page at a time by the writer
+        await ctx.to_thread(write_bundle_car, str(scratch), paths, str(out), ms.profile)
         piece = await ctx.to_thread(piece_of_file, str(out))
         if str(piece.v1) != b.piece_cid or piece.padded_size != b.padded_size:
             await asyncio.to_thread(out.unlink, True)
@@ -76,6 +77,18 @@ async def rebuild_from_network(ctx: ArchiveCtx, b: Bundle, providers: list[str])
         return False
     finally:
         await asyncio.to_thread(shutil.rmtree, scratch, True)
+
+
+async def _members(index: ArchiveIndex, bid: int, page: int = 1000) -> AsyncIterator[BundleMember]:
+    """A bundle's members in path order, a page at a time (a bundle may hold millions of files)."""
+    after: str | None = None
+    while True:
+        rows = await index.call(index.bundle_members_page, bid, after, page)
+        for r in rows:
+            yield r
+        if len(rows) < page:
+            return
+        after = rows[-1].path
 
 
 def _link_if_unchanged(ctx: ArchiveCtx, path: str, cid: str, dest: str) -> bool:

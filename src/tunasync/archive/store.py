@@ -23,7 +23,7 @@ from ..content.cid import CID
 from ..content.unixfs import FileChangedError
 from ..filecoin.census import PieceCopies
 from ..filecoin.interfaces import PieceRef
-from .bundles import hashed_members, pack, plan, rebuild_car, rollback_bundle
+from .bundles import pack, planned_spans, rebuild_car, rollback_bundle
 from .context import ArchiveCtx
 from .copycheck import bundle_copies
 from .dealfail import DealFailure, DealWatch, common_reason
@@ -54,10 +54,9 @@ class StoreReport:
 
 async def pack_pending(ctx: ArchiveCtx, report: StoreReport) -> None:
     """Every hashed file not yet in a bundle (or known elsewhere) goes into a new bundle CAR."""
-    members = await asyncio.to_thread(hashed_members, ctx.index)
-    groups = plan(members, ctx.ms.bundle_size)
+    groups = await asyncio.to_thread(planned_spans, ctx.index, ctx.ms.bundle_size)
     for i, group in enumerate(groups):
-        ctx.progress("pack", i, len(groups), f"{len(group)} files")
+        ctx.progress("pack", i, len(groups), f"{group.files} files")
         try:
             bid = await ctx.to_thread(pack, ctx.ms, ctx.index, group, ctx.crash)
         except FileChangedError as exc:

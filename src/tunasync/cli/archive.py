@@ -176,7 +176,7 @@ def store_cmd(config: Path, dry_run: bool, wait: float, poll: float, as_json: bo
     """Scan, hash, skip what the network already holds n times, pack the rest and store it until n
     providers hold verified copies."""
     from ..archive import pipeline, store
-    from ..archive.bundles import hashed_members, plan
+    from ..archive.bundles import planned_spans
 
     setup = _setup(config, mirror)
     (ms,) = setup.mirrors
@@ -184,9 +184,9 @@ def store_cmd(config: Path, dry_run: bool, wait: float, poll: float, as_json: bo
     async def main() -> dict[str, Any]:
         async with _ctx(setup, not dry_run, _bars()) as ctx:
             if dry_run:
-                groups = plan(await ctx.to_thread(hashed_members, ctx.index), ms.bundle_size)
+                groups = await ctx.to_thread(planned_spans, ctx.index, ms.bundle_size)
                 open_ = [b for s in store.OPEN_STATES for b in ctx.index.bundles(s)]
-                return {"would_pack": [{"files": len(g), "bytes": sum(m.size for m in g)} for g in groups],
+                return {"would_pack": [{"files": g.files, "bytes": g.bytes} for g in groups],
                         "open_bundles": [{"id": b.id, "state": b.state, "piece": b.piece_cid,
                                           "copies": ctx.index.verified_copies(b.piece_cid or "")} for b in open_]}
             report = pipeline.RunReport()

@@ -7,6 +7,7 @@ of files at relative paths (a mirror snapshot, a bundle). Only files make direct
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .cid import CID, DAG_PB
@@ -105,3 +106,55 @@ def build_tree(files: dict[str, tuple[CID, int]], profile: str | Profile = "ipfs
 
     tree.root, tree.dag_size = build(root, "")
     return tree
+
+
+class StreamingTree:
+    """`build_tree` for files that arrive in sorted path order, holding only the open directories.
+
+    `add(rel, cid, tsize)` for each file, paths strictly ascending (code point order, as SQLite and
+    `sorted()` give them): the files of one directory are then contiguous, so a directory is finished
+    and encoded as soon as a path leaves it, and only its (name, cid, tsize) entries are held until
+    then. Each directory (and shard) block goes to `emit(cid, block)` as it is made; `finish()`
+    returns (root, Tsize). Same blocks and root as `build_tree` of the same files.
+    """
+
+    def __init__(self, emit: Callable[[CID, bytes], None], profile: str | Profile = "ipfs-car"):
+        self.profile = get_profile(profile)
+        self.emit = emit
+        self._names: list[str] = []  # the open directories below the root
+        self._entries: list[list[tuple[str, CID, int]]] = [[]]  # entries of the root and each open directory
+        self._last: str | None = None
+        self.files = 0
+
+    def add(self, rel: str, cid: CID, tsize: int) -> None:
+        parts = rel.split("/")
+        if any(p in ("", ".", "..") for p in parts):
+            raise ValueError(f"invalid relative path {rel!r}")
+        if self._last is not None and rel <= self._last:
+            raise ValueError(f"{rel!r} after {self._last!r}: paths must be unique and in sorted order")
+        self._last = rel
+        dirs = parts[:-1]
+        common = 0
+        while common < len(self._names) and common < len(dirs) and self._names[common] == dirs[common]:
+            common += 1
+        self._close_to(common)
+        for name in dirs[common:]:
+            self._names.append(name)
+            self._entries.append([])
+        self._entries[-1].append((parts[-1], cid, tsize))
+        self.files += 1
+
+    def _close_to(self, depth: int) -> None:
+        while len(self._names) > depth:
+            name = self._names.pop()
+            cid, tsize, blocks = dir_node(self._entries.pop(), self.profile)
+            for bcid, block in blocks.items():
+                self.emit(bcid, block)
+            self._entries[-1].append((name, cid, tsize))
+
+    def finish(self) -> tuple[CID, int]:
+        self._close_to(0)
+        cid, tsize, blocks = dir_node(self._entries[0], self.profile)
+        for bcid, block in blocks.items():
+            self.emit(bcid, block)
+        return cid, tsize

@@ -366,6 +366,20 @@ class Files:
             "SELECT path, cid, size, mtime_ns FROM files WHERE state = 'hashed' AND deleted = 0 "
             "AND bundle_id IS NULL ORDER BY path")]
 
+    def hashed_unbundled_page(self, after: str | None, limit: int) -> list[BundleMember]:
+        """`hashed_unbundled`, a page at a time: the first `limit` paths after `after` (None: from the start)."""
+        cond, args = ("", ()) if after is None else (" AND path > ?", (after,))
+        return [BundleMember(*r) for r in self.c.execute(
+            "SELECT path, cid, size, mtime_ns FROM files WHERE bundle_id IS NULL AND state = 'hashed' "
+            f"AND deleted = 0{cond} ORDER BY path LIMIT ?", (*args, limit))]
+
+    def hashed_unbundled_records(self, after: str | None, limit: int) -> list[FileRecord]:
+        """The whole rows of `hashed_unbundled_page`."""
+        cond, args = ("", ()) if after is None else (" AND path > ?", (after,))
+        return [FileRecord.from_row(r) for r in self.c.execute(
+            "SELECT * FROM files WHERE bundle_id IS NULL AND state = 'hashed' "
+            f"AND deleted = 0{cond} ORDER BY path LIMIT ?", (*args, limit))]
+
     def pending_hash(self, limit: int | None) -> list[Pending]:
         q = "SELECT path, size, mtime_ns, inode FROM files WHERE state = 'local' AND deleted = 0 ORDER BY path"
         if limit is not None:
@@ -508,6 +522,26 @@ class Bundles:
             transition(self.c, FileState.STORING, frm=(FileState.HASHED,), path=path, where="cid = ?",
                        args=(cid,), fields={"bundle_id": bid})
         return bid
+
+    def create_range(self, first: str, last: str, now: float) -> tuple[int, int]:
+        """`create` for every hashed, unbundled file with first <= path <= last (one planned bundle), in
+        SQL: the members never pass through Python. Returns (bundle id, files)."""
+        bid = int(self.c.execute("INSERT INTO bundles (state, created) VALUES (?, ?)",
+                                 (BundleState.PACKING.value, now)).lastrowid or 0)
+        span = "bundle_id IS NULL AND deleted = 0 AND path >= ? AND path <= ?"
+        self.c.execute("INSERT INTO bundle_files (bundle_id, path, cid, size, mtime_ns) "
+                       f"SELECT ?, path, cid, size, mtime_ns FROM files WHERE {span} AND state = 'hashed' "
+                       "AND cid IS NOT NULL", (bid, first, last))
+        n = transition(self.c, FileState.STORING, frm=(FileState.HASHED,), where=f"{span} AND cid IS NOT NULL",
+                       args=(first, last), fields={"bundle_id": bid})
+        return bid, n
+
+    def members_page(self, bid: int, after: str | None, limit: int) -> list[BundleMember]:
+        """`members`, a page at a time: the first `limit` paths after `after` (None: from the start)."""
+        cond, args = ("", ()) if after is None else (" AND path > ?", (after,))
+        return [BundleMember(*r) for r in self.c.execute(
+            f"SELECT path, cid, size, mtime_ns FROM bundle_files WHERE bundle_id = ?{cond} ORDER BY path LIMIT ?",
+            (bid, *args, limit))]
 
     def get(self, bid: int) -> Bundle | None:
         row = self.c.execute("SELECT * FROM bundles WHERE id = ?", (bid,)).fetchone()
