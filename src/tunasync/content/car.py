@@ -258,10 +258,9 @@ class _BundleWriter:
 
     def _pass1(self, items: Iterable[tuple[str, str | None]]) -> CID:
         tree = StreamingTree(self._emit_dir, self.prof)
-        for rel, want in items:
-            _check_rel(self.out_path, rel)
+        for rel, want in items:  # the paths are checked by tree.add
             path = os.path.join(self.base, rel)
-            dag = hash_file(path, self.prof, keep_blocks=True)
+            dag, _ = _hash_for_car(path, self.prof)
             if want is not None and str(dag.root) != want:
                 raise FileChangedError(path, "content differs from the CID recorded when hashed")
             if dag.blocks:
@@ -290,8 +289,9 @@ class _BundleWriter:
             return
         if not out.add(cid, block):
             return
-        shard = decode_data(decode_node(block).data or b"").type == HAMT_SHARD
-        for link in decode_node(block).links:
+        node = decode_node(block)
+        shard = decode_data(node.data or b"").type == HAMT_SHARD
+        for link in node.links:
             name = link.name or ""
             if shard:
                 if len(name) == 2:  # a sub-shard: the same directory
