@@ -27,8 +27,11 @@ SCENARIO += [(f"store.{s}", n) for s in ("checked", "offered", "marked", "car_re
 # eviction: one verified retrieval per bundle, one journaled batch per bundle (two files each)
 SCENARIO += [(f"evict.{s}", n) for s in ("tested", "journaled", "recorded") for n in (1, 2, 3)]
 SCENARIO += [("evict.unlinked", n) for n in range(1, N_OLD + 1)]
+# a file renamed into the shadow tree with its data, not emptied yet: recovery empties it
+SCENARIO += [("evict.moved", n) for n in (1, 2, N_OLD)]
 # the same with batches of one file: a bundle's files over several batches (pages of the due query)
 SMALL_BATCHES = [(f"evict.{s}", n) for s in ("journaled", "unlinked", "recorded") for n in range(1, N_OLD + 1)]
+SMALL_BATCHES += [("evict.moved", n) for n in (1, N_OLD)]
 REPAIR = [("repair.degraded", 1), ("repair.rebuilt", 1), ("store.checked", 1), ("store.offered", 1),
           ("store.marked", 1), ("store.car_removed", 1)]
 
@@ -83,6 +86,8 @@ async def finish_and_check(conf: Path, files: dict[str, bytes]) -> None:
         check = await assert_nothing_lost(ctx, files)
         assert (check.on_disk, check.evicted) == (1, N_OLD), report.summary()
         assert leftovers(ctx) == []
+        # every placeholder is sparse: none keeps the data of a file moved in before a crash
+        assert [p for p in ctx.ms.shadow_dir.rglob("*") if p.is_file() and p.stat().st_blocks] == []
         # each old file's bytes exist in exactly one bundle: the crash made no duplicate piece
         members = [m[0] for b in ctx.index.bundles() for m in ctx.index.bundle_members(b.id)]
         assert sorted(members) == sorted(files)

@@ -61,3 +61,29 @@ def test_illegal_transition_rejected():
         check_transition(FileState.LOCAL, FileState.EVICTED)
     with pytest.raises(ValueError):
         check_transition(FileState.HASHED, FileState.EVICTED)
+
+
+def test_one_decision_for_a_page_agrees_with_each_file_of_it():
+    """`should_evict_all` (the eviction asks it once per page) says yes only when `should_evict` says yes
+    for every file of the page: random pages around the keep_years boundary, sizes down to 0."""
+    import random
+
+    from tunasync.archive.policy import cutoff_ns, should_evict_all
+
+    rnd = random.Random(5)
+    cut = cutoff_ns(NOW, P)
+    states = [FileState.STORED, FileState.STORED, FileState.CACHED, FileState.LOCAL]
+    seen = {True: 0, False: 0}
+    for _ in range(2000):
+        page = [(rnd.choice(states) if rnd.random() < 0.1 else FileState.STORED,
+                 cut + rnd.randint(-10**15, 10**13), rnd.choice([0, 1, 5, 1000]) if rnd.random() < 0.2 else 1000)
+                for _ in range(rnd.randint(1, 6))]
+        copies, tested, bundle = rnd.choice([2, 3, 4]), rnd.random() < 0.9, rnd.choice(["stored", "degraded"])
+        one = should_evict_all(states=[s for s, _, _ in page], newest_mtime_ns=max(m for _, m, _ in page),
+                               smallest_size=min(z for _, _, z in page), now=NOW, verified_copies=copies,
+                               test_retrieval_ok=tested, policy=P, bundle_state=bundle)
+        each = [should_evict(state=s, mtime_ns=m, size=z, now=NOW, verified_copies=copies,
+                             test_retrieval_ok=tested, policy=P, bundle_state=bundle) for s, m, z in page]
+        assert bool(one) == all(each), (page, one, each)
+        seen[bool(one)] += 1
+    assert min(seen.values()) > 100  # both answers were exercised

@@ -22,7 +22,7 @@ POINTS = frozenset({
     "scan.batch", "scan.recorded", "scan.done", "hash.done",  # pipeline.py, scan.py
     "pack.created", "pack.car_written", "pack.piece_computed", "pack.staged",  # bundles.py
     "store.checked", "store.offered", "store.marked", "store.car_removed",  # store.py
-    "evict.tested", "evict.journaled", "evict.unlinked", "evict.recorded",  # evictor.py, evict.py
+    "evict.tested", "evict.journaled", "evict.moved", "evict.unlinked", "evict.recorded",  # evictor.py, evict.py
     "restore.placed", "restore.cached",  # restore.py
     "repair.degraded", "repair.rebuilt",  # repair.py
 })

@@ -20,12 +20,14 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ..fsutil import fsync_dir
 from .crash import Crash, no_crash
 from .db import JournalEntry
 from .gate import MirrorGate
 from .index import ArchiveIndex, FileRecord
+from .shadow import Mover, empty_leftover, shadow_beside
 from .states import FileState
 
 log = logging.getLogger(__name__)
@@ -34,9 +36,9 @@ BATCH = 2000  # files per journaled batch: bounds how long a starting sync may w
 LEAVING = (FileState.STORED, FileState.CACHED)  # the states a file may leave disk from
 
 
-@dataclass(frozen=True)
-class Leaving:
-    """An approved file, as the index knew it when its copies were checked."""
+class Leaving(NamedTuple):
+    """An approved file, as the index knew it when its copies were checked (any 4-tuple of these will
+    do: the eviction's hot loop passes plain tuples)."""
 
     path: str
     size: int
@@ -48,6 +50,9 @@ class Leaving:
         return cls(rec.path, rec.size, rec.mtime_ns, rec.inode)
 
 
+File = tuple[str, int, int, int]  # (path, size, mtime_ns, inode), as Leaving
+
+
 @dataclass
 class EvictOutcome:
     path: str
@@ -57,30 +62,29 @@ class EvictOutcome:
 
 @dataclass
 class BatchOutcome:
-    evicted: list[Leaving] = field(default_factory=list)
+    evicted: list[File] = field(default_factory=list)
     kept: dict[str, str] = field(default_factory=dict)
     busy: bool = False  # a sync holds (or wants) the mirror: nothing was touched
 
     def outcomes(self) -> list[EvictOutcome]:
-        return ([EvictOutcome(f.path, True, "evicted") for f in self.evicted]
+        return ([EvictOutcome(f[0], True, "evicted") for f in self.evicted]
                 + [EvictOutcome(p, False, why) for p, why in self.kept.items()])
 
 
-def _same_file(full: str, f: Leaving) -> bool:
-    try:
-        st = os.stat(full, follow_symlinks=False)
-    except FileNotFoundError:
-        return False
-    return (st.st_size, st.st_mtime_ns, st.st_ino) == (f.size, f.mtime_ns, f.inode)
+CHANGED = "file changed or vanished since it was stored; rescan first"
 
 
-def evict_batch(index: ArchiveIndex, root: str, files: Sequence[Leaving], gate: MirrorGate, *,
-                crash: Crash = no_crash, tested_at: float | None = None) -> BatchOutcome:
+def evict_batch(index: ArchiveIndex, root: str, files: Sequence[File], gate: MirrorGate, *,
+                crash: Crash = no_crash, tested_at: float | None = None, shadow: str | None = None) -> BatchOutcome:
     """Remove already-approved files from disk (blocking). The caller decided with the policy.
 
-    `crash` is called at each step: "evict.journaled" (batch recorded, nothing touched), "evict.unlinked"
-    (after each unlink), "evict.recorded" (the batch is done). `tested_at`: the verified test retrieval
-    that covered these files, recorded on each (files tested one by one already carry theirs)."""
+    `crash` is called at each step: "evict.journaled" (batch recorded, nothing touched), "evict.moved"
+    (a file renamed into the shadow tree, its data not freed yet), "evict.unlinked" (after each file
+    left), "evict.recorded" (the batch is done). `tested_at`: the verified test retrieval
+    that covered these files, recorded on each (files tested one by one already carry theirs).
+    Per file: one `lstat` (the identity check: size, mtime, inode as approved), then it leaves the
+    mirror tree: moved into the shadow tree `shadow` as its own placeholder (shadow.Mover) when given
+    and on the same filesystem, else unlinked (`reconcile` places the placeholder later)."""
     out = BatchOutcome()
     if not files:
         return out
@@ -88,28 +92,52 @@ def evict_batch(index: ArchiveIndex, root: str, files: Sequence[Leaving], gate: 
         if not turn.ok:
             out.busy = True
             return out
-        detail = json.dumps({"files": [[f.path, f.size, f.mtime_ns, f.inode] for f in files]})
+        detail = json.dumps({"files": [[f[0], f[1], f[2], f[3]] for f in files]})
         jid = index.journal_begin("evict", "unlinking", detail=detail)
         crash("evict.journaled")
-        dirs: set[str] = set()
-        for f in files:
-            full = os.path.join(root, f.path)
-            if not _same_file(full, f):
-                out.kept[f.path] = "file changed or vanished since it was stored; rescan first"
-                continue
-            try:
-                os.unlink(full)
-            except OSError as exc:
-                out.kept[f.path] = f"cannot remove it: {exc.strerror}"
-                continue
-            dirs.add(os.path.dirname(full))
-            out.evicted.append(f)
-            crash("evict.unlinked")
-        for d in sorted(dirs):
+        evicted = out.evicted
+        join = os.path.join
+        mover = Mover(shadow, root) if shadow is not None else None
+        try:
+            _leave(root, files, mover, out, crash)
+        finally:
+            if mover is not None:
+                mover.close()
+        for d in sorted({join(root, f[0]).rpartition("/")[0] for f in evicted}):
             fsync_dir(d)
-        index.finish_eviction(jid, [f.path for f in out.evicted], tested_at)
+        index.finish_eviction(jid, [f[0] for f in evicted], tested_at)
         crash("evict.recorded")
     return out
+
+
+def _leave(root: str, files: Sequence[File], mover: Mover | None, out: BatchOutcome, crash: Crash) -> None:
+    """Each approved file that is still the one approved leaves the mirror tree (see evict_batch)."""
+    evicted = out.evicted
+    kept = out.kept
+    lstat, unlink, join = os.lstat, os.unlink, os.path.join
+    for f in files:
+        path, size, mtime_ns, inode = f
+        full = join(root, path)
+        try:
+            st = lstat(full)
+        except (FileNotFoundError, NotADirectoryError):
+            kept[path] = CHANGED
+            continue
+        if st.st_size != size or st.st_mtime_ns != mtime_ns or st.st_ino != inode:
+            kept[path] = CHANGED
+            continue
+        # a file with other hard links is unlinked: emptying the inode would empty them too
+        if mover is not None and st.st_nlink == 1 and mover.move(full, path):
+            crash("evict.moved")
+            mover.empty(path, size, mtime_ns, inode)
+        else:
+            try:
+                unlink(full)
+            except OSError as exc:
+                kept[path] = f"cannot remove it: {exc.strerror}"
+                continue
+        evicted.append(f)
+        crash("evict.unlinked")
 
 
 def evict_one(index: ArchiveIndex, root: str, rec: FileRecord, *, crash: Crash = no_crash,
@@ -142,6 +170,7 @@ def pending_paths(index: ArchiveIndex) -> list[str]:
 def recover(index: ArchiveIndex, root: str) -> list[str]:
     """Finish or roll back half-done evictions after a crash; returns a line per action taken."""
     actions = []
+    shadow = shadow_beside(index.path)
     for row in index.journal_open():
         if row.op != "evict":
             continue
@@ -159,6 +188,8 @@ def recover(index: ArchiveIndex, root: str) -> list[str]:
                 kept += 1
             else:
                 gone.append(path)
+                if empty_leftover(shadow, path, rec.size, rec.mtime_ns):  # moved in, not emptied yet
+                    actions.append(f"emptied the placeholder of {path}")
         index.finish_eviction(row.id, gone)
         if gone:
             actions.append(f"finished eviction of {len(gone)} file(s): {', '.join(gone[:5])}"

@@ -27,12 +27,12 @@ from ..filecoin.retriever import provider_candidates
 from . import evict
 from .context import ArchiveCtx
 from .copycheck import bundle_copies, foreign_check, settle
-from .db import DueQuery
-from .evict import Leaving, evict_batch
+from .db import DueQuery, DueRow, FileState
+from .evict import File, Leaving, evict_batch
 from .exclude import evictable_name
 from .gate import MirrorGate
 from .index import Bundle, FileRecord
-from .policy import Decision, due_query, should_evict
+from .policy import Decision, due_query, should_evict, should_evict_all
 
 log = logging.getLogger(__name__)
 
@@ -162,39 +162,74 @@ class _Run:
         if b is not None and b.test_retrieval_at is not None:
             tested_at, try_piece = b.test_retrieval_at, False
         after = ""
-        while not self.full():
-            page = await asyncio.to_thread(self.ctx.index.due_page, self.q, bid, after, evict.BATCH)
-            if not page:
-                return
-            after = page[-1].path
-            if self.left is not None:
-                page = page[: self.left]
-            must_test = self.ctx.policy.verify_before_evict and not self.dry_run
-            if b is not None and n >= self.ctx.policy.copies and try_piece and must_test:
-                try_piece = False
-                ok = await test_bundle(self.ctx, b, cands)
-                if ok:
-                    tested_at = time.time()
-                    await asyncio.to_thread(self.ctx.index.set_bundle_tested, b.id, tested_at)
-                    self.report.tested_bundles += 1
-                    self.ctx.crash("evict.tested")
-                elif ok is not None:
-                    failed = True
-            if failed:
-                for rec in page:
-                    self.report.kept[rec.path] = "no verified test retrieval: every copy of its bundle failed the check"
-                approved = []
-            elif b is not None and (tested_at is not None or not must_test):
-                # no file of this page needs its own retrieval: decide them all here, no task per file
-                approved = [rec for rec in page if self.keep_or_take(rec, self.judge(rec, b, n, True))]
-            else:
-                decided = await asyncio.gather(*(self.decide(rec, b, n, cands) for rec in page),
-                                               return_exceptions=True)
-                settle(list(decided))
-                approved = [rec for rec in decided if isinstance(rec, FileRecord)]
-            await self.remove(approved, tested_at)
-            self.done += len(page)
-            self.ctx.progress("evict", self.done, self.total, page[-1].path)
+        index = self.ctx.index
+        nxt = asyncio.ensure_future(asyncio.to_thread(index.due_rows, self.q, bid, after, evict.BATCH))
+        try:
+            while not self.full():
+                rows = await nxt
+                if not rows:
+                    return
+                start, after = after, rows[-1][0]
+                # the next page is read while this one is removed (it starts after this page's last path)
+                nxt = asyncio.ensure_future(asyncio.to_thread(index.due_rows, self.q, bid, after, evict.BATCH))
+                if self.left is not None:
+                    rows = rows[: self.left]
+                must_test = self.ctx.policy.verify_before_evict and not self.dry_run
+                if b is not None and n >= self.ctx.policy.copies and try_piece and must_test:
+                    try_piece = False
+                    ok = await test_bundle(self.ctx, b, cands)
+                    if ok:
+                        tested_at = time.time()
+                        await asyncio.to_thread(index.set_bundle_tested, b.id, tested_at)
+                        self.report.tested_bundles += 1
+                        self.ctx.crash("evict.tested")
+                    elif ok is not None:
+                        failed = True
+                approved: list[File]
+                if failed:
+                    why = "no verified test retrieval: every copy of its bundle failed the check"
+                    self.report.kept.update((r[0], why) for r in rows)
+                    approved = []
+                elif b is not None and (tested_at is not None or not must_test):
+                    # no file of this page needs its own retrieval: the page is decided here at once
+                    approved = self.decide_page(rows, b, n)
+                else:
+                    recs = await asyncio.to_thread(index.due_page, self.q, bid, start, len(rows))
+                    decided = await asyncio.gather(*(self.decide(rec, b, n, cands) for rec in recs),
+                                                   return_exceptions=True)
+                    settle(list(decided))
+                    approved = [Leaving.of(rec) for rec in decided if isinstance(rec, FileRecord)]
+                await self.remove(approved, tested_at)
+                self.done += len(rows)
+                self.ctx.progress("evict", self.done, self.total, rows[-1][0])
+        finally:
+            nxt.cancel()
+
+    def decide_page(self, rows: list[DueRow], b: Bundle, n: int) -> list[File]:
+        """A page whose files need no retrieval of their own: `should_evict_all` once for the page (its
+        newest mtime, smallest size, each state); only when that says no is each file asked alone."""
+        page = should_evict_all(states=[FileState(s) for s in {r[4] for r in rows}],
+                                newest_mtime_ns=max(r[2] for r in rows), smallest_size=min(r[1] for r in rows),
+                                now=self.now, verified_copies=n, test_retrieval_ok=True, policy=self.ctx.policy,
+                                bundle_state=b.state)
+        if page and all(evictable_name(r[0]) for r in rows):
+            if self.dry_run:
+                self.report.would_evict.extend(r[0] for r in rows)
+                self.report.bytes += sum(r[1] for r in rows)
+                if self.left is not None:
+                    self.left -= len(rows)
+                return []
+            return [(r[0], r[1], r[2], r[3]) for r in rows]
+        return [(r[0], r[1], r[2], r[3]) for r in rows
+                if self.keep_or_take(r[0], r[1], self.judge_row(r, b, n, True))]
+
+    def judge_row(self, r: DueRow, b: Bundle | None, n: int, tested: bool) -> Decision:
+        """`judge` for a row of `due_rows`."""
+        if not evictable_name(r[0]):
+            return Decision(False, "name cannot be written to rsync's exclude list")
+        return should_evict(state=FileState(r[4]), mtime_ns=r[2], now=self.now, verified_copies=n,
+                            policy=self.ctx.policy, size=r[1], bundle_state=b.state if b is not None else None,
+                            test_retrieval_ok=tested or r[5] is not None)
 
     def judge(self, rec: FileRecord, b: Bundle | None, n: int, tested: bool) -> Decision:
         """The policy's answer for one file with the facts of this run (its name is rsync's to write)."""
@@ -204,14 +239,14 @@ class _Run:
                             policy=self.ctx.policy, size=rec.size, bundle_state=b.state if b is not None else None,
                             test_retrieval_ok=tested or rec.test_retrieval_at is not None)
 
-    def keep_or_take(self, rec: FileRecord, decision: Decision) -> bool:
+    def keep_or_take(self, path: str, size: int, decision: Decision) -> bool:
         """Record the decision; True when the file is to leave now (never in a dry run)."""
         if not decision:
-            self.report.kept[rec.path] = decision.reason
+            self.report.kept[path] = decision.reason
             return False
         if self.dry_run:
-            self.report.would_evict.append(rec.path)
-            self.report.bytes += rec.size
+            self.report.would_evict.append(path)
+            self.report.bytes += size
             if self.left is not None:
                 self.left -= 1
             return False
@@ -230,29 +265,26 @@ class _Run:
                     await asyncio.to_thread(self.ctx.index.set_test_retrieval, rec.path)
                     self.ctx.crash("evict.tested")
             decision = self.judge(rec, b, n, tested or (self.dry_run and bool(first)))
-            return rec if self.keep_or_take(rec, decision) else None
+            return rec if self.keep_or_take(rec.path, rec.size, decision) else None
 
-    async def remove(self, recs: list[FileRecord], tested_at: float | None) -> None:
-        if not recs or self.full():
-            for rec in recs:
-                self.report.kept[rec.path] = "the mirror is syncing"
+    async def remove(self, files: list[File], tested_at: float | None) -> None:
+        if not files or self.full():
+            self.report.kept.update((f[0], "the mirror is syncing") for f in files)
             return
         ctx = self.ctx
         async with self.batch_lock:
             if ctx.syncing():
                 res = None
             else:
-                res = await asyncio.to_thread(evict_batch, ctx.index, ctx.ms.root, [Leaving.of(r) for r in recs],
-                                              self.gate, crash=ctx.crash, tested_at=tested_at)
+                res = await asyncio.to_thread(evict_batch, ctx.index, ctx.ms.root, files, self.gate, crash=ctx.crash,
+                                              tested_at=tested_at, shadow=str(ctx.ms.shadow_dir))
         if res is None or res.busy:
             self.report.deferred = True
-            for rec in recs:
-                self.report.kept[rec.path] = "the mirror is syncing"
+            self.report.kept.update((f[0], "the mirror is syncing") for f in files)
             return
         self.report.batches += 1
-        for f in res.evicted:
-            self.report.evicted.append(f.path)
-            self.report.bytes += f.size
+        self.report.evicted.extend(f[0] for f in res.evicted)
+        self.report.bytes += sum(f[1] for f in res.evicted)
         self.report.kept.update(res.kept)
         if self.left is not None:
             self.left -= len(res.evicted)

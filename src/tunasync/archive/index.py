@@ -24,6 +24,7 @@ from .db import (
     Database,
     DueFile,
     DueQuery,
+    DueRow,
     FileRecord,
     FileState,
     ForeignCopies,
@@ -279,6 +280,10 @@ class ArchiveIndex:
     def due_page(self, q: DueQuery, bundle_id: int | None, after: str, n: int) -> list[FileRecord]:
         """The next `n` due files of one bundle (or of none) after path `after`, by path."""
         return self.db.read(lambda r: r.files.due_page(q, bundle_id, after, n))
+
+    def due_rows(self, q: DueQuery, bundle_id: int | None, after: str, n: int) -> list[DueRow]:
+        """`due_page` as plain (path, size, mtime_ns, inode, state, test_retrieval_at) tuples."""
+        return self.db.read(lambda r: r.files.due_rows(q, bundle_id, after, n))
 
     def oldest_waiting(self, states: tuple[FileState, ...], limit: int) -> list[DueFile]:
         """The oldest non-empty files on disk in `states` (what becomes due next)."""

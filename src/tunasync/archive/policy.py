@@ -11,6 +11,7 @@ enough is a change to `cutoff_ns` and `evict_after` below, nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -109,6 +110,32 @@ def should_evict(
         # Upstream removed it: rsync deletes it anyway; the archive keeps its copies known.
         return Decision(False, "deleted upstream")
     return Decision(True, "old enough, copies verified")
+
+
+def should_evict_all(
+    *,
+    states: Iterable[FileState],
+    newest_mtime_ns: int,
+    smallest_size: int,
+    now: datetime,
+    verified_copies: int,
+    test_retrieval_ok: bool | None,
+    policy: Policy,
+    bundle_state: str | None = None,
+) -> Decision:
+    """`should_evict` once for a whole page of files that share the run's facts (bundle, copies, test
+    retrieval): yes means yes for every file of the page; no means ask per file.
+
+    Sound because each per-file condition of `should_evict` only gets easier for an older or a larger
+    file: the page's newest mtime and smallest size, with each of its states, are its hardest cases."""
+    decision = Decision(False, "no files")
+    for state in dict.fromkeys(states):
+        decision = should_evict(state=state, mtime_ns=newest_mtime_ns, now=now, verified_copies=verified_copies,
+                                test_retrieval_ok=test_retrieval_ok, policy=policy, size=smallest_size,
+                                bundle_state=bundle_state)
+        if not decision:
+            return decision
+    return decision
 
 
 def may_drop_cached(*, state: FileState, verified_copies: int, policy: Policy, bundle_state: str | None,

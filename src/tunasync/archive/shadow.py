@@ -34,6 +34,7 @@ fetches the new version, the scan indexes it as a changed file, and `reconcile` 
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -64,6 +65,7 @@ class _Dirs:
     def __init__(self, root: str):
         self.root = root
         self.saved: dict[str, int] = {}
+        self.known: set[str] = set()  # directories seen or made in this pass (no stat for each file in them)
 
     def touch(self, rel: str) -> None:
         if rel in self.saved:
@@ -74,6 +76,8 @@ class _Dirs:
             self.saved[rel] = UNVERIFIED
 
     def makedirs(self, rel: str) -> None:
+        if rel in self.known:
+            return
         missing: list[str] = []
         d = rel
         while d and not os.path.isdir(os.path.join(self.root, d)):
@@ -86,6 +90,12 @@ class _Dirs:
                 os.unlink(full)  # a placeholder where a directory is now wanted
             os.mkdir(full)
             self.saved[m] = UNVERIFIED
+        self.known.add(rel)
+
+    def gone(self, rel: str) -> None:
+        """Directory `rel` was removed."""
+        self.saved.pop(rel, None)
+        self.known.discard(rel)
 
     def restore(self) -> None:
         for rel, ns in sorted(self.saved.items(), key=lambda kv: -kv[0].count("/")):
@@ -115,12 +125,17 @@ def _walk(root: str, rel: str = "") -> Iterator[tuple[str, os.stat_result | None
             yield p, e.stat(follow_symlinks=False)
 
 
+_PLACE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
 def place(root: str, rel: str, size: int, mtime_ns: int) -> None:
-    """Write one placeholder (no directory bookkeeping: see reconcile)."""
+    """Write one placeholder (no directory bookkeeping: see reconcile); a directory in its way goes."""
     full = os.path.join(root, rel)
-    if os.path.isdir(full) and not os.path.islink(full):
+    try:
+        fd = os.open(full, _PLACE_FLAGS, 0o644)
+    except IsADirectoryError:
         shutil.rmtree(full)
-    fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        fd = os.open(full, _PLACE_FLAGS, 0o644)
     try:
         os.ftruncate(fd, size)
         os.utime(fd, ns=(mtime_ns, mtime_ns))
@@ -146,7 +161,7 @@ def reconcile(root: str, evicted: Iterable[tuple[str, int, int]]) -> ShadowRepor
                 if not os.listdir(os.path.join(root, rel)):
                     dirs.touch(os.path.dirname(rel))
                     os.rmdir(os.path.join(root, rel))
-                    dirs.saved.pop(rel, None)
+                    dirs.gone(rel)
                     rep.dirs.add(os.path.dirname(rel))
             except FileNotFoundError:
                 pass
@@ -184,6 +199,93 @@ def reconcile(root: str, evicted: Iterable[tuple[str, int, int]]) -> ShadowRepor
         cur = advance()
     dirs.restore()
     return rep
+
+
+class Mover:
+    """An eviction batch's files moved into the shadow tree as their own placeholders: `rename` from
+    the mirror tree, then emptied (truncated to 0 and back to their size: sparse, no data blocks) and
+    given back their mtime. This costs no new inode: creating half a million placeholders right after
+    unlinking as many files was most of an eviction's time (a filesystem looks twice at inodes it
+    freed moments ago before it reuses any). Only where the shadow tree is on the mirror's filesystem;
+    `move` says False when the file was not moved (the caller unlinks it, `reconcile` places it).
+
+    A crash between the rename and the emptying leaves a placeholder with its data: exact size and
+    mtime, so still a correct placeholder, and eviction recovery (`empty_leftover`) empties it."""
+
+    def __init__(self, root: str, tree: str):
+        self.root = root
+        os.makedirs(root, exist_ok=True)
+        try:
+            self.ok = os.lstat(root).st_dev == os.lstat(tree).st_dev
+        except OSError:
+            self.ok = False
+        self.dirs = _Dirs(root)
+        if self.ok:
+            _forget(root)
+
+    def move(self, full: str, rel: str) -> bool:
+        """Move the mirror file `full` to placeholder `rel` (with its data still: `empty` follows);
+        False when it was not moved (another filesystem, a directory in the way, ...)."""
+        if not self.ok:
+            return False
+        parent = rel.rpartition("/")[0]
+        try:
+            self.dirs.makedirs(parent)
+            self.dirs.touch(parent)
+            os.rename(full, os.path.join(self.root, rel))
+        except OSError as exc:
+            if exc.errno == errno.EXDEV:
+                self.ok = False
+            return False
+        return True
+
+    def empty(self, rel: str, size: int, mtime_ns: int, inode: int) -> None:
+        """Free a moved file's data: sparse, of its size, with its mtime."""
+        try:
+            _empty(os.path.join(self.root, rel), size, mtime_ns, inode)
+        except OSError as exc:  # it left the mirror all the same; reconcile places it again
+            log.warning("shadow: cannot empty %s (%s): removed, to be placed again", rel, exc.strerror)
+            try:
+                os.unlink(os.path.join(self.root, rel))
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        """Put back the recorded mtimes of the shadow directories changed."""
+        self.dirs.restore()
+
+
+def _empty(full: str, size: int, mtime_ns: int, inode: int | None = None) -> None:
+    """Truncate to 0 and back to `size`, mtime back; never a file with another link (or not `inode`):
+    its data stays (a placeholder with data is still a correct one)."""
+    fd = os.open(full, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if st.st_nlink != 1 or (inode is not None and st.st_ino != inode):
+            log.warning("shadow: %s has another link or is another file: its data stays", full)
+            return
+        os.ftruncate(fd, 0)
+        os.ftruncate(fd, size)
+        os.utime(fd, ns=(mtime_ns, mtime_ns))
+    finally:
+        os.close(fd)
+
+
+def empty_leftover(root: str, rel: str, size: int, mtime_ns: int) -> bool:
+    """A placeholder a crash left with its data (moved in, not emptied yet) is emptied; True if it was."""
+    full = os.path.join(root, rel)
+    try:
+        st = os.lstat(full)
+    except OSError:
+        return False
+    if not stat.S_ISREG(st.st_mode) or st.st_blocks == 0:
+        return False
+    try:
+        _empty(full, size, mtime_ns)
+    except OSError:
+        os.unlink(full)  # reconcile places it again
+        _forget(root)
+    return True
 
 
 def _stamp_path(root: str) -> str:

@@ -88,7 +88,18 @@ def _bars() -> Any:
 
 def _emit(as_json: bool, data: Any, lines: list[str]) -> None:
     if as_json:
-        click.echo(json.dumps(data, indent=1, default=str))
+        # written as it is encoded: an eviction's report lists every file, and one string of it all
+        # would be the command's largest allocation
+        out = click.get_text_stream("stdout")
+        buf: list[str] = []
+        for chunk in json.JSONEncoder(indent=1, default=str).iterencode(data):
+            buf.append(chunk)
+            if len(buf) >= 8192:
+                out.write("".join(buf))
+                buf.clear()
+        buf.append("\n")
+        out.write("".join(buf))
+        out.flush()
     else:
         for line in lines:
             click.echo(line)

@@ -8,6 +8,7 @@ from .rows import (
     BundleMember,
     DueFile,
     DueQuery,
+    DueRow,
     FileRecord,
     ForeignCopies,
     JournalEntry,
@@ -31,7 +32,7 @@ from .states import (
 
 __all__ = [
     "BUNDLE_TRANSITIONS", "OPEN_BUNDLE_STATES", "TRANSITIONS", "VERSION", "Bundle", "BundleMember", "BundleState",
-    "Database", "DueFile", "DueQuery", "FileRecord", "FileState", "ForeignCopies", "IllegalTransition", "JournalEntry",
+    "Database", "DueFile", "DueQuery", "DueRow", "FileRecord", "FileState", "ForeignCopies", "IllegalTransition", "JournalEntry",
     "PathStat", "Pending", "Repos", "ScanLogState", "StatRow", "StateTotal",
     "check_bundle_transition", "check_transition", "transition",
 ]

@@ -21,6 +21,7 @@ from .rows import (
     BundleMember,
     DueFile,
     DueQuery,
+    DueRow,
     FileRecord,
     ForeignCopies,
     JournalEntry,
@@ -469,6 +470,18 @@ class Files:
             f"SELECT * FROM files WHERE {cond} AND path > ? AND {where} ORDER BY path LIMIT ?",
             [*cargs, after, *args, n])]
 
+    def due_rows(self, q: DueQuery, bundle_id: int | None, after: str, n: int) -> list[DueRow]:
+        """`due_page` as plain tuples (path, size, mtime_ns, inode, state, test_retrieval_at): the
+        eviction's hot loop reads half a million of them, and a tuple costs no Python per row."""
+        where, args = self._due(q)
+        cond, cargs = ("bundle_id IS NULL", []) if bundle_id is None else ("bundle_id = ?", [bundle_id])
+        cur = self.c.cursor()
+        cur.row_factory = None
+        rows: list[DueRow] = cur.execute(
+            f"SELECT path, size, mtime_ns, inode, state, test_retrieval_at FROM files WHERE {cond} AND path > ? "
+            f"AND {where} ORDER BY path LIMIT ?", [*cargs, after, *args, n]).fetchall()
+        return rows
+
     def oldest_waiting(self, states: Sequence[FileState], limit: int) -> list[DueFile]:
         """Non-empty files on disk in `states`, oldest mtime first: one short walk of files_due per state."""
         out: list[DueFile] = []
@@ -479,15 +492,16 @@ class Files:
         return sorted(out, key=lambda f: (f.mtime_ns, f.path))[:limit]
 
     def evicted_batch(self, paths: Sequence[str], now: float, tested_at: float | None) -> int:
-        """A batch's unlinked files become `evicted`; `tested_at`: the bundle's verified test retrieval."""
-        n = 0
-        for p in paths:
-            n += transition(self.c, FileState.EVICTED, frm=(FileState.STORED, FileState.CACHED), path=p,
-                            fields={"evicted_at": now})
-        if tested_at is not None:
-            self.c.executemany("UPDATE files SET test_retrieval_at = ? WHERE path = ? AND test_retrieval_at IS NULL",
-                               [(tested_at, p) for p in paths])
-        return n
+        """A batch's unlinked files become `evicted` (from `stored` or `cached`: the move is checked once,
+        against states.py, for the whole batch) in one prepared statement run per path; `tested_at`: the
+        bundle's verified test retrieval, recorded on files that carry none of their own."""
+        frm = (FileState.STORED, FileState.CACHED)
+        _check_moves(frm, FileState.EVICTED)
+        olds = ", ".join(repr(s.value) for s in frm)
+        return self.c.executemany(
+            f"UPDATE files SET state = {FileState.EVICTED.value!r}, evicted_at = ?, "
+            f"test_retrieval_at = COALESCE(test_retrieval_at, ?) WHERE path = ? AND state IN ({olds})",
+            ((now, tested_at, p) for p in paths)).rowcount
 
     def set_test_retrieval(self, path: str, when: float) -> None:
         self.c.execute("UPDATE files SET test_retrieval_at = ? WHERE path = ?", (when, path))

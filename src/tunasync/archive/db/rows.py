@@ -125,6 +125,10 @@ class DueFile(NamedTuple):
     state: str
 
 
+# A due file as the eviction reads it: (path, size, mtime_ns, inode, state, test_retrieval_at).
+DueRow = tuple[str, int, int, int, str, float | None]
+
+
 class ScanLogState(NamedTuple):
     token: str | None  # the snapshot token the index accepts
     mark: int  # scan_log entries up to here are the ones read
