@@ -492,16 +492,14 @@ class Files:
         return sorted(out, key=lambda f: (f.mtime_ns, f.path))[:limit]
 
     def evicted_batch(self, paths: Sequence[str], now: float, tested_at: float | None) -> int:
-        """A batch's unlinked files become `evicted` (from `stored` or `cached`: the move is checked once,
-        against states.py, for the whole batch) in one prepared statement run per path; `tested_at`: the
-        bundle's verified test retrieval, recorded on files that carry none of their own."""
-        frm = (FileState.STORED, FileState.CACHED)
-        _check_moves(frm, FileState.EVICTED)
-        olds = ", ".join(repr(s.value) for s in frm)
-        return self.c.executemany(
-            f"UPDATE files SET state = {FileState.EVICTED.value!r}, evicted_at = ?, "
-            f"test_retrieval_at = COALESCE(test_retrieval_at, ?) WHERE path = ? AND state IN ({olds})",
-            ((now, tested_at, p) for p in paths)).rowcount
+        """A batch's unlinked files become `evicted`, from `stored` or `cached`: one statement built (and
+        its move checked) by `transition`'s own builder, run for each path. `tested_at`: the bundle's
+        verified test retrieval, which covered every file of the batch (it replaces an older time of a
+        file tested alone: what counts is that one verified retrieval tested it)."""
+        fields: tuple[str, ...] = ("evicted_at",) if tested_at is None else ("evicted_at", "test_retrieval_at")
+        sql = _transition_sql(FileState.EVICTED, (FileState.STORED, FileState.CACHED), True, "", fields)
+        head: tuple[object, ...] = (now,) if tested_at is None else (now, tested_at)
+        return self.c.executemany(sql, ((*head, p) for p in paths)).rowcount
 
     def set_test_retrieval(self, path: str, when: float) -> None:
         self.c.execute("UPDATE files SET test_retrieval_at = ? WHERE path = ?", (when, path))
