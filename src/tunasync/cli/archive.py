@@ -90,7 +90,7 @@ def _emit(as_json: bool, data: Any, lines: list[str]) -> None:
     if as_json:
         # written as it is encoded: an eviction's report lists every file, and one string of it all
         # would be the command's largest allocation
-        out = click.get_text_stream("stdout")
+        out = sys.stdout
         buf: list[str] = []
         for chunk in json.JSONEncoder(indent=1, default=str).iterencode(data):
             buf.append(chunk)
