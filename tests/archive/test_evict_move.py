@@ -3,6 +3,8 @@
 another hard link, or a shadow tree on another filesystem, is unlinked instead."""
 
 import os
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -106,3 +108,30 @@ def test_a_shadow_tree_on_another_filesystem_means_unlink(tmp_path):
     finally:
         import shutil
         shutil.rmtree(sh, ignore_errors=True)
+
+
+def test_a_download_in_flight_keeps_reading_the_original_bytes(tmp_path):
+    """A reader (nginx sending the file, a user's `cp`) that opened a file before it is evicted reads its
+    bytes to the end, as after a plain unlink: a file open elsewhere is never emptied in place (fails on
+    the move-and-truncate eviction without the lease check: the reader got zeros)."""
+    root, ix, sh = setup(tmp_path)
+    body = (root / "pool/a/f1.deb").read_bytes()
+    out = tmp_path / "downloaded"
+    # opens the file, reads one byte, waits for a line on stdin, then copies the rest
+    reader = subprocess.Popen(["sh", "-c", f'exec 3<"{root}/pool/a/f1.deb"; head -c 1 <&3 > "{out}"; '
+                               f'read go; cat <&3 >> "{out}"'], stdin=subprocess.PIPE)
+    try:
+        for _ in range(500):
+            if out.exists() and out.stat().st_size == 1:
+                break
+            time.sleep(0.01)
+        res = evict.evict_batch(ix, str(root), leaving(ix), MirrorGate(tmp_path / "gate"), shadow=sh)
+    finally:
+        reader.communicate(b"go\n", timeout=30)
+    assert len(res.evicted) == len(SIZES) and not (root / "pool/a/f1.deb").exists()
+    assert out.read_bytes() == body  # every byte, none zeroed under the reader
+    # the others were moved and emptied; the open one was unlinked and the shadow pass places it
+    assert os.lstat(f"{sh}/pool/a/f0.deb").st_blocks == 0
+    rep = shadow.reconcile(sh, ix.evicted_by_path())
+    st = os.lstat(f"{sh}/pool/a/f1.deb")
+    assert rep.placeholders == len(SIZES) and (st.st_size, st.st_blocks) == (len(body), 0)

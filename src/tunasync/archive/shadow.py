@@ -35,6 +35,7 @@ fetches the new version, the scan indexes it as a changed file, and `reconcile` 
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
 import os
 import shutil
@@ -240,33 +241,65 @@ class Mover:
         return True
 
     def empty(self, rel: str, size: int, mtime_ns: int, inode: int) -> None:
-        """Free a moved file's data: sparse, of its size, with its mtime."""
+        """Free a moved file's data: sparse, of its size, with its mtime. A file somebody still has open
+        (a download in flight) is unlinked instead, as a plain eviction would: the reader keeps its
+        bytes, and reconcile places a new placeholder."""
         try:
             _empty(os.path.join(self.root, rel), size, mtime_ns, inode)
+        except FileBusy:
+            self._unlink(rel)
+        except NoLeases as exc:
+            log.info("shadow: %s: evicted files are unlinked from now on (placeholders made by the shadow pass)",
+                     exc)
+            self.ok = False
+            self._unlink(rel)
         except OSError as exc:  # it left the mirror all the same; reconcile places it again
             log.warning("shadow: cannot empty %s (%s): removed, to be placed again", rel, exc.strerror)
-            try:
-                os.unlink(os.path.join(self.root, rel))
-            except OSError:
-                pass
+            self._unlink(rel)
+
+    def _unlink(self, rel: str) -> None:
+        try:
+            os.unlink(os.path.join(self.root, rel))
+        except OSError:
+            pass
 
     def close(self) -> None:
         """Put back the recorded mtimes of the shadow directories changed."""
         self.dirs.restore()
 
 
+class FileBusy(OSError):
+    """The file is open elsewhere: emptying it in place would hand its reader zeros."""
+
+
+class NoLeases(OSError):
+    """File leases cannot be taken here (not the files' owner without CAP_LEASE, or a filesystem
+    without them): whether a file is open elsewhere cannot be told."""
+
+
 def _empty(full: str, size: int, mtime_ns: int, inode: int | None = None) -> None:
     """Truncate to 0 and back to `size`, mtime back; never a file with another link (or not `inode`):
-    its data stays (a placeholder with data is still a correct one)."""
+    its data stays (a placeholder with data is still a correct one). Never a file open elsewhere: a
+    write lease (fcntl F_SETLEASE, granted only while no other descriptor or mapping holds the file,
+    and holding back new opens while held) is taken first; FileBusy when it is refused."""
     fd = os.open(full, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
         st = os.fstat(fd)
         if st.st_nlink != 1 or (inode is not None and st.st_ino != inode):
             log.warning("shadow: %s has another link or is another file: its data stays", full)
             return
-        os.ftruncate(fd, 0)
-        os.ftruncate(fd, size)
-        os.utime(fd, ns=(mtime_ns, mtime_ns))
+        try:
+            fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_WRLCK)
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EBUSY):
+                raise FileBusy(exc.errno, "open elsewhere", full) from None
+            raise NoLeases(exc.errno, f"no write lease ({exc.strerror})", full) from None
+        try:
+            os.ftruncate(fd, 0)
+            os.ftruncate(fd, size)
+            os.utime(fd, ns=(mtime_ns, mtime_ns))
+        finally:
+            fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
     finally:
         os.close(fd)
 
