@@ -44,6 +44,8 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from ..errors import ArchiveError
+
 log = logging.getLogger(__name__)
 
 UNVERIFIED = 0  # a shadow directory's mtime when its evicted files were never confirmed upstream
@@ -268,11 +270,11 @@ class Mover:
         self.dirs.restore()
 
 
-class FileBusy(OSError):
+class FileBusy(ArchiveError):
     """The file is open elsewhere: emptying it in place would hand its reader zeros."""
 
 
-class NoLeases(OSError):
+class NoLeases(ArchiveError):
     """File leases cannot be taken here (not the files' owner without CAP_LEASE, or a filesystem
     without them): whether a file is open elsewhere cannot be told."""
 
@@ -292,8 +294,8 @@ def _empty(full: str, size: int, mtime_ns: int, inode: int | None = None) -> Non
             fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_WRLCK)
         except OSError as exc:
             if exc.errno in (errno.EAGAIN, errno.EBUSY):
-                raise FileBusy(exc.errno, "open elsewhere", full) from None
-            raise NoLeases(exc.errno, f"no write lease ({exc.strerror})", full) from None
+                raise FileBusy(f"{full}: open elsewhere") from None
+            raise NoLeases(f"{full}: no write lease ({exc.strerror})") from None
         try:
             os.ftruncate(fd, 0)
             os.ftruncate(fd, size)
@@ -315,8 +317,8 @@ def empty_leftover(root: str, rel: str, size: int, mtime_ns: int) -> bool:
         return False
     try:
         _empty(full, size, mtime_ns)
-    except OSError:
-        os.unlink(full)  # reconcile places it again
+    except (OSError, ArchiveError):  # open elsewhere, no leases, or failed: reconcile places it again
+        os.unlink(full)
         _forget(root)
     return True
 
