@@ -73,7 +73,8 @@ async def test_offer_until_n_active_copies(devnet, tmp_path, car_server):
     http, backend, chain = clients(devnet)
     try:
         made = await backend.offer(piece_ref(f, base), 2)
-        assert [d.state for d in made] == ["proposed", "proposed"]
+        # fresh deals: proposed, or already published when the devnet's chain ticked meanwhile (under load)
+        assert len(made) == 2 and all(d.state in ("proposed", "published") for d in made), made
         assert len({d.provider for d in made}) == 2
         report = await wait_for(lambda: _count(backend, chain, f, 2), what="2 active copies")
         assert report.providers == sorted(d.provider for d in made)
