@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
+
+from tests.ports import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "tests" / "data"
 ORACLE_DIR = Path(os.environ.get("TUNASYNC_ORACLE_DIR", REPO / ".cache" / "oracle"))
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.ports import free_port
 from tunasync.archive import pipeline
 from tunasync.archive.context import ArchiveCtx
 from tunasync.archive.index import ArchiveIndex
@@ -41,10 +42,6 @@ def rel(d: int, i: int) -> str:
     return f"pool/d{d:02d}/pkg-{i:04d}_{d}.{i % 13}.deb"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from tests.ports import free_port  # noqa: F401 (re-exported)
 from tunasync.manager.config import ManagerConfig
 from tunasync.manager.db import Database
 from tunasync.manager.server import create_app, start
@@ -24,10 +24,6 @@ _SCRIPT = Path(sys.executable).parent / "tunasynctl"
 CTL = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "tunasync.cli.ctl"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import json
-import socket
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
+from tests.ports import free_port
 from tunasync.manager.config import ManagerConfig
 from tunasync.manager.db import Database
 from tunasync.manager.server import create_app, start
 from tunasync.manager.state import STATE, ManagerState
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Manager:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from tests.ports import free_port
 from tunasync.cli.main import cli
 
 
@@ -84,14 +85,8 @@ def test_go_command_lines_start_the_manager(tmp_path: Path) -> None:
     Go flag forms of the same line (cmd/tunasync/tunasync.go flags, read by Go's `flag` package)."""
     import os
     import signal
-    import socket
     import time
     import urllib.request
-
-    def free_port() -> int:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return int(s.getsockname()[1])
 
     conf = tmp_path / "manager.conf"
     conf.write_text(f'[server]\naddr = "127.0.0.1"\n[files]\ndb_file = "{tmp_path / "t.db"}"\nstatus_file = ""\n')

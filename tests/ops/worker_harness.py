@@ -5,20 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import sys
 import time
 from pathlib import Path
 
 import aiohttp
 
+from tests.ports import free_port  # noqa: F401 (re-exported)
+
 BIN = Path(sys.executable).parent
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def worker_conf(tmp: Path, name: str, manager_url: str, port: int, script: str, mirror: str = "pymirror",

@@ -16,6 +16,7 @@ import socket
 
 import aiohttp
 
+from tests.ports import free_port
 from tunasync.manager.config import ManagerConfig
 from tunasync.manager.db import open_database
 from tunasync.manager.server import create_app
@@ -28,10 +29,6 @@ from .servekit_sec import HALF_HEAD, ServeProc, close_all, closed_by_server, get
 CAP = 50
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_serve_defaults_survive_more_half_sent_requests_than_descriptors(tmp_path):

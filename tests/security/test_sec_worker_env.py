@@ -10,7 +10,6 @@ it, nor in the hook's output. A mirror's own `env` still reaches the job.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,14 +18,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.ports import free_port
+
 WORKER_TOKEN = "wt-7f3c9a1e5d2b4c6a8e0f1a2b3c4d5e6f"
 READ_TOKEN = "rd-0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 
 
 def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_port()
 
 
 def _get(url: str, token: str | None = None) -> tuple[int, bytes]:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.devnetkit import REPO
+from tests.ports import free_port
 from tests.serve.servekit import build_mirror, client, rand, serving, wait_until, write_conf
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
@@ -23,10 +24,6 @@ MIB = 1 << 20
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx-light)")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def nginx_conf(tmp: Path, port: int, root: Path, serve_addr: str) -> Path:

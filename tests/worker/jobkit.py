@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 from datetime import timedelta
 
+from tests.ports import free_port  # noqa: F401 (re-exported)
 from tunasync.worker.hooks.base import HookError, JobHook
 from tunasync.worker.job import JobMessage
 from tunasync.worker.providers.base import Provider, ProviderError
@@ -121,10 +121,6 @@ class Sink:
 
 # -- worker-level helpers ------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def toml_value(v) -> str:
