@@ -65,6 +65,16 @@ async def wait_status(base, name, status, within=30, worker="dut"):
             await asyncio.sleep(0.05)
 
 
+async def wait_history(base, name, runs, within=20, worker="dut"):
+    """Until the manager's history of the mirror holds at least `runs` runs."""
+    async with asyncio.timeout(within):
+        while True:
+            _, hist = await get_json(f"{base}/workers/{worker}/jobs/{name}/history")
+            if hist and len(hist) >= runs:
+                return hist
+            await asyncio.sleep(0.05)
+
+
 async def test_registers_runs_and_reports(tmp_path):
     mirrors = [
         {"name": "job-ls", "provider": "command", "upstream": "x", "command": "ls"},
@@ -193,22 +203,12 @@ async def test_worker_started_before_the_manager_and_manager_restart(tmp_path):
                     _, workers = await get_json(f"{base}/workers")
             # the second run's status reached this manager before it stops (a worker keeps only the latest
             # undelivered status per mirror, so one still in flight would be replaced by the third run's)
-            async with asyncio.timeout(20):
-                while True:
-                    _, hist = await get_json(f"{base}/workers/dut/jobs/a/history")
-                    if hist and len(hist) >= 2:
-                        break
-                    await asyncio.sleep(0.05)
+            await wait_history(base, "a", 2)
         # manager down, a run happens, manager back (same database): re-registered, status delivered
         await post(f"http://127.0.0.1:{port}/", b'{"cmd":"start","mirror_id":"a"}')
         await wait_until(lambda: w.jobs["a"].runs >= 3 and not w.jobs["a"].running)
         async with manager(tmp_path, mport):
-            async with asyncio.timeout(20):
-                while True:
-                    _, hist = await get_json(f"{base}/workers/dut/jobs/a/history")
-                    if hist and len(hist) >= 3:
-                        break
-                    await asyncio.sleep(0.05)
+            await wait_history(base, "a", 3)
     finally:
         await asyncio.wait_for(w.halt(), 30)
 

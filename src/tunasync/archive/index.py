@@ -44,6 +44,18 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
+def _by_path(fetch: Callable[[str | None, int], list[BundleMember]], page: int) -> Iterator[BundleMember]:
+    """Every row `fetch(after, limit)` pages through, in path order: the next page starts after the last
+    path of the one before (None: from the start)."""
+    after: str | None = None
+    while True:
+        rows = fetch(after, page)
+        yield from rows
+        if len(rows) < page:
+            return
+        after = rows[-1].path
+
+
 class ArchiveIndex:
     """One mirror's index: one connection, on its own thread, whatever thread calls."""
 
@@ -151,13 +163,7 @@ class ArchiveIndex:
 
     def iter_hashed_unbundled(self, page: int = 10_000) -> Iterator[BundleMember]:
         """Every file of `hashed_unbundled` in path order, read a page at a time (bounded memory)."""
-        after: str | None = None
-        while True:
-            rows = self.hashed_unbundled_page(after, page)
-            yield from rows
-            if len(rows) < page:
-                return
-            after = rows[-1].path
+        return _by_path(self.hashed_unbundled_page, page)
 
     # -- bundles -------------------------------------------------------------------------------
     def new_bundle_range(self, first: str, last: str) -> tuple[int, int]:
@@ -170,13 +176,7 @@ class ArchiveIndex:
 
     def iter_bundle_members(self, bid: int, page: int = 10_000) -> Iterator[BundleMember]:
         """A bundle's members in path order, read a page at a time (bounded memory)."""
-        after: str | None = None
-        while True:
-            rows = self.bundle_members_page(bid, after, page)
-            yield from rows
-            if len(rows) < page:
-                return
-            after = rows[-1].path
+        return _by_path(lambda after, n: self.bundle_members_page(bid, after, n), page)
 
     def new_bundle(self, members: list[tuple[str, str, int, int]]) -> int:
         """Create a bundle of (path, cid, size, mtime_ns) and move its files to `storing`."""
