@@ -233,11 +233,8 @@ class _Run:
 
     def judge(self, rec: FileRecord, b: Bundle | None, n: int, tested: bool) -> Decision:
         """The policy's answer for one file with the facts of this run (its name is rsync's to write)."""
-        if not evictable_name(rec.path):
-            return Decision(False, "name cannot be written to rsync's exclude list")
-        return should_evict(state=rec.state, mtime_ns=rec.mtime_ns, now=self.now, verified_copies=n,
-                            policy=self.ctx.policy, size=rec.size, bundle_state=b.state if b is not None else None,
-                            test_retrieval_ok=tested or rec.test_retrieval_at is not None)
+        return self.judge_row((rec.path, rec.size, rec.mtime_ns, rec.inode, rec.state.value, rec.test_retrieval_at),
+                              b, n, tested)
 
     def keep_or_take(self, path: str, size: int, decision: Decision) -> bool:
         """Record the decision; True when the file is to leave now (never in a dry run)."""
